@@ -1,0 +1,33 @@
+/** Durations in config: `90s`, `2m`, `1h30m`, `500ms`, `1d`, or a number of milliseconds. */
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g;
+
+export function parseDuration(input: string | number): number | undefined {
+  if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? input : undefined;
+  const s = input.trim();
+  if (!s) return undefined;
+  let total = 0;
+  let consumed = 0;
+  for (const m of s.matchAll(PART)) {
+    if (m.index !== consumed) return undefined;
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    consumed += m[0].length;
+  }
+  return consumed === s.length ? total : undefined;
+}
+
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${+s.toFixed(1)}s`;
+  const parts: string[] = [];
+  let rest = Math.round(s);
+  for (const [u, n] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    if (rest >= n) {
+      parts.push(`${Math.floor(rest / n)}${u}`);
+      rest %= n;
+    }
+  }
+  return parts.join('');
+}
