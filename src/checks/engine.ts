@@ -1,0 +1,338 @@
+/**
+ * The check engine: a pure function from (check, state, input, now) to (state, effects).
+ * Nothing here reads the clock, the network or the disk. The shell (runtime.ts) feeds it events and
+ * ticks at the deadline `nextDeadline` returns, and carries out the effects.
+ *
+ * Rules, in one place:
+ * - Silence is measured from `watchFrom` (newest event arrival, proof, creation, restart, resume).
+ * - ok/unknown -> quiet at the quiet deadline; with probes, a probe fires there.
+ * - -> down at the page deadline, unless a probe is in flight (then the probe decides: proven -> ok,
+ *   lost -> down at the probe's deadline, refused/error/budget -> the page deadline applies again).
+ * - A flip's time is the deadline that passed, not the time a loop noticed it.
+ * - Only meaningful transitions alert: down pages, down -> ok resolves, quiet warns (when no probe
+ *   can decide), unknown -> ok and paused -> ok say nothing.
+ */
+import { formatDuration } from '../lib/duration.ts';
+import type {
+  AlertDetails,
+  CheckInput,
+  CheckSpec,
+  CheckState,
+  CheckStatus,
+  Effect,
+  LimitDescription,
+  StepContext,
+  StepResult,
+  WarningKind,
+} from './types.ts';
+
+export function initialState(now: number): CheckState {
+  return {
+    status: 'unknown',
+    since: now,
+    lastEventAt: null,
+    lastEventTime: null,
+    lastProofAt: null,
+    watchFrom: now,
+    probe: null,
+    quietStreak: 0,
+    downs: [],
+    heldUntil: null,
+    held: false,
+  };
+}
+
+/** Extra quiet window granted by the backoff after `streak` proofs without real traffic. */
+export function backoffExtraMs(spec: CheckSpec, streak: number, baseQuietMs: number): number {
+  if (!spec.probe || streak <= 0) return 0;
+  const cap = Math.max(spec.probe.backoffMaxMs, baseQuietMs);
+  const stretched = Math.min(cap, baseQuietMs * spec.probe.backoffFactor ** streak);
+  return stretched - baseQuietMs;
+}
+
+export function limitsAt(spec: CheckSpec, at: number): LimitDescription {
+  return spec.limits ? spec.limits.describe(at) : { quietAfterMs: spec.quietAfterMs, pageAfterMs: spec.pageAfterMs, source: 'fixed' };
+}
+
+/** The instant the current silence becomes suspicious (quiet) or pageable (page). */
+export function silenceDeadline(spec: CheckSpec, state: CheckState, which: 'quiet' | 'page'): number {
+  const from = state.watchFrom;
+  const base = spec.limits ? spec.limits.deadline(from, which) : from + (which === 'quiet' ? spec.quietAfterMs : spec.pageAfterMs);
+  const baseQuiet = spec.limits ? spec.limits.deadline(from, 'quiet') - from : spec.quietAfterMs;
+  return base + backoffExtraMs(spec, state.quietStreak, baseQuiet);
+}
+
+type Due = { at: number; what: 'quiet' | 'page' | 'probe' | 'release' };
+
+/** The next instant at which a tick changes something, or null when nothing is pending. */
+export function nextDue(spec: CheckSpec, state: CheckState): Due | null {
+  const cands: Due[] = [];
+  const s = state.status;
+  if (s === 'paused') return null;
+  if (state.probe) cands.push({ at: state.probe.deadline, what: 'probe' });
+  if (s === 'ok' || s === 'unknown') cands.push({ at: silenceDeadline(spec, state, 'quiet'), what: 'quiet' });
+  if ((s === 'ok' || s === 'unknown' || s === 'quiet') && !state.probe) {
+    cands.push({ at: silenceDeadline(spec, state, 'page'), what: 'page' });
+  }
+  if (s === 'down' && state.held && state.heldUntil !== null) cands.push({ at: state.heldUntil, what: 'release' });
+  if (cands.length === 0) return null;
+  // Earliest first; on a tie, quiet before page so that ok -> quiet -> down stay ordered.
+  const order = { quiet: 0, probe: 1, page: 2, release: 3 } as const;
+  cands.sort((a, b) => a.at - b.at || order[a.what] - order[b.what]);
+  return cands[0]!;
+}
+
+export function nextDeadline(spec: CheckSpec, state: CheckState): number | null {
+  return nextDue(spec, state)?.at ?? null;
+}
+
+/** "silent 41 s; normal at this hour: 1 event every 0.8 s" */
+export function describeSilence(spec: CheckSpec, state: CheckState, at: number): string {
+  const silence = at - state.watchFrom;
+  const lim = limitsAt(spec, at);
+  const normal =
+    lim.expectedGapMs !== undefined
+      ? `normal at this hour: 1 event every ${formatDuration(lim.expectedGapMs)}`
+      : `limits: quiet after ${formatDuration(lim.quietAfterMs)}, page after ${formatDuration(lim.pageAfterMs)}`;
+  return `silent ${formatDuration(silence)}; ${normal}`;
+}
+
+function details(spec: CheckSpec, state: CheckState, at: number): AlertDetails {
+  const d: AlertDetails = {
+    state: state.status,
+    lastEventAt: state.lastEventAt,
+    silenceMs: at - state.watchFrom,
+    limits: limitsAt(spec, at),
+    normal: describeSilence(spec, state, at),
+  };
+  if (state.probe) d.probe = { id: state.probe.id, result: state.probe.accepted ? 'accepted' : 'pending', reference: state.probe.reference };
+  return d;
+}
+
+/** Mutable working copy for one step; the caller's state is never mutated. */
+class Step {
+  readonly effects: Effect[] = [];
+  readonly s: CheckState;
+  constructor(
+    readonly spec: CheckSpec,
+    state: CheckState,
+    readonly ctx: StepContext,
+  ) {
+    this.s = { ...state, downs: [...state.downs], probe: state.probe ? { ...state.probe } : null };
+  }
+
+  flip(to: CheckStatus, at: number, reason: string): void {
+    const from = this.s.status;
+    if (from === to) return;
+    this.s.status = to;
+    this.s.since = at;
+    this.effects.push({ type: 'flip', check: this.spec.name, from, to, at, reason });
+    if (to === 'down') {
+      const f = this.spec.flap;
+      this.s.downs = f ? [...this.s.downs.filter((t) => t > at - f.windowMs), at] : [];
+      this.alert('down', at, reason);
+    } else if (from === 'down') {
+      this.alert('recovered', at, reason);
+    }
+  }
+
+  alert(kind: 'down' | 'recovered' | 'warning', at: number, reason: string, warning?: WarningKind, probeResult?: string): void {
+    const d = details(this.spec, this.s, at);
+    if (probeResult && d.probe) d.probe.result = probeResult;
+    this.effects.push({ type: 'alert', check: this.spec.name, kind, ...(warning ? { warning } : {}), at, reason, details: d });
+  }
+
+  fireProbe(at: number, reason: 'quiet' | 'schedule' | 'manual'): void {
+    if (!this.spec.probe || this.s.probe) return; // never two in flight
+    const id = this.ctx.newProbeId();
+    const deadline = at + this.spec.probe.timeoutMs;
+    this.s.probe = { id, reason, firedAt: at, deadline, accepted: false };
+    this.effects.push({ type: 'fire-probe', check: this.spec.name, probeId: id, reason, at, deadline });
+  }
+
+  /** Apply every deadline that has passed by `now`, each at its own instant. */
+  advance(now: number, floor: number = this.s.since): void {
+    let cursor = floor;
+    for (let guard = 0; guard < 16; guard++) {
+      const due = nextDue(this.spec, this.s);
+      if (!due || due.at > now) return;
+      // Flips are ordered in time: a deadline that passed while a probe was deciding happens when
+      // the probe settled, not before.
+      cursor = Math.max(cursor, due.at);
+      this.apply(due, cursor);
+    }
+  }
+
+  private apply(due: Due, at: number): void {
+    const s = this.s;
+    switch (due.what) {
+      case 'quiet': {
+        const why = describeSilence(this.spec, s, at);
+        this.flip('quiet', at, `no events: ${why}`);
+        if (this.spec.probe) this.fireProbe(at, 'quiet');
+        else this.alert('warning', at, `stream ${this.spec.stream} is quiet: ${why}`, 'quiet');
+        return;
+      }
+      case 'page':
+        this.flip('down', at, `no events: ${describeSilence(this.spec, s, at)}`);
+        return;
+      case 'probe': {
+        const p = s.probe!;
+        s.probe = null;
+        this.effects.push({ type: 'probe-lost', check: this.spec.name, probeId: p.id, at, accepted: p.accepted });
+        if (!p.accepted) {
+          // The charge never went through (acquirer still failing): the probe proves nothing;
+          // the silence limits decide. The probe manager reports the error.
+          return;
+        }
+        if (s.status === 'ok' || s.status === 'unknown') {
+          // Real traffic flows but our synthetic transaction vanished: worth a look, not a page.
+          this.alert('warning', at, `probe ${p.id} lost while traffic flows`, 'probe-lost', 'lost');
+          return;
+        }
+        const reason = `probe ${p.id} lost: charge accepted${p.reference ? ` (ref ${p.reference})` : ''}, no event within ${formatDuration(p.deadline - p.firedAt)}; ${describeSilence(this.spec, s, at)}`;
+        if (s.status === 'down') return;
+        this.flip('down', at, reason);
+        return;
+      }
+      case 'release': {
+        s.heldUntil = null;
+        const quietLimit = limitsAt(this.spec, at).quietAfterMs;
+        if (s.lastEventAt !== null && at - s.lastEventAt < quietLimit) {
+          s.held = false;
+          s.downs = [];
+          this.flip('ok', at, `stable again after flapping (events for ${formatDuration(this.spec.flap?.stableForMs ?? 0)})`);
+        }
+        return;
+      }
+    }
+  }
+
+  event(at: number, time: number, probeId: string | undefined): void {
+    const s = this.s;
+    const now = this.ctx.now;
+    // Liveness counts arrival time, never later than now: a future-stamped arrival cannot push deadlines out.
+    const arrival = Math.min(at, now);
+    // Deadlines that passed before this event arrived happened first (an out-of-order feed).
+    this.advance(arrival);
+    const prevLast = s.lastEventAt;
+    if (s.lastEventAt === null || arrival >= s.lastEventAt) {
+      s.lastEventAt = arrival;
+      s.lastEventTime = time;
+    }
+    if (arrival > s.watchFrom) s.watchFrom = arrival;
+
+    let synthetic = false;
+    if (probeId !== undefined) {
+      synthetic = true;
+      const p = s.probe;
+      const firedAt = p && p.id === probeId ? p.firedAt : undefined;
+      if (p && p.id === probeId) s.probe = null;
+      s.lastProofAt = arrival;
+      s.quietStreak += 1;
+      this.effects.push({
+        type: 'probe-proven',
+        check: this.spec.name,
+        probeId,
+        at: arrival,
+        latencyMs: firedAt !== undefined ? arrival - firedAt : -1,
+      });
+      if (firedAt !== undefined) {
+        this.effects.push({ type: 'metric', name: 'probe_latency_ms', check: this.spec.name, value: arrival - firedAt, at: arrival });
+      }
+    } else {
+      s.quietStreak = 0;
+    }
+
+    if (s.status === 'paused') return;
+    if (s.status === 'down' && s.held) {
+      // Flapping: stay down until events flow without a silence for stableForMs.
+      const f = this.spec.flap!;
+      const quietLimit = limitsAt(this.spec, arrival).quietAfterMs;
+      if (s.heldUntil === null || (prevLast !== null && arrival - prevLast >= quietLimit)) s.heldUntil = arrival + f.stableForMs;
+      return;
+    }
+    if (s.status === 'down' && this.spec.flap) {
+      const f = this.spec.flap;
+      const recent = s.downs.filter((t) => t > arrival - f.windowMs);
+      if (recent.length > f.maxFlips) {
+        s.held = true;
+        s.heldUntil = arrival + f.stableForMs;
+        return;
+      }
+    }
+    if (s.status !== 'ok') {
+      const reason = synthetic ? `probe ${probeId} proven: the pipeline works` : 'events received';
+      this.flip('ok', arrival, s.status === 'down' ? `${reason} (traffic returned)` : reason);
+    }
+  }
+}
+
+export function step(spec: CheckSpec, state: CheckState, input: CheckInput, ctx: StepContext): StepResult {
+  const st = new Step(spec, state, ctx);
+  const s = st.s;
+  const now = ctx.now;
+  switch (input.kind) {
+    case 'tick':
+      st.advance(now);
+      break;
+    case 'event':
+      st.event(input.at, input.time, input.probeId);
+      st.advance(now);
+      break;
+    case 'pause':
+      st.advance(now);
+      if (s.status !== 'paused') {
+        const wasDown = s.status === 'down';
+        s.status = 'paused';
+        s.since = now;
+        s.probe = null;
+        s.held = false;
+        s.heldUntil = null;
+        st.effects.push({ type: 'flip', check: spec.name, from: wasDown ? 'down' : state.status, to: 'paused', at: now, reason: `paused${input.by ? ` by ${input.by}` : ''}` });
+        if (wasDown) st.alert('recovered', now, `check paused${input.by ? ` by ${input.by}` : ''}`);
+      }
+      break;
+    case 'resume':
+      if (s.status === 'paused') {
+        s.watchFrom = now;
+        s.quietStreak = 0;
+        st.flip('unknown', now, `resumed${input.by ? ` by ${input.by}` : ''}`);
+      }
+      break;
+    case 'restart':
+      // The service itself was down: never page for that time. A down check stays down (its
+      // incident stays open) until events return; everything else starts over in unknown.
+      s.probe = null;
+      if (s.status !== 'down' && s.status !== 'paused') {
+        s.watchFrom = now;
+        st.flip('unknown', now, 'service restarted');
+      }
+      break;
+    case 'probe-request':
+      st.advance(now);
+      if (s.status !== 'paused') st.fireProbe(now, input.reason);
+      break;
+    case 'probe-result': {
+      const p = s.probe;
+      if (!p || p.id !== input.probeId) break; // a late answer for a probe already settled
+      if (input.result === 'accepted') {
+        p.accepted = true;
+        if (input.reference !== undefined) p.reference = input.reference;
+        break;
+      }
+      s.probe = null;
+      const warning: WarningKind = input.result === 'refused' ? 'probe-refused' : input.result === 'budget' ? 'budget' : 'probe-error';
+      const what =
+        input.result === 'refused'
+          ? 'the acquirer declined the probe charge: the probe card itself may be broken'
+          : input.result === 'budget'
+            ? 'a probe budget stopped the probe: no charge was made'
+            : 'the probe could not reach the acquirer';
+      st.alert('warning', now, `${what}${input.message ? ` (${input.message})` : ''}`, warning, input.result);
+      st.advance(now, now);
+      break;
+    }
+  }
+  return { state: s, effects: st.effects };
+}

@@ -1,0 +1,157 @@
+/**
+ * The check engine's data: what a check is (spec), what it knows (state), what it is told (input)
+ * and what it decides (effects). All plain data; see engine.ts for the pure transition function.
+ */
+
+export type CheckStatus = 'unknown' | 'ok' | 'quiet' | 'down' | 'paused';
+export const CHECK_STATUSES: readonly CheckStatus[] = ['unknown', 'ok', 'quiet', 'down', 'paused'];
+
+/** A learned limit model (src/learn/): the silence limits in force change with the time of week. */
+export interface LimitModel {
+  /**
+   * The first instant t >= since at which a silence that began at `since` is longer than the
+   * `which` limit in force at t. Must be > since, and <= since + the configured max bound.
+   */
+  deadline(since: number, which: 'quiet' | 'page'): number;
+  /** For the API and pages: the limits and the expected rate at `at`. */
+  describe(at: number): LimitDescription;
+}
+
+export interface LimitDescription {
+  quietAfterMs: number;
+  pageAfterMs: number;
+  /** Expected mean gap between events at this time of week, when learned. */
+  expectedGapMs?: number;
+  /** Expected events per minute at this time of week, when learned. */
+  expectedPerMinute?: number;
+  /** 'learned' once the model has enough history, 'bounds' while it falls back to its bounds. */
+  source: 'fixed' | 'learned' | 'bounds';
+}
+
+export interface ProbeBehaviour {
+  /** How long to wait for the synthetic transaction after the probe fires. */
+  timeoutMs: number;
+  /** During a quiet spell each proven probe multiplies the next quiet window by this... */
+  backoffFactor: number;
+  /** ...up to this cap (the longest quiet window while probes keep proving the pipeline). */
+  backoffMaxMs: number;
+}
+
+export interface FlapControl {
+  /** More than this many down flips within windowMs and the check is held down... */
+  maxFlips: number;
+  windowMs: number;
+  /** ...until events have flowed without a silence for this long. */
+  stableForMs: number;
+}
+
+export interface CheckSpec {
+  name: string;
+  stream: string;
+  /** attribute -> accepted values; an event matches when every listed attribute has one of them. */
+  match: Record<string, string[]>;
+  quietAfterMs: number;
+  pageAfterMs: number;
+  /** Learned limits replace the fixed ones when present (the fixed ones remain the fallback). */
+  limits?: LimitModel;
+  labels: Record<string, string>;
+  probe?: ProbeBehaviour;
+  flap?: FlapControl;
+}
+
+export interface ProbeInFlight {
+  id: string;
+  reason: ProbeReason;
+  firedAt: number;
+  deadline: number;
+  /** The acquirer accepted the charge: from now on a missing event means the pipeline lost it. */
+  accepted: boolean;
+  reference?: string;
+}
+
+export type ProbeReason = 'quiet' | 'schedule' | 'manual';
+
+export interface CheckState {
+  status: CheckStatus;
+  /** When the current status was entered. */
+  since: number;
+  /** Arrival time of the newest matching event (liveness counts arrival time). */
+  lastEventAt: number | null;
+  /** The newest event's own timestamp (pipeline lag = arrival - own time). */
+  lastEventTime: number | null;
+  /** When a probe last proved the pipeline. */
+  lastProofAt: number | null;
+  /** Silence is measured from here: the newest event, proof, creation, restart or resume. */
+  watchFrom: number;
+  probe: ProbeInFlight | null;
+  /** Probes proven in a row without real traffic: the backoff exponent. Real traffic resets it. */
+  quietStreak: number;
+  /** Times the check went down recently (flap control). */
+  downs: number[];
+  /** Flapping: held down until stable; the instant it may be released, or null while silent. */
+  heldUntil: number | null;
+  held: boolean;
+}
+
+export type CheckInput =
+  | { kind: 'event'; at: number; time: number; probeId?: string }
+  | { kind: 'tick' }
+  | { kind: 'pause'; by?: string }
+  | { kind: 'resume'; by?: string }
+  | { kind: 'restart' }
+  | { kind: 'probe-request'; reason: ProbeReason }
+  | {
+      kind: 'probe-result';
+      probeId: string;
+      result: 'accepted' | 'refused' | 'error' | 'budget';
+      reference?: string;
+      message?: string;
+    };
+
+export interface StepContext {
+  now: number;
+  /** A fresh probe id (random in the service, deterministic in tests and backtests). */
+  newProbeId: () => string;
+}
+
+export type WarningKind = 'quiet' | 'probe-refused' | 'probe-error' | 'budget' | 'probe-lost';
+
+export interface Flip {
+  check: string;
+  from: CheckStatus;
+  to: CheckStatus;
+  /** When it really happened: the deadline that passed, or the event's arrival. */
+  at: number;
+  reason: string;
+}
+
+export type Effect =
+  | ({ type: 'flip' } & Flip)
+  | { type: 'fire-probe'; check: string; probeId: string; reason: ProbeReason; at: number; deadline: number }
+  | { type: 'probe-proven'; check: string; probeId: string; at: number; latencyMs: number }
+  | { type: 'probe-lost'; check: string; probeId: string; at: number; accepted: boolean }
+  | {
+      type: 'alert';
+      check: string;
+      kind: 'down' | 'recovered' | 'warning';
+      warning?: WarningKind;
+      at: number;
+      reason: string;
+      details: AlertDetails;
+    }
+  | { type: 'metric'; name: 'probe_latency_ms' | 'silence_ms'; check: string; value: number; at: number };
+
+export interface AlertDetails {
+  state: CheckStatus;
+  lastEventAt: number | null;
+  silenceMs: number | null;
+  limits: LimitDescription;
+  /** "silent 41 s; normal at this hour: 1 event every 0.8 s" */
+  normal?: string;
+  probe?: { id: string; result: string; reference?: string; latencyMs?: number };
+}
+
+export interface StepResult {
+  state: CheckState;
+  effects: Effect[];
+}

@@ -1,0 +1,259 @@
+import { describe, expect, it } from 'vitest';
+import { initialState, nextDeadline, step } from '../../src/checks/engine.ts';
+import type { CheckInput, CheckSpec, CheckState, Effect } from '../../src/checks/types.ts';
+
+const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
+const S = 1000;
+
+const base: CheckSpec = {
+  name: 'cards',
+  stream: 'auth',
+  match: {},
+  quietAfterMs: 30 * S,
+  pageAfterMs: 120 * S,
+  labels: {},
+};
+const withProbe: CheckSpec = { ...base, probe: { timeoutMs: 20 * S, backoffFactor: 2, backoffMaxMs: 3600 * S } };
+
+let seq = 0;
+const ctx = (now: number) => ({ now, newProbeId: () => `p${++seq}` });
+
+/** Run a list of (time, input) through the engine, collecting all effects. */
+function run(spec: CheckSpec, steps: Array<[number, CheckInput]>, start: CheckState = initialState(T0)) {
+  seq = 0;
+  let state = start;
+  const effects: Effect[] = [];
+  for (const [t, input] of steps) {
+    const r = step(spec, state, input, ctx(T0 + t));
+    state = r.state;
+    effects.push(...r.effects);
+  }
+  return { state, effects, flips: effects.filter((e) => e.type === 'flip') as Extract<Effect, { type: 'flip' }>[] };
+}
+const ev = (at: number, time = at): CheckInput => ({ kind: 'event', at: T0 + at, time: T0 + time });
+const tick: CheckInput = { kind: 'tick' };
+
+describe('engine: silence deadlines', () => {
+  it.each([
+    // [description, tick time after the last event at t=0, expected status]
+    ['just before quietAfter', 30 * S - 1, 'ok'],
+    ['exactly at quietAfter', 30 * S, 'quiet'],
+    ['just after quietAfter', 30 * S + 1, 'quiet'],
+    ['just before pageAfter', 120 * S - 1, 'quiet'],
+    ['exactly at pageAfter', 120 * S, 'down'],
+    ['long after pageAfter', 3600 * S, 'down'],
+  ])('it is %s -> %s', (_d, t, expected) => {
+    const { state } = run(base, [[0, ev(0)], [t, tick]]);
+    expect(state.status).toBe(expected);
+  });
+
+  it('records flips at the deadline that passed, not when the loop woke', () => {
+    const { flips } = run(base, [[0, ev(0)], [500 * S, tick]]);
+    expect(flips.map((f) => [f.from, f.to, f.at - T0])).toEqual([
+      ['unknown', 'ok', 0],
+      ['ok', 'quiet', 30 * S],
+      ['quiet', 'down', 120 * S],
+    ]);
+    expect(flips[2]!.reason).toMatch(/no events: silent 2m/);
+  });
+
+  it('pages exactly once and resolves when events return', () => {
+    const { effects, state } = run(base, [[0, ev(0)], [200 * S, tick], [300 * S, tick], [310 * S, ev(310 * S)]]);
+    const alerts = effects.filter((e) => e.type === 'alert');
+    expect(alerts.map((a) => (a as { kind: string }).kind)).toEqual(['warning', 'down', 'recovered']);
+    expect(state.status).toBe('ok');
+  });
+
+  it('says nothing for unknown -> ok', () => {
+    const { effects } = run(base, [[5 * S, ev(5 * S)]]);
+    expect(effects.filter((e) => e.type === 'alert')).toEqual([]);
+    expect(effects.filter((e) => e.type === 'flip')).toHaveLength(1);
+  });
+
+  it('a new check with no events pages after a full pageAfter from creation', () => {
+    expect(run(base, [[120 * S - 1, tick]]).state.status).toBe('quiet');
+    expect(run(base, [[120 * S, tick]]).state.status).toBe('down');
+  });
+
+  it('exposes the next deadline for the scheduler', () => {
+    const { state } = run(base, [[0, ev(0)]]);
+    expect(nextDeadline(base, state)).toBe(T0 + 30 * S);
+    const quiet = run(base, [[0, ev(0)], [31 * S, tick]]).state;
+    expect(nextDeadline(base, quiet)).toBe(T0 + 120 * S);
+    const down = run(base, [[0, ev(0)], [121 * S, tick]]).state;
+    expect(nextDeadline(base, down)).toBeNull();
+  });
+});
+
+describe('engine: event times', () => {
+  it('an event arriving out of order does not move liveness backwards', () => {
+    const { state } = run(base, [[10 * S, ev(10 * S)], [11 * S, ev(5 * S)]]);
+    expect(state.lastEventAt).toBe(T0 + 10 * S);
+    expect(nextDeadline(base, state)).toBe(T0 + 40 * S);
+  });
+
+  it('an event whose own timestamp is in the future counts at arrival (lag is kept apart)', () => {
+    const { state } = run(base, [[10 * S, ev(10 * S, 3600 * S)]]);
+    expect(state.lastEventAt).toBe(T0 + 10 * S);
+    expect(state.lastEventTime).toBe(T0 + 3600 * S);
+    expect(nextDeadline(base, state)).toBe(T0 + 40 * S);
+  });
+
+  it('an arrival stamped after now is clamped to now so it cannot push deadlines out', () => {
+    const { state } = run(base, [[10 * S, { kind: 'event', at: T0 + 999 * S, time: T0 }]]);
+    expect(state.lastEventAt).toBe(T0 + 10 * S);
+  });
+
+  it('an event that arrives after deadlines passed applies those deadlines first, at their times', () => {
+    const { flips } = run(base, [[0, ev(0)], [200 * S, ev(200 * S)]]);
+    expect(flips.map((f) => [f.to, f.at - T0])).toEqual([
+      ['ok', 0],
+      ['quiet', 30 * S],
+      ['down', 120 * S],
+      ['ok', 200 * S],
+    ]);
+  });
+});
+
+describe('engine: pause, resume, restart', () => {
+  it('a paused check never goes quiet or down, and resumes in unknown with a fresh window', () => {
+    const r = run(base, [[0, ev(0)], [1 * S, { kind: 'pause', by: 'sre' }], [1000 * S, tick]]);
+    expect(r.state.status).toBe('paused');
+    const r2 = run(base, [[0, ev(0)], [1 * S, { kind: 'pause' }], [1000 * S, { kind: 'resume' }], [1000 * S + 119 * S, tick]], undefined);
+    expect(r2.state.status).toBe('quiet');
+    expect(r2.effects.filter((e) => e.type === 'alert' && e.kind === 'down')).toEqual([]);
+  });
+
+  it('pausing a down check resolves its page', () => {
+    const r = run(base, [[0, ev(0)], [200 * S, tick], [210 * S, { kind: 'pause' }]]);
+    expect(r.effects.filter((e) => e.type === 'alert').map((e) => (e as { kind: string }).kind)).toEqual(['warning', 'down', 'recovered']);
+  });
+
+  it('after a restart an ok check resumes in unknown and pages only a full pageAfter after the restart', () => {
+    const before = run(base, [[0, ev(0)]]).state;
+    const restartAt = 10_000 * S; // the service was down for hours
+    const r = run(base, [[restartAt, { kind: 'restart' }], [restartAt + 119 * S, tick]], before);
+    expect(r.state.status).toBe('quiet');
+    expect(r.effects.filter((e) => e.type === 'alert' && e.kind === 'down')).toEqual([]);
+    const r2 = run(base, [[restartAt, { kind: 'restart' }], [restartAt + 120 * S, tick]], before);
+    expect(r2.flips.at(-1)).toMatchObject({ to: 'down', at: T0 + restartAt + 120 * S });
+  });
+
+  it('after a restart a down check stays down without a second page', () => {
+    const down = run(base, [[0, ev(0)], [200 * S, tick]]).state;
+    const r = run(base, [[5000 * S, { kind: 'restart' }], [9000 * S, tick]], down);
+    expect(r.state.status).toBe('down');
+    expect(r.effects).toEqual([]);
+  });
+});
+
+describe('engine: probes', () => {
+  it('quiet fires exactly one probe; its event proves the pipeline and nobody is paged', () => {
+    const r = run(withProbe, [
+      [0, ev(0)],
+      [30 * S, tick],
+      [31 * S, { kind: 'probe-result', probeId: 'p1', result: 'accepted', reference: 'ch_1' }],
+      [35 * S, tick],
+      [38 * S, { kind: 'event', at: T0 + 38 * S, time: T0 + 37 * S, probeId: 'p1' }],
+    ]);
+    expect(r.effects.filter((e) => e.type === 'fire-probe')).toHaveLength(1);
+    expect(r.effects.find((e) => e.type === 'probe-proven')).toMatchObject({ probeId: 'p1', latencyMs: 8 * S });
+    expect(r.state.status).toBe('ok');
+    expect(r.effects.filter((e) => e.type === 'alert')).toEqual([]);
+  });
+
+  it('a probe accepted but never seen goes down at the probe deadline', () => {
+    const r = run(withProbe, [
+      [0, ev(0)],
+      [30 * S, tick],
+      [31 * S, { kind: 'probe-result', probeId: 'p1', result: 'accepted', reference: 'ch_1' }],
+      [50 * S, tick],
+    ]);
+    expect(r.flips.at(-1)).toMatchObject({ to: 'down', at: T0 + 50 * S });
+    expect(r.flips.at(-1)!.reason).toMatch(/probe p1 lost: charge accepted \(ref ch_1\)/);
+  });
+
+  it('while a probe is in flight the page deadline waits for it', () => {
+    const spec = { ...withProbe, pageAfterMs: 40 * S };
+    const r = run(spec, [[0, ev(0)], [30 * S, tick], [30 * S, { kind: 'probe-result', probeId: 'p1', result: 'accepted' }], [45 * S, tick]]);
+    expect(r.state.status).toBe('quiet');
+    const r2 = run(spec, [[0, ev(0)], [30 * S, tick], [30 * S, { kind: 'probe-result', probeId: 'p1', result: 'accepted' }], [46 * S, { kind: 'event', at: T0 + 46 * S, time: T0 + 46 * S, probeId: 'p1' }]]);
+    expect(r2.state.status).toBe('ok');
+  });
+
+  it('a declined probe warns the team and does not page by itself', () => {
+    const r = run(withProbe, [[0, ev(0)], [30 * S, tick], [31 * S, { kind: 'probe-result', probeId: 'p1', result: 'refused', message: 'card_declined' }], [100 * S, tick]]);
+    const alerts = r.effects.filter((e) => e.type === 'alert') as Extract<Effect, { type: 'alert' }>[];
+    expect(alerts.map((a) => [a.kind, a.warning])).toEqual([['warning', 'probe-refused']]);
+    expect(r.state.status).toBe('quiet');
+    // ...the silence limit still pages if nothing at all arrives.
+    expect(run(withProbe, [[0, ev(0)], [30 * S, tick], [31 * S, { kind: 'probe-result', probeId: 'p1', result: 'refused' }], [120 * S, tick]]).state.status).toBe('down');
+  });
+
+  it('a budget stop warns and falls back to the silence limit, at the moment the probe failed', () => {
+    const spec = { ...withProbe, pageAfterMs: 40 * S };
+    const r = run(spec, [[0, ev(0)], [30 * S, tick], [60 * S, { kind: 'probe-result', probeId: 'p1', result: 'budget' }]]);
+    expect(r.flips.at(-1)).toMatchObject({ to: 'down', at: T0 + 60 * S });
+  });
+
+  it('never fires a second probe while one is in flight', () => {
+    const r = run(withProbe, [[0, ev(0)], [30 * S, tick], [31 * S, { kind: 'probe-request', reason: 'manual' }], [32 * S, { kind: 'probe-request', reason: 'schedule' }]]);
+    expect(r.effects.filter((e) => e.type === 'fire-probe')).toHaveLength(1);
+  });
+
+  it('a quiet night of 6 hours costs at most log2(cap/quietAfter) + 1 + 6h/cap probes, and real traffic resets the backoff', () => {
+    const spec: CheckSpec = { ...withProbe, probe: { timeoutMs: 20 * S, backoffFactor: 2, backoffMaxMs: 3600 * S } };
+    let state = step(spec, initialState(T0), ev(0), ctx(T0)).state;
+    let fired = 0;
+    seq = 0;
+    // Virtual time: jump from deadline to deadline; every probe is proven 5 s after it fires.
+    let now = T0;
+    const end = T0 + 6 * 3600 * S;
+    while (now < end) {
+      const d = nextDeadline(spec, state)!;
+      now = d;
+      const r = step(spec, state, tick, ctx(now));
+      state = r.state;
+      for (const e of r.effects) {
+        if (e.type === 'fire-probe') {
+          fired++;
+          state = step(spec, state, { kind: 'probe-result', probeId: e.probeId, result: 'accepted' }, ctx(now)).state;
+          state = step(spec, state, { kind: 'event', at: now + 5 * S, time: now + 5 * S, probeId: e.probeId }, ctx(now + 5 * S)).state;
+          now += 5 * S;
+        }
+      }
+      expect(state.status).not.toBe('down');
+    }
+    // 30s,1m,2m,4m,8m,16m,32m,64m(capped to 60m) then hourly: 8 + 5 = 13 at most.
+    const bound = Math.ceil(Math.log2(3600 / 30)) + 1 + 6;
+    expect(fired).toBeLessThanOrEqual(bound);
+    expect(fired).toBeGreaterThanOrEqual(8);
+    state = step(spec, state, ev(now - T0 + 1), ctx(now + 1)).state;
+    expect(state.quietStreak).toBe(0);
+  });
+});
+
+describe('engine: flap control', () => {
+  const spec: CheckSpec = { ...base, quietAfterMs: 10 * S, pageAfterMs: 20 * S, flap: { maxFlips: 2, windowMs: 3600 * S, stableForMs: 300 * S } };
+  it('a check that flips down/ok more than N times in the window is held down as one incident until stable', () => {
+    const steps: Array<[number, CheckInput]> = [[0, ev(0)]];
+    let t = 0;
+    for (let i = 0; i < 4; i++) {
+      t += 30 * S;
+      steps.push([t, tick]); // down
+      t += 1 * S;
+      steps.push([t, ev(t)]); // back
+    }
+    const r = run(spec, steps);
+    const downs = r.effects.filter((e) => e.type === 'alert' && e.kind === 'down').length;
+    const recovered = r.effects.filter((e) => e.type === 'alert' && e.kind === 'recovered').length;
+    expect(downs).toBe(3);
+    expect(recovered).toBe(2);
+    expect(r.state).toMatchObject({ status: 'down', held: true });
+    // Keep events flowing every 5 s for 5 minutes: released to ok at heldUntil.
+    let st = r.state;
+    for (let k = 1; k <= 61; k++) st = step(spec, st, ev(t + k * 5 * S), ctx(T0 + t + k * 5 * S)).state;
+    expect(st.status).toBe('ok');
+    expect(st.held).toBe(false);
+  });
+});
