@@ -1,0 +1,431 @@
+/**
+ * The InfluxDB sink: every fact becomes a point (docs/metrics.md), written with the v2 write API of
+ * `@influxdata/influxdb-client` (InfluxDB 1.8+, 2.x, 3.x).
+ *
+ * Delivery is ours, not the client's. The client's own retry buffer gives every failed batch a retry
+ * count and an expiry (maxRetries 5, maxRetryTime 180 s by default) and, past `maxBufferLines`, sheds
+ * about 30 % of its lines at once; during an outage longer than maxRetryTime it throws everything away
+ * whatever the bound, and a batch waits out its own backoff (up to 125 s) after InfluxDB is back. So the
+ * client is used with `maxRetries: 0` as a plain transport, and this sink keeps one bounded FIFO in
+ * front of it: points wait there (oldest dropped and counted past `maxBufferPoints`) until a write
+ * succeeds; one batch is in flight at a time; a failed batch goes back to the front and the next attempt
+ * waits a capped exponential backoff (src/lib/retry.ts), so writing resumes within `maxRetryDelay` of
+ * InfluxDB's return. A batch the server rejects as malformed (4xx) is dropped and counted.
+ *
+ * Callers are never blocked or thrown at: every MetricsSink method only appends to memory.
+ */
+import { InfluxDB, HttpError, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
+import { z } from 'zod';
+import { systemClock, type Clock } from '../lib/clock.ts';
+import { errorForStatus, networkError, type QuietwatchError } from '../lib/errors.ts';
+import { silentLogger, type Logger } from '../lib/logger.ts';
+import { backoffDelay } from '../lib/retry.ts';
+import type { Secret } from '../lib/secret.ts';
+import { durationMs, secretSchema } from './schema.ts';
+import {
+  STATE_CODE,
+  type CheckRef,
+  type CheckState,
+  type ExpectedRates,
+  type HealthFact,
+  type MetricsSink,
+  type NotificationFact,
+  type ProbeFact,
+  type SinkStatus,
+} from './sink.ts';
+
+export const influxConfigSchema = z
+  .object({
+    /** Base URL, e.g. http://influxdb:8086 (no /api/v2). */
+    url: z.string().url(),
+    /** API token (2.x/3.x), or `username:password` for 1.8; omit for 1.x without auth. */
+    token: secretSchema.optional(),
+    /** Organisation (2.x); ignored by 1.8 and 3.x. */
+    org: z.string().default(''),
+    /** Bucket (2.x/3.x) or `database/retention-policy` (1.8). */
+    bucket: z.string().min(1),
+    precision: z.enum(['s', 'ms', 'us', 'ns']).default('ms'),
+    /** How often aggregated counters are emitted and the buffer is written. */
+    flushInterval: durationMs.default(10_000),
+    /** Points per write request. */
+    batchSize: z.number().int().positive().default(2_000),
+    /** Points kept while InfluxDB is unreachable; past it the oldest are dropped and counted. */
+    maxBufferPoints: z.number().int().positive().default(100_000),
+    /** Timeout of one write request. */
+    timeout: durationMs.default(10_000),
+    /** Cap on the backoff between attempts while InfluxDB is failing. */
+    maxRetryDelay: durationMs.default(30_000),
+    /** Tags added to every point (e.g. `host`, `env`). */
+    defaultTags: z.record(z.string(), z.string()).default({}),
+  })
+  .refine((c) => c.batchSize <= c.maxBufferPoints, { message: 'batchSize must not exceed maxBufferPoints', path: ['batchSize'] });
+
+export type InfluxConfig = z.output<typeof influxConfigSchema>;
+export type InfluxConfigInput = z.input<typeof influxConfigSchema>;
+
+export interface InfluxSinkDeps {
+  clock?: Clock;
+  logger?: Logger;
+  /** For tests: replaces Math.random in the backoff jitter. */
+  random?: () => number;
+}
+
+type Precision = InfluxConfig['precision'];
+
+/** Epoch ms -> the integer timestamp string of `precision` (string concatenation keeps ns exact). */
+export function toTimestamp(ms: number, precision: Precision): string {
+  const whole = Math.floor(ms);
+  switch (precision) {
+    case 's':
+      return String(Math.floor(whole / 1000));
+    case 'ms':
+      return String(whole);
+    case 'us':
+      return `${whole}000`;
+    case 'ns':
+      return `${whole}000000`;
+  }
+}
+
+/** A fixed-capacity double-ended queue of lines; O(1) at both ends. */
+class LineDeque {
+  readonly #buf: (string | undefined)[];
+  #head = 0;
+  #size = 0;
+  constructor(readonly capacity: number) {
+    this.#buf = new Array(capacity);
+  }
+  get size(): number {
+    return this.#size;
+  }
+  pushBack(line: string): void {
+    this.#buf[(this.#head + this.#size) % this.capacity] = line;
+    this.#size++;
+  }
+  popFront(): string | undefined {
+    if (this.#size === 0) return undefined;
+    const v = this.#buf[this.#head];
+    this.#buf[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.capacity;
+    this.#size--;
+    return v;
+  }
+  /** Put lines back in front, keeping their order. The caller guarantees the room. */
+  pushFront(lines: readonly string[]): void {
+    for (let i = lines.length - 1; i >= 0; i--) {
+      this.#head = (this.#head - 1 + this.capacity) % this.capacity;
+      this.#buf[this.#head] = lines[i];
+      this.#size++;
+    }
+  }
+  takeFront(n: number): string[] {
+    const out: string[] = [];
+    while (out.length < n && this.#size > 0) out.push(this.popFront()!);
+    return out;
+  }
+}
+
+interface LagAgg {
+  sum: number;
+  max: number;
+  count: number;
+}
+
+export class InfluxSink implements MetricsSink {
+  readonly #cfg: InfluxConfig;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #random: () => number;
+  readonly #writeApi: WriteApi;
+  readonly #queue: LineDeque;
+  readonly #convert: { convertTime: (t: unknown) => string | undefined };
+  /** key `stream\u0000synthetic` -> count this interval (known streams stay, and report 0). */
+  readonly #events = new Map<string, { stream: string; synthetic: boolean; count: number }>();
+  readonly #lag = new Map<string, LagAgg>();
+  #lastAggregateAt: number;
+  #inflight = 0;
+  #sending: Promise<void> | undefined;
+  #kickScheduled = false;
+  #backoff: NodeJS.Timeout | undefined;
+  #interval: NodeJS.Timeout | undefined;
+  #attempt = 0;
+  #failing: 'unreachable' | 'rejected' | undefined;
+  #lastError: string | undefined;
+  #dropped = 0;
+  #written = 0;
+  #closed = false;
+
+  constructor(config: InfluxConfigInput | InfluxConfig, deps: InfluxSinkDeps = {}) {
+    this.#cfg = influxConfigSchema.parse(config);
+    this.#clock = deps.clock ?? systemClock;
+    this.#log = (deps.logger ?? silentLogger()).child({ component: 'metrics.influxdb' });
+    this.#random = deps.random ?? Math.random;
+    this.#queue = new LineDeque(this.#cfg.maxBufferPoints);
+    this.#lastAggregateAt = this.#clock.now();
+    const precision = this.#cfg.precision;
+    this.#convert = { convertTime: (t) => (typeof t === 'string' ? t : toTimestamp(Number(t ?? this.#clock.now()), precision)) };
+    // The client logs every failed write to the console; we report through status() and our logger.
+    setLogger({ error: (m: string) => this.#log.debug({ client: m }, 'influxdb client'), warn: (m: string) => this.#log.debug({ client: m }, 'influxdb client') });
+    const token = this.#cfg.token as Secret | undefined;
+    this.#writeApi = new InfluxDB({ url: this.#cfg.url, token: token?.reveal(), timeout: this.#cfg.timeout }).getWriteApi(
+      this.#cfg.org,
+      this.#cfg.bucket,
+      precision,
+      {
+        // A plain transport: no client-side retries, no timer, never an automatic flush (we batch).
+        maxRetries: 0,
+        flushInterval: 0,
+        batchSize: this.#cfg.batchSize + 1,
+        maxBufferLines: this.#cfg.batchSize + 1,
+        defaultTags: Object.keys(this.#cfg.defaultTags).length ? this.#cfg.defaultTags : undefined,
+      },
+    );
+  }
+
+  /** Start the flush timer (aggregates + writes every flushInterval). */
+  start(): this {
+    if (!this.#interval && !this.#closed) {
+      this.#interval = setInterval(() => this.#tick(), this.#cfg.flushInterval);
+      this.#interval.unref();
+    }
+    return this;
+  }
+
+  // ---- MetricsSink -------------------------------------------------------------------------------
+
+  checkState(check: CheckRef, state: CheckState, secs: number | null, at: number, expected?: ExpectedRates): void {
+    const p = this.#point('qw_check', check).tag('state', state).intField('state_code', STATE_CODE[state]);
+    if (secs !== null && Number.isFinite(secs)) p.floatField('seconds_since_last_event', secs);
+    if (expected?.eventsPerMinute !== undefined) p.floatField('expected_per_min', expected.eventsPerMinute);
+    if (expected?.quietAfterMs !== undefined) p.floatField('quiet_after_s', expected.quietAfterMs / 1000);
+    if (expected?.pageAfterMs !== undefined) p.floatField('page_after_s', expected.pageAfterMs / 1000);
+    this.#push(p.timestamp(toTimestamp(at, this.#cfg.precision)));
+  }
+
+  events(stream: string, count: number, synthetic: boolean, _at: number): void {
+    const key = synthetic ? `${stream}\u0000s` : stream;
+    const agg = this.#events.get(key);
+    if (agg) agg.count += count;
+    else this.#events.set(key, { stream, synthetic, count });
+  }
+
+  lag(stream: string, lagMs: number, _at: number): void {
+    const agg = this.#lag.get(stream);
+    if (agg) {
+      agg.sum += lagMs;
+      agg.count++;
+      if (lagMs > agg.max) agg.max = lagMs;
+    } else this.#lag.set(stream, { sum: lagMs, max: lagMs, count: 1 });
+  }
+
+  flip(check: CheckRef, from: CheckState, to: CheckState, at: number, reason: string): void {
+    const p = this.#point('qw_flip', check)
+      .tag('from_state', from)
+      .tag('to_state', to)
+      .stringField('reason', reason)
+      .intField('from_code', STATE_CODE[from])
+      .intField('to_code', STATE_CODE[to]);
+    this.#push(p.timestamp(toTimestamp(at, this.#cfg.precision)));
+  }
+
+  probe(f: ProbeFact): void {
+    const p = new Point('qw_probe')
+      .tag('check', f.check)
+      .tag('result', f.result)
+      .tag('currency', f.currency)
+      .intField('ok', f.result === 'proven' ? 1 : 0)
+      .intField('cost_minor', Math.round(f.costMinor))
+      .stringField('probe_id', f.probeId);
+    if (f.latencyMs !== undefined) p.floatField('latency_ms', f.latencyMs);
+    this.#push(p.timestamp(toTimestamp(f.at, this.#cfg.precision)));
+  }
+
+  notification(f: NotificationFact): void {
+    const p = new Point('qw_notification').tag('notifier', f.notifier).tag('kind', f.kind).tag('outcome', f.outcome).intField('count', 1);
+    if (f.deliveryMs !== undefined) p.floatField('delivery_ms', f.deliveryMs);
+    this.#push(p.timestamp(toTimestamp(f.at, this.#cfg.precision)));
+  }
+
+  incidents(openCount: number, at: number): void {
+    this.#push(new Point('qw_incidents').intField('open', openCount).timestamp(toTimestamp(at, this.#cfg.precision)));
+  }
+
+  health(f: HealthFact): void {
+    this.#push(new Point('qw_health').tag('component', f.component).intField('ok', f.ok ? 1 : 0).timestamp(toTimestamp(f.at, this.#cfg.precision)));
+  }
+
+  // ---- status ------------------------------------------------------------------------------------
+
+  /** Points dropped since start (buffer bound, or rejected by the server). */
+  dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Points acknowledged by InfluxDB since start. */
+  written(): number {
+    return this.#written;
+  }
+
+  status(): SinkStatus {
+    const buffered = this.#queue.size + this.#inflight;
+    const full = buffered >= this.#cfg.maxBufferPoints;
+    const reason = this.#failing ?? (full ? 'buffer-full' : undefined);
+    const s: SinkStatus = { ok: reason === undefined, buffered, dropped: this.#dropped };
+    if (reason) s.reason = reason;
+    if (this.#lastError) s.lastError = this.#lastError;
+    return s;
+  }
+
+  /**
+   * Emit the aggregates now and write everything buffered (one attempt, ignoring a pending backoff).
+   * Resolves when the buffer is empty or a write failed; never rejects.
+   */
+  async flush(): Promise<void> {
+    this.#aggregate();
+    if (this.#backoff) {
+      clearTimeout(this.#backoff);
+      this.#backoff = undefined;
+    }
+    if (this.#sending) await this.#sending;
+    this.#kickNow();
+    if (this.#sending) await this.#sending;
+  }
+
+  /** Stop timers, try one last flush (bounded by `timeout`), and release the client. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#interval) clearInterval(this.#interval);
+    this.#interval = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush(), new Promise<void>((r) => (timer = setTimeout(r, this.#cfg.timeout)))]);
+    clearTimeout(timer);
+    this.#closed = true;
+    if (this.#backoff) clearTimeout(this.#backoff);
+    this.#backoff = undefined;
+    this.#writeApi.dispose();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  #point(measurement: string, check: CheckRef): Point {
+    const p = new Point(measurement);
+    if (check.labels) for (const [k, v] of Object.entries(check.labels)) if (!RESERVED_TAGS.has(k)) p.tag(k, v);
+    return p.tag('check', check.name).tag('stream', check.stream);
+  }
+
+  #push(p: Point): void {
+    if (this.#closed) return;
+    const line = p.toLineProtocol(this.#convert as never);
+    if (!line) return;
+    this.#pushLine(line);
+  }
+
+  #pushLine(line: string): void {
+    const max = this.#cfg.maxBufferPoints;
+    while (this.#queue.size > 0 && this.#queue.size + this.#inflight >= max) {
+      this.#queue.popFront();
+      this.#dropped++;
+    }
+    if (this.#queue.size + this.#inflight >= max) {
+      this.#dropped++; // everything buffered is in flight: the new point is the one that does not fit
+      return;
+    }
+    this.#queue.pushBack(line);
+    if (this.#queue.size >= this.#cfg.batchSize) this.#kickSoon();
+  }
+
+  #tick(): void {
+    this.#aggregate();
+    this.#kickSoon();
+  }
+
+  /** Turn this interval's counters into points (timestamped now). */
+  #aggregate(): void {
+    const now = this.#clock.now();
+    const ts = toTimestamp(now, this.#cfg.precision);
+    const intervalMs = Math.max(1, now - this.#lastAggregateAt);
+    this.#lastAggregateAt = now;
+    for (const agg of this.#events.values()) {
+      this.#push(
+        new Point('qw_events')
+          .tag('stream', agg.stream)
+          .tag('synthetic', String(agg.synthetic))
+          .intField('count', agg.count)
+          .floatField('per_min', (agg.count * 60_000) / intervalMs)
+          .timestamp(ts),
+      );
+      agg.count = 0;
+    }
+    for (const [stream, agg] of this.#lag) {
+      this.#push(new Point('qw_lag').tag('stream', stream).floatField('mean_ms', agg.sum / agg.count).floatField('max_ms', agg.max).intField('count', agg.count).timestamp(ts));
+    }
+    this.#lag.clear();
+  }
+
+  #kickSoon(): void {
+    if (this.#kickScheduled) return;
+    this.#kickScheduled = true;
+    setImmediate(() => {
+      this.#kickScheduled = false;
+      this.#kickNow();
+    });
+  }
+
+  #kickNow(): void {
+    if (this.#sending || this.#backoff || this.#closed || this.#queue.size === 0) return;
+    this.#sending = this.#drain().finally(() => (this.#sending = undefined));
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.size > 0 && !this.#closed) {
+      const batch = this.#queue.takeFront(this.#cfg.batchSize);
+      this.#inflight = batch.length;
+      try {
+        this.#writeApi.writeRecords(batch);
+        await this.#writeApi.flush();
+        this.#inflight = 0;
+        this.#written += batch.length;
+        if (this.#failing) this.#log.info({ buffered: this.#queue.size, dropped: this.#dropped }, 'influxdb writes resumed');
+        this.#failing = undefined;
+        this.#attempt = 0;
+      } catch (raw) {
+        this.#inflight = 0;
+        const err = classify(raw);
+        this.#lastError = `${err.code}: ${err.message}`;
+        if (!err.retryable) {
+          this.#dropped += batch.length;
+          this.#failing = 'rejected';
+          this.#log.warn({ err: this.#lastError, points: batch.length }, 'influxdb rejected a batch; dropped');
+          continue;
+        }
+        this.#queue.pushFront(batch); // room is guaranteed: pushes leave room for the in-flight batch
+        this.#attempt++;
+        if (!this.#failing) this.#log.warn({ err: this.#lastError }, 'influxdb unreachable; buffering points');
+        this.#failing = 'unreachable';
+        const delay = backoffDelay(
+          { minDelayMs: Math.min(1000, this.#cfg.maxRetryDelay), maxDelayMs: this.#cfg.maxRetryDelay, maxAttempts: Infinity, deadlineMs: Infinity },
+          this.#attempt,
+          this.#random(),
+          err.retryAfterMs,
+        );
+        this.#backoff = setTimeout(() => {
+          this.#backoff = undefined;
+          this.#kickNow();
+        }, Math.min(delay, this.#cfg.maxRetryDelay));
+        this.#backoff.unref();
+        return;
+      }
+    }
+  }
+}
+
+const RESERVED_TAGS = new Set(['check', 'stream', 'state', 'from_state', 'to_state']);
+
+function classify(err: unknown): QuietwatchError {
+  if (err instanceof HttpError) {
+    const retryAfter = err.headers?.['retry-after'];
+    const e = errorForStatus('influxdb', err.statusCode, err.body ?? err.message, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+    if (e) return e;
+  }
+  return networkError('influxdb', err);
+}
