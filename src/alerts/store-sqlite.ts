@@ -1,0 +1,238 @@
+/** The AlertStore on the shared better-sqlite3 handle. Owns the `alert_*` tables. */
+import type { Database } from 'better-sqlite3';
+import type { AlertCommit, AlertStore, NewOutboxRow, OutboxRow, OutboxStatus, OutboxUpdate } from './outbox.ts';
+import type { Incident, Receipt, Silence } from './types.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS alert_incidents (
+  id TEXT PRIMARY KEY,
+  check_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  opened_at INTEGER NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_incidents_check ON alert_incidents (check_name, status);
+CREATE INDEX IF NOT EXISTS alert_incidents_opened ON alert_incidents (opened_at);
+CREATE TABLE IF NOT EXISTS alert_outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  notifier TEXT NOT NULL,
+  incident_id TEXT,
+  notification TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  delivered_at INTEGER,
+  last_error_code TEXT,
+  last_error TEXT,
+  permanent INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS alert_outbox_status ON alert_outbox (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS alert_outbox_incident ON alert_outbox (incident_id);
+CREATE TABLE IF NOT EXISTS alert_receipts (
+  notifier TEXT NOT NULL,
+  incident_id TEXT NOT NULL,
+  receipt TEXT NOT NULL,
+  PRIMARY KEY (notifier, incident_id)
+);
+CREATE TABLE IF NOT EXISTS alert_silences (
+  id TEXT PRIMARY KEY,
+  starts_at INTEGER NOT NULL,
+  ends_at INTEGER NOT NULL,
+  data TEXT NOT NULL
+);
+`;
+
+interface OutboxDbRow {
+  seq: number;
+  id: string;
+  notifier: string;
+  incident_id: string | null;
+  notification: string;
+  status: OutboxStatus;
+  attempts: number;
+  next_attempt_at: number;
+  created_at: number;
+  delivered_at: number | null;
+  last_error_code: string | null;
+  last_error: string | null;
+  permanent: number;
+}
+
+function toRow(r: OutboxDbRow): OutboxRow {
+  const row: OutboxRow = {
+    seq: r.seq,
+    id: r.id,
+    notifier: r.notifier,
+    notification: JSON.parse(r.notification),
+    status: r.status,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    createdAt: r.created_at,
+  };
+  if (r.incident_id !== null) row.incidentId = r.incident_id;
+  if (r.delivered_at !== null) row.deliveredAt = r.delivered_at;
+  if (r.last_error_code !== null) row.lastErrorCode = r.last_error_code;
+  if (r.last_error !== null) row.lastError = r.last_error;
+  if (r.permanent) row.permanent = true;
+  return row;
+}
+
+const COLUMNS: Record<keyof OutboxUpdate, string> = {
+  status: 'status',
+  attempts: 'attempts',
+  nextAttemptAt: 'next_attempt_at',
+  deliveredAt: 'delivered_at',
+  lastErrorCode: 'last_error_code',
+  lastError: 'last_error',
+  permanent: 'permanent',
+};
+
+export class SqliteAlertStore implements AlertStore {
+  #ready = false;
+  constructor(private readonly db: Database) {}
+
+  async init(): Promise<void> {
+    this.#init();
+  }
+  #init(): void {
+    if (this.#ready) return;
+    this.db.exec(SCHEMA);
+    this.#ready = true;
+  }
+
+  async commit(c: AlertCommit): Promise<void> {
+    this.#init();
+    const tx = this.db.transaction(() => {
+      if (c.incident) this.#upsertIncident(c.incident);
+      for (const r of c.insert ?? []) this.#insertRow(r);
+      for (const u of c.update ?? []) for (const id of u.ids) this.#update(id, u.set);
+    });
+    tx();
+  }
+
+  #upsertIncident(i: Incident): void {
+    this.db
+      .prepare(
+        `INSERT INTO alert_incidents (id, check_name, status, opened_at, data) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data`,
+      )
+      .run(i.id, i.check, i.status, i.openedAt, JSON.stringify(i));
+  }
+
+  #insertRow(r: NewOutboxRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO alert_outbox (id, notifier, incident_id, notification, status, next_attempt_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(r.id, r.notifier, r.incidentId ?? null, JSON.stringify(r.notification), r.status, r.nextAttemptAt, r.createdAt);
+  }
+
+  #update(id: string, set: OutboxUpdate): void {
+    const keys = (Object.keys(set) as (keyof OutboxUpdate)[]).filter((k) => set[k] !== undefined);
+    if (!keys.length) return;
+    const sql = `UPDATE alert_outbox SET ${keys.map((k) => `${COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`;
+    const vals = keys.map((k) => {
+      const v = set[k];
+      return typeof v === 'boolean' ? (v ? 1 : 0) : v;
+    });
+    this.db.prepare(sql).run(...vals, id);
+  }
+
+  async getIncident(id: string): Promise<Incident | undefined> {
+    this.#init();
+    const r = this.db.prepare('SELECT data FROM alert_incidents WHERE id = ?').get(id) as { data: string } | undefined;
+    return r ? JSON.parse(r.data) : undefined;
+  }
+
+  async findOpenIncident(check: string): Promise<Incident | undefined> {
+    this.#init();
+    const r = this.db
+      .prepare(
+        `SELECT data FROM alert_incidents WHERE check_name = ? AND status IN ('open', 'acknowledged')
+         ORDER BY opened_at DESC LIMIT 1`,
+      )
+      .get(check) as { data: string } | undefined;
+    return r ? JSON.parse(r.data) : undefined;
+  }
+
+  async listIncidents(q: { open?: boolean; check?: string; limit?: number } = {}): Promise<Incident[]> {
+    this.#init();
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.open === true) where.push(`status IN ('open', 'acknowledged')`);
+    if (q.open === false) where.push(`status = 'resolved'`);
+    if (q.check) {
+      where.push('check_name = ?');
+      args.push(q.check);
+    }
+    const sql = `SELECT data FROM alert_incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY opened_at DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, q.limit ?? 500) as { data: string }[];
+    return rows.map((r) => JSON.parse(r.data));
+  }
+
+  async listOutbox(q: { status?: OutboxStatus[]; incidentId?: string; notifier?: string; limit?: number } = {}): Promise<OutboxRow[]> {
+    this.#init();
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.status?.length) {
+      where.push(`status IN (${q.status.map(() => '?').join(', ')})`);
+      args.push(...q.status);
+    }
+    if (q.incidentId) {
+      where.push('incident_id = ?');
+      args.push(q.incidentId);
+    }
+    if (q.notifier) {
+      where.push('notifier = ?');
+      args.push(q.notifier);
+    }
+    const sql = `SELECT * FROM alert_outbox ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, q.limit ?? 100_000) as OutboxDbRow[]).map(toRow);
+  }
+
+  async updateOutbox(id: string, set: OutboxUpdate): Promise<void> {
+    this.#init();
+    this.#update(id, set);
+  }
+
+  async getReceipt(notifier: string, incidentId: string): Promise<Receipt | undefined> {
+    this.#init();
+    const r = this.db
+      .prepare('SELECT receipt FROM alert_receipts WHERE notifier = ? AND incident_id = ?')
+      .get(notifier, incidentId) as { receipt: string } | undefined;
+    return r ? JSON.parse(r.receipt) : undefined;
+  }
+
+  async putReceipt(notifier: string, incidentId: string, receipt: Receipt): Promise<void> {
+    this.#init();
+    this.db
+      .prepare(
+        `INSERT INTO alert_receipts (notifier, incident_id, receipt) VALUES (?, ?, ?)
+         ON CONFLICT (notifier, incident_id) DO UPDATE SET receipt = excluded.receipt`,
+      )
+      .run(notifier, incidentId, JSON.stringify(receipt));
+  }
+
+  async insertSilence(s: Silence): Promise<void> {
+    this.#init();
+    this.db
+      .prepare('INSERT INTO alert_silences (id, starts_at, ends_at, data) VALUES (?, ?, ?, ?)')
+      .run(s.id, s.startsAt, s.endsAt, JSON.stringify(s));
+  }
+
+  async listSilences(): Promise<Silence[]> {
+    this.#init();
+    return (this.db.prepare('SELECT data FROM alert_silences ORDER BY starts_at').all() as { data: string }[]).map((r) =>
+      JSON.parse(r.data),
+    );
+  }
+
+  async deleteSilence(id: string): Promise<boolean> {
+    this.#init();
+    return this.db.prepare('DELETE FROM alert_silences WHERE id = ?').run(id).changes > 0;
+  }
+}
