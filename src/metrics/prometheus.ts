@@ -1,0 +1,130 @@
+/**
+ * The same facts as Prometheus metrics on a registry of its own (`GET /metrics`). Check labels from
+ * config are not exported (Prometheus label sets are fixed per metric); use relabelling if needed.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  CHECK_STATES,
+  type CheckRef,
+  type CheckState,
+  type ExpectedRates,
+  type HealthFact,
+  type MetricsSink,
+  type NotificationFact,
+  type ProbeFact,
+} from './sink.ts';
+
+export interface PrometheusSinkOptions {
+  /** Collect Node.js process metrics (default true). */
+  defaultMetrics?: boolean;
+  /** Where the dropped-points total comes from (e.g. `() => influxSink.dropped()`). */
+  droppedPoints?: () => number;
+}
+
+const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+export class PrometheusSink implements MetricsSink {
+  readonly registry = new Registry();
+  readonly #state: Gauge<'check' | 'state'>;
+  readonly #since: Gauge<'check'>;
+  readonly #expected: Gauge<'check'>;
+  readonly #events: Counter<'stream' | 'synthetic'>;
+  readonly #eventChildren = new Map<string, { inc(n: number): void }>();
+  readonly #lag: Histogram<'stream'>;
+  readonly #flips: Counter<'check' | 'from' | 'to'>;
+  readonly #probes: Counter<'check' | 'result'>;
+  readonly #probeLatency: Histogram<'check'>;
+  readonly #probeCost: Counter<'check' | 'currency'>;
+  readonly #notifications: Counter<'notifier' | 'kind' | 'outcome'>;
+  readonly #delivery: Histogram<'notifier'>;
+  readonly #incidents: Gauge;
+  readonly #up: Gauge<'component'>;
+  #droppedSources: (() => number)[] = [];
+
+  constructor(opts: PrometheusSinkOptions = {}) {
+    const registers = [this.registry];
+    this.#state = new Gauge({ name: 'quietwatch_check_state', help: '1 for the state each check is in, 0 for the others.', labelNames: ['check', 'state'], registers });
+    this.#since = new Gauge({ name: 'quietwatch_check_seconds_since_last_event', help: 'Seconds since the check last saw an event.', labelNames: ['check'], registers });
+    this.#expected = new Gauge({ name: 'quietwatch_check_expected_events_per_minute', help: 'Learned normal events per minute for the check, where known.', labelNames: ['check'], registers });
+    this.#events = new Counter({ name: 'quietwatch_events_total', help: 'Events ingested.', labelNames: ['stream', 'synthetic'], registers });
+    this.#lag = new Histogram({ name: 'quietwatch_pipeline_lag_seconds', help: 'Event time to arrival.', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers });
+    this.#flips = new Counter({ name: 'quietwatch_check_flips_total', help: 'Check state changes.', labelNames: ['check', 'from', 'to'], registers });
+    this.#probes = new Counter({ name: 'quietwatch_probes_total', help: 'Probes by result.', labelNames: ['check', 'result'], registers });
+    this.#probeLatency = new Histogram({ name: 'quietwatch_probe_latency_seconds', help: 'Probe fired to its event seen.', labelNames: ['check'], buckets: LATENCY_BUCKETS, registers });
+    this.#probeCost = new Counter({ name: 'quietwatch_probe_cost_minor_units_total', help: 'What probes cost, in minor currency units.', labelNames: ['check', 'currency'], registers });
+    this.#notifications = new Counter({ name: 'quietwatch_notifications_total', help: 'Notification attempts.', labelNames: ['notifier', 'kind', 'outcome'], registers });
+    this.#delivery = new Histogram({ name: 'quietwatch_notification_delivery_seconds', help: 'Notification delivery time.', labelNames: ['notifier'], buckets: LATENCY_BUCKETS, registers });
+    this.#incidents = new Gauge({ name: 'quietwatch_incidents_open', help: 'Open incidents.', registers });
+    this.#up = new Gauge({ name: 'quietwatch_component_up', help: '1 when a quietwatch component is healthy.', labelNames: ['component'], registers });
+    if (opts.droppedPoints) this.#droppedSources.push(opts.droppedPoints);
+    const sources = () => this.#droppedSources;
+    new Counter({
+      name: 'quietwatch_metrics_points_dropped_total',
+      help: 'Metric points dropped because a metrics backend was unreachable or rejected them.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sources().reduce((sum, f) => sum + f(), 0));
+      },
+    });
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Add a source of dropped points (summed at scrape time). */
+  countDroppedFrom(source: () => number): void {
+    this.#droppedSources.push(source);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The scrape body for `GET /metrics` (serve with `contentType`). */
+  metricsText(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  checkState(check: CheckRef, state: CheckState, secs: number | null, _at: number, expected?: ExpectedRates): void {
+    for (const s of CHECK_STATES) this.#state.set({ check: check.name, state: s }, s === state ? 1 : 0);
+    if (secs === null || !Number.isFinite(secs)) this.#since.remove({ check: check.name });
+    else this.#since.set({ check: check.name }, secs);
+    if (expected?.eventsPerMinute !== undefined) this.#expected.set({ check: check.name }, expected.eventsPerMinute);
+  }
+
+  events(stream: string, count: number, synthetic: boolean, _at: number): void {
+    const key = synthetic ? `${stream}\u0000s` : stream;
+    let child = this.#eventChildren.get(key);
+    if (!child) {
+      child = this.#events.labels({ stream, synthetic: String(synthetic) });
+      this.#eventChildren.set(key, child);
+    }
+    child.inc(count);
+  }
+
+  lag(stream: string, lagMs: number, _at: number): void {
+    this.#lag.observe({ stream }, Math.max(0, lagMs) / 1000);
+  }
+
+  flip(check: CheckRef, from: CheckState, to: CheckState): void {
+    this.#flips.inc({ check: check.name, from, to });
+  }
+
+  probe(f: ProbeFact): void {
+    this.#probes.inc({ check: f.check, result: f.result });
+    if (f.latencyMs !== undefined) this.#probeLatency.observe({ check: f.check }, f.latencyMs / 1000);
+    if (f.costMinor > 0) this.#probeCost.inc({ check: f.check, currency: f.currency }, f.costMinor);
+  }
+
+  notification(f: NotificationFact): void {
+    this.#notifications.inc({ notifier: f.notifier, kind: f.kind, outcome: f.outcome });
+    if (f.deliveryMs !== undefined) this.#delivery.observe({ notifier: f.notifier }, f.deliveryMs / 1000);
+  }
+
+  incidents(openCount: number): void {
+    this.#incidents.set(openCount);
+  }
+
+  health(f: HealthFact): void {
+    this.#up.set({ component: f.component }, f.ok ? 1 : 0);
+  }
+}
