@@ -1,0 +1,90 @@
+/**
+ * Bearer tokens with scopes. Tokens are compared in constant time (SHA-256 digests, every token
+ * checked, no early exit). With no tokens configured the API is open, and the server refuses to
+ * listen anywhere but loopback (see main.ts).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import type { Scope } from '../config/schema.ts';
+
+export interface Principal {
+  name: string;
+  scopes: ReadonlySet<Scope>;
+}
+
+interface Entry {
+  name: string;
+  digest: Buffer;
+  scopes: ReadonlySet<Scope>;
+}
+
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+export class Auth {
+  private readonly entries: Entry[];
+  constructor(tokens: ReadonlyArray<{ name: string; token: string; scopes: readonly Scope[] }>, readonly boardPublic = false) {
+    this.entries = tokens.map((t) => ({ name: t.name, digest: digest(t.token), scopes: new Set(t.scopes) }));
+  }
+
+  /** No tokens configured: everything is open (loopback only). */
+  get open(): boolean {
+    return this.entries.length === 0;
+  }
+
+  identify(token: string | undefined): Principal | undefined {
+    if (!token) return undefined;
+    const d = digest(token);
+    let found: Entry | undefined;
+    for (const e of this.entries) {
+      if (timingSafeEqual(d, e.digest) && !found) found = e;
+    }
+    return found ? { name: found.name, scopes: found.scopes } : undefined;
+  }
+
+  static allows(p: Principal, scope: Scope): boolean {
+    return p.scopes.has(scope) || p.scopes.has('admin');
+  }
+
+  /**
+   * A Fastify preHandler demanding `scope`. `allowQueryToken` lets a read token ride in the URL
+   * (`?token=…`) for office screens that cannot send headers.
+   */
+  require(scope: Scope, opts: { allowQueryToken?: boolean; publicRead?: boolean } = {}): preHandlerHookHandler {
+    return (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+      if (this.open || (opts.publicRead && this.boardPublic)) return done();
+      const header = req.headers.authorization;
+      let token: string | undefined;
+      if (header) {
+        const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+        if (!m) {
+          void reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'the Authorization header must be "Bearer <token>"' });
+          return;
+        }
+        token = m[1];
+      } else if (opts.allowQueryToken) {
+        const q = (req.query as Record<string, unknown> | undefined)?.token;
+        if (typeof q === 'string') token = q;
+      }
+      const p = this.identify(token);
+      if (!p) {
+        void reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send({ error: 'unauthorized', message: token ? 'unknown token' : 'a bearer token is required' });
+        return;
+      }
+      if (!Auth.allows(p, scope)) {
+        void reply.code(403).send({ error: 'forbidden', message: `this token lacks the "${scope}" scope` });
+        return;
+      }
+      (req as FastifyRequest & { principal?: Principal }).principal = p;
+      done();
+    };
+  }
+}
+
+export function principalOf(req: FastifyRequest): string | undefined {
+  return (req as FastifyRequest & { principal?: Principal }).principal?.name;
+}
+
+export const isLoopback = (host: string) => host === '127.0.0.1' || host === '::1' || host === 'localhost' || host.startsWith('127.');

@@ -1,0 +1,198 @@
+/**
+ * The HTTP API (Fastify). Every error is JSON `{error, message, field?, problems?}`; nothing a
+ * client sends can crash the process. Routes of other modules (alerts, probes, sandbox, board)
+ * plug in through `plugins`.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type preHandlerHookHandler } from 'fastify';
+import type { CheckRuntime, IngestEvent } from '../checks/runtime.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Store } from '../store/types.ts';
+import type { Scope } from '../config/schema.ts';
+import { IngestError, parseEvents } from '../ingest/parse.ts';
+import { Auth, principalOf } from './auth.ts';
+import { buildOpenApi } from './openapi.ts';
+
+export type RequireScope = (scope: Scope, opts?: { allowQueryToken?: boolean; publicRead?: boolean }) => preHandlerHookHandler;
+
+export interface ComponentHealth {
+  ok: boolean;
+  /** Degraded components do not fail readiness but are reported. */
+  degraded?: boolean;
+  detail?: unknown;
+}
+
+export interface ApiPlugin {
+  register(app: FastifyInstance, deps: { requireScope: RequireScope }): void | Promise<void>;
+  openApiPaths?: Record<string, unknown>;
+}
+
+export interface ServerDeps {
+  runtime: CheckRuntime;
+  store: Store;
+  auth: Auth;
+  clock: Clock;
+  logger: Logger;
+  bodyLimit: number;
+  /** Everything readiness looks at besides the store and the runtime. */
+  components?: () => Promise<Record<string, ComponentHealth>>;
+  /** Extra fields for GET /v1/checks/{name} (probes, incidents). */
+  checkDetails?: (name: string) => Promise<Record<string, unknown>>;
+  /** Called with each accepted batch after it is stored (metrics). */
+  onAccepted?: (events: readonly IngestEvent[]) => void;
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+  plugins?: ApiPlugin[];
+}
+
+export function errorBody(error: string, message: string, extra: Record<string, unknown> = {}) {
+  return { error, message, ...extra };
+}
+
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const { runtime, store, auth, clock } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }) as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.bodyLimit,
+    // Clients get JSON errors; see the error handler below.
+    return503OnClosing: true,
+  });
+  const requireScope: RequireScope = (scope, opts) => auth.require(scope, opts);
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status === 413) return reply.code(413).send(errorBody('payload_too_large', `the body is larger than ${deps.bodyLimit} bytes; send smaller batches`));
+    if (status === 415) return reply.code(415).send(errorBody('unsupported_media_type', err.message));
+    if (status >= 500) {
+      req.log.error({ err, url: req.url }, 'request failed');
+      return reply.code(status).send(errorBody('internal', 'the request failed; see the server log'));
+    }
+    const field = err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'body' : undefined;
+    return reply.code(status).send(errorBody('bad_request', err.message, field ? { field } : {}));
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
+
+  // --- health --------------------------------------------------------------------------------
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const components: Record<string, ComponentHealth> = {};
+    try {
+      await store.ping();
+      components.store = { ok: true };
+    } catch (err) {
+      components.store = { ok: false, detail: (err as Error).message };
+    }
+    Object.assign(components, (await deps.components?.()) ?? {});
+    const ready = Object.values(components).every((c) => c.ok);
+    const degraded = Object.entries(components)
+      .filter(([, c]) => c.degraded)
+      .map(([k]) => k);
+    return reply.code(ready ? 200 : 503).send({ status: ready ? (degraded.length ? 'degraded' : 'ready') : 'not_ready', degraded, components });
+  });
+
+  // --- OpenAPI -------------------------------------------------------------------------------
+  const extraPaths = Object.assign({}, ...(deps.plugins ?? []).map((p) => p.openApiPaths ?? {}));
+  const openapi = buildOpenApi(extraPaths);
+  app.get('/openapi.json', async () => openapi);
+
+  // --- metrics -------------------------------------------------------------------------------
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    app.get('/metrics', { preHandler: requireScope('read') }, async (_req, reply) => {
+      const m = await metrics();
+      return reply.type(m.contentType).send(m.body);
+    });
+  }
+
+  // --- ingest --------------------------------------------------------------------------------
+  const accept = async (events: IngestEvent[], reply: FastifyReply) => {
+    try {
+      await runtime.ingest(events);
+    } catch (err) {
+      deps.logger.error({ err }, 'could not store an ingest batch');
+      return reply.code(503).send(errorBody('unavailable', 'the batch could not be stored; nothing was accepted, retry'));
+    }
+    deps.onAccepted?.(events);
+    return reply.code(202).send({ accepted: events.length });
+  };
+
+  await app.register(async (sub) => {
+    // Bodies are parsed here, not by Fastify, so errors can name the NDJSON line.
+    sub.removeAllContentTypeParsers();
+    sub.addContentTypeParser('*', { parseAs: 'string', bodyLimit: deps.bodyLimit }, (_req, body, done) => done(null, body));
+
+    sub.post('/v1/events', { preHandler: requireScope('ingest') }, async (req, reply) => {
+      const ct = String(req.headers['content-type'] ?? '').toLowerCase();
+      const kind = ct.includes('ndjson') || ct.includes('jsonl') ? 'ndjson' : ct.includes('json') ? 'json' : 'auto';
+      let events: IngestEvent[];
+      try {
+        events = parseEvents(typeof req.body === 'string' ? req.body : '', clock.now(), kind);
+      } catch (err) {
+        if (err instanceof IngestError) {
+          const first = err.problems[0]!;
+          return reply.code(400).send(
+            errorBody('invalid_events', err.message, {
+              ...(first.field ? { field: first.field } : {}),
+              ...(first.line !== undefined ? { line: first.line } : {}),
+              ...(first.index !== undefined ? { index: first.index } : {}),
+              problems: err.problems,
+              accepted: 0,
+            }),
+          );
+        }
+        throw err;
+      }
+      return accept(events, reply);
+    });
+
+    sub.post<{ Params: { stream: string } }>('/v1/streams/:stream/ping', { preHandler: requireScope('ingest') }, async (req, reply) => {
+      const stream = req.params.stream;
+      if (!stream || stream.length > 200) return reply.code(400).send(errorBody('bad_request', 'stream must be 1..200 characters', { field: 'stream' }));
+      const body = typeof req.body === 'string' ? req.body.trim() : '';
+      let extra: Record<string, unknown> = {};
+      if (body) {
+        try {
+          const parsed = JSON.parse(body) as unknown;
+          if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('must be a JSON object');
+          extra = parsed as Record<string, unknown>;
+        } catch (err) {
+          return reply.code(400).send(errorBody('bad_request', `the body, when present, must be a JSON object {time?, id?, attributes?}: ${(err as Error).message}`, { field: 'body' }));
+        }
+      }
+      let events: IngestEvent[];
+      try {
+        events = parseEvents(JSON.stringify([{ ...extra, stream }]), clock.now(), 'json');
+      } catch (err) {
+        if (err instanceof IngestError) {
+          return reply.code(400).send(errorBody('invalid_event', err.message, { field: err.problems[0]?.field, problems: err.problems }));
+        }
+        throw err;
+      }
+      return accept(events, reply);
+    });
+  });
+
+  // --- checks --------------------------------------------------------------------------------
+  app.get('/v1/checks', { preHandler: requireScope('read') }, async () => ({ checks: runtime.snapshots() }));
+
+  app.get<{ Params: { name: string }; Querystring: { flips?: string } }>('/v1/checks/:name', { preHandler: requireScope('read') }, async (req, reply) => {
+    const snap = runtime.snapshot(req.params.name);
+    if (!snap) return reply.code(404).send(errorBody('not_found', `no check named ${JSON.stringify(req.params.name)}`, { field: 'name' }));
+    const limit = Math.min(500, Math.max(1, Number(req.query.flips ?? 50) || 50));
+    const flips = await store.listFlips(snap.name, limit);
+    const extra = (await deps.checkDetails?.(snap.name)) ?? {};
+    return { ...snap, flips, ...extra };
+  });
+
+  const pauseResume = (action: 'pause' | 'resume') => async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
+    if (!runtime.has(req.params.name)) return reply.code(404).send(errorBody('not_found', `no check named ${JSON.stringify(req.params.name)}`, { field: 'name' }));
+    const by = principalOf(req) ?? 'local';
+    await (action === 'pause' ? runtime.pause(req.params.name, by) : runtime.resume(req.params.name, by));
+    return runtime.snapshot(req.params.name);
+  };
+  app.post<{ Params: { name: string } }>('/v1/checks/:name/pause', { preHandler: requireScope('admin') }, pauseResume('pause'));
+  app.post<{ Params: { name: string } }>('/v1/checks/:name/resume', { preHandler: requireScope('admin') }, pauseResume('resume'));
+
+  for (const p of deps.plugins ?? []) await p.register(app, { requireScope });
+  return app;
+}

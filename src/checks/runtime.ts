@@ -1,0 +1,345 @@
+/**
+ * The imperative shell around the pure engine. It routes events to the checks of their stream,
+ * persists state and flips (one transaction per batch, before the batch is acknowledged), carries
+ * out effects through an EffectHandler, and wakes on the earliest deadline with ONE timer over a
+ * min-heap (lazy deletion by version) — never a timer per check, never a scan per tick.
+ */
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../lib/clock.ts';
+import { MinHeap } from '../lib/heap.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Store } from '../store/types.ts';
+import { initialState, limitsAt, nextDeadline, silenceDeadline, step } from './engine.ts';
+import type { CheckInput, CheckSpec, CheckState, Effect, Flip, LimitDescription, ProbeReason } from './types.ts';
+
+export type AttrValue = string | number | boolean | null | AttrValue[] | { [k: string]: AttrValue };
+
+export interface IngestEvent {
+  stream: string;
+  /** Arrival time (liveness). */
+  arrivedAt: number;
+  /** The event's own time (defaults to arrival). */
+  time: number;
+  id?: string;
+  attributes: Record<string, AttrValue>;
+}
+
+/** How a check recognises its probe's synthetic transaction among the stream's events. */
+export type Correlate = (attributes: Record<string, AttrValue>, state: CheckState) => string | undefined;
+
+export interface RuntimeCheck {
+  spec: CheckSpec;
+  correlate?: Correlate;
+}
+
+export interface EffectHandler {
+  (effect: Effect, check: CheckSpec, state: CheckState): void | Promise<void>;
+}
+
+export interface CheckSnapshot {
+  name: string;
+  stream: string;
+  match: Record<string, string[]>;
+  labels: Record<string, string>;
+  status: CheckState['status'];
+  since: number;
+  lastEventAt: number | null;
+  lastEventTime: number | null;
+  lagMs: number | null;
+  silenceMs: number;
+  deadlines: { quietAt: number | null; pageAt: number | null; probeDeadline: number | null; next: number | null };
+  limits: LimitDescription;
+  probe: CheckState['probe'];
+  held: boolean;
+}
+
+/** Read a dotted path (`probe_id`, `meta.probe.id`) from event attributes. */
+export function attributePath(attrs: Record<string, AttrValue>, path: string): AttrValue | undefined {
+  if (path in attrs) return attrs[path];
+  let cur: AttrValue | undefined = attrs;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
+    cur = (cur as Record<string, AttrValue>)[part];
+  }
+  return cur;
+}
+
+export function matches(match: Record<string, string[]>, attrs: Record<string, AttrValue>): boolean {
+  for (const key in match) {
+    const v = attributePath(attrs, key);
+    if (v === undefined || v === null || typeof v === 'object') return false;
+    if (!match[key]!.includes(String(v))) return false;
+  }
+  return true;
+}
+
+interface Entry {
+  spec: CheckSpec;
+  correlate?: Correlate;
+  state: CheckState;
+  /** Bumped on every state change; heap entries with an older version are stale. */
+  version: number;
+}
+
+export interface RuntimeOptions {
+  checks: RuntimeCheck[];
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  onEffect: EffectHandler;
+  newProbeId?: () => string;
+}
+
+export class CheckRuntime extends EventEmitter {
+  private readonly entries = new Map<string, Entry>();
+  private readonly byStream = new Map<string, Entry[]>();
+  private readonly heap = new MinHeap<{ name: string; version: number }>();
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private started = false;
+  private readonly newProbeId: () => string;
+  /** Persistence is serialised so a later commit never overtakes an earlier one. */
+  private commitChain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: RuntimeOptions) {
+    super();
+    this.newProbeId = opts.newProbeId ?? (() => `pr_${randomUUID()}`);
+    const now = opts.clock.now();
+    for (const c of opts.checks) {
+      const e: Entry = { spec: c.spec, correlate: c.correlate, state: initialState(now), version: 0 };
+      this.entries.set(c.spec.name, e);
+      const list = this.byStream.get(c.spec.stream) ?? [];
+      list.push(e);
+      this.byStream.set(c.spec.stream, list);
+    }
+  }
+
+  /** Load saved state, apply the restart rule to every check, and arm the timer. */
+  async start(): Promise<void> {
+    const saved = await this.opts.store.loadCheckStates();
+    const now = this.opts.clock.now();
+    const dirty: Entry[] = [];
+    const effects: Array<[Entry, Effect]> = [];
+    for (const e of this.entries.values()) {
+      const prev = saved.get(e.spec.name);
+      if (prev) {
+        const r = step(e.spec, { ...initialState(now), ...prev }, { kind: 'restart' }, this.ctx(now));
+        e.state = r.state;
+        for (const ef of r.effects) effects.push([e, ef]);
+      }
+      dirty.push(e);
+    }
+    await this.persist(dirty, effects);
+    this.started = true;
+    for (const e of this.entries.values()) this.schedule(e);
+    this.dispatch(effects);
+  }
+
+  stop(): void {
+    this.started = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
+  }
+
+  /** Wait until everything accepted so far is on disk. */
+  flushed(): Promise<void> {
+    return this.commitChain;
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  spec(name: string): CheckSpec | undefined {
+    return this.entries.get(name)?.spec;
+  }
+
+  state(name: string): CheckState | undefined {
+    return this.entries.get(name)?.state;
+  }
+
+  /** Streams some check listens to (ingest counts the rest as unrouted). */
+  hasStream(stream: string): boolean {
+    return this.byStream.has(stream);
+  }
+
+  /**
+   * Route a batch of events to their checks. Resolves once the resulting states and flips are
+   * stored: the caller acknowledges the batch only after that. Returns how many check updates it made.
+   */
+  async ingest(events: readonly IngestEvent[]): Promise<number> {
+    const now = this.opts.clock.now();
+    const touched = new Set<Entry>();
+    const effects: Array<[Entry, Effect]> = [];
+    let updates = 0;
+    for (const ev of events) {
+      const list = this.byStream.get(ev.stream);
+      if (!list) continue;
+      for (const e of list) {
+        if (!matches(e.spec.match, ev.attributes)) continue;
+        const probeId = e.correlate?.(ev.attributes, e.state);
+        const input: CheckInput = { kind: 'event', at: ev.arrivedAt, time: ev.time, ...(probeId !== undefined ? { probeId } : {}) };
+        this.apply(e, input, now, effects);
+        touched.add(e);
+        updates++;
+      }
+    }
+    if (touched.size === 0) return 0;
+    await this.persist([...touched], effects);
+    for (const e of touched) this.schedule(e);
+    this.dispatch(effects);
+    this.emit('events', [...touched].map((e) => e.spec.name));
+    return updates;
+  }
+
+  /** Feed one non-event input (pause, resume, probe-request, probe-result) to a check. */
+  async input(name: string, input: CheckInput): Promise<CheckState> {
+    const e = this.entries.get(name);
+    if (!e) throw new Error(`no check named ${name}`);
+    const effects: Array<[Entry, Effect]> = [];
+    this.apply(e, input, this.opts.clock.now(), effects);
+    await this.persist([e], effects);
+    this.schedule(e);
+    this.dispatch(effects);
+    return e.state;
+  }
+
+  pause(name: string, by?: string) {
+    return this.input(name, { kind: 'pause', by });
+  }
+  resume(name: string, by?: string) {
+    return this.input(name, { kind: 'resume', by });
+  }
+  requestProbe(name: string, reason: ProbeReason) {
+    return this.input(name, { kind: 'probe-request', reason });
+  }
+
+  snapshot(name: string): CheckSnapshot | undefined {
+    const e = this.entries.get(name);
+    if (!e) return undefined;
+    const now = this.opts.clock.now();
+    const { spec, state: s } = e;
+    const active = s.status !== 'paused';
+    const quietAt = active && (s.status === 'ok' || s.status === 'unknown') ? silenceDeadline(spec, s, 'quiet') : null;
+    const pageAt = active && s.status !== 'down' && !s.probe ? silenceDeadline(spec, s, 'page') : null;
+    return {
+      name: spec.name,
+      stream: spec.stream,
+      match: spec.match,
+      labels: spec.labels,
+      status: s.status,
+      since: s.since,
+      lastEventAt: s.lastEventAt,
+      lastEventTime: s.lastEventTime,
+      lagMs: s.lastEventAt !== null && s.lastEventTime !== null ? s.lastEventAt - s.lastEventTime : null,
+      silenceMs: now - s.watchFrom,
+      deadlines: { quietAt, pageAt, probeDeadline: s.probe?.deadline ?? null, next: nextDeadline(spec, s) },
+      limits: limitsAt(spec, now),
+      probe: s.probe,
+      held: s.held,
+    };
+  }
+
+  snapshots(): CheckSnapshot[] {
+    return this.names().map((n) => this.snapshot(n)!);
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private ctx(now: number) {
+    return { now, newProbeId: this.newProbeId };
+  }
+
+  private apply(e: Entry, input: CheckInput, now: number, effects: Array<[Entry, Effect]>): void {
+    const r = step(e.spec, e.state, input, this.ctx(now));
+    e.state = r.state;
+    e.version++;
+    for (const ef of r.effects) effects.push([e, ef]);
+  }
+
+  private persist(entries: Entry[], effects: Array<[Entry, Effect]>): Promise<void> {
+    const flips: Flip[] = [];
+    for (const [, ef] of effects) if (ef.type === 'flip') flips.push({ check: ef.check, from: ef.from, to: ef.to, at: ef.at, reason: ef.reason });
+    const states = entries.map((e) => [e.spec.name, e.state] as [string, CheckState]);
+    const p = this.commitChain.then(() => this.opts.store.commit(states, flips));
+    this.commitChain = p.catch((err) => {
+      this.opts.logger.error({ err }, 'failed to persist check state');
+    });
+    return p;
+  }
+
+  private dispatch(effects: Array<[Entry, Effect]>): void {
+    for (const [e, ef] of effects) {
+      if (ef.type === 'flip') {
+        this.opts.logger.info({ check: ef.check, from: ef.from, to: ef.to, at: new Date(ef.at).toISOString(), reason: ef.reason }, `check ${ef.check}: ${ef.from} -> ${ef.to}`);
+        this.emit('flip', ef);
+      }
+      try {
+        const r = this.opts.onEffect(ef, e.spec, e.state);
+        if (r && typeof (r as Promise<void>).catch === 'function') {
+          (r as Promise<void>).catch((err) => this.opts.logger.error({ err, check: e.spec.name, effect: ef.type }, 'effect handler failed'));
+        }
+      } catch (err) {
+        this.opts.logger.error({ err, check: e.spec.name, effect: ef.type }, 'effect handler failed');
+      }
+    }
+  }
+
+  private schedule(e: Entry): void {
+    if (!this.started) return;
+    const d = nextDeadline(e.spec, e.state);
+    if (d === null) return;
+    this.heap.push(d, { name: e.spec.name, version: e.version });
+    this.arm();
+  }
+
+  private arm(): void {
+    // Drop stale heap entries so the timer aims at a live deadline.
+    for (;;) {
+      const top = this.heap.peek();
+      if (!top) break;
+      const e = this.entries.get(top.value.name);
+      if (e && e.version === top.value.version) break;
+      this.heap.pop();
+    }
+    const top = this.heap.peek();
+    if (!top) return;
+    if (this.timer && this.timerAt <= top.key) return;
+    if (this.timer) clearTimeout(this.timer);
+    const delay = Math.min(Math.max(0, top.key - this.opts.clock.now()), 2_147_000_000);
+    this.timerAt = top.key;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      void this.wake();
+    }, delay);
+    this.timer.unref?.();
+  }
+
+  private async wake(): Promise<void> {
+    if (!this.started) return;
+    const now = this.opts.clock.now();
+    const due: Entry[] = [];
+    const effects: Array<[Entry, Effect]> = [];
+    for (;;) {
+      const top = this.heap.peek();
+      if (!top || top.key > now) break;
+      this.heap.pop();
+      const e = this.entries.get(top.value.name);
+      if (!e || e.version !== top.value.version) continue;
+      this.apply(e, { kind: 'tick' }, now, effects);
+      due.push(e);
+    }
+    // A store failure is logged by persist(); alerting goes on regardless.
+    if (due.length > 0) await this.persist(due, effects).catch(() => undefined);
+    for (const e of due) this.schedule(e);
+    this.arm();
+    this.dispatch(effects);
+  }
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+/** The `quietwatch` command. */
+import { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { ConfigError, DEFAULT_CONFIG_PATH, configJsonSchema, loadConfig } from './config/load.ts';
+import { StartupError, createService } from './main.ts';
+
+const program = new Command();
+program.name('quietwatch').description("Deadman's-switch monitor for payment pipelines").version('0.1.0');
+
+const configOpt = ['-c, --config <file>', 'config file (YAML)', process.env.QUIETWATCH_CONFIG ?? DEFAULT_CONFIG_PATH] as const;
+const serverOpt = ['-s, --server <url>', 'quietwatch server URL', process.env.QUIETWATCH_URL ?? 'http://127.0.0.1:8080'] as const;
+const tokenOpt = ['-t, --token <token>', 'bearer token (or QUIETWATCH_TOKEN)', process.env.QUIETWATCH_TOKEN] as const;
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+function load(path: string) {
+  try {
+    return loadConfig(path);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+}
+
+export async function api(opts: { server: string; token?: string }, method: string, path: string, body?: unknown): Promise<unknown> {
+  const headers: Record<string, string> = {};
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, opts.server), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    fail(`cannot reach ${opts.server}: ${(err as Error).message}`);
+  }
+  const text = await res.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  if (!res.ok) {
+    const m = (json as { message?: string })?.message ?? text;
+    fail(`${method} ${path}: ${res.status} ${m}`);
+  }
+  return json;
+}
+
+const ago = (t: number | null, now: number) => (t === null ? '-' : `${Math.round((now - t) / 1000)}s ago`);
+const inS = (t: number | null, now: number) => (t === null ? '-' : `in ${Math.max(0, Math.round((t - now) / 1000))}s`);
+
+export function renderStatusTable(checks: Array<Record<string, any>>, now: number): string {
+  const rows = checks.map((c) => [
+    c.name,
+    c.status.toUpperCase(),
+    ago(c.lastEventAt, now),
+    inS(c.deadlines?.next ?? null, now),
+    c.probe ? `${c.probe.id.slice(0, 12)} ${c.probe.accepted ? 'accepted' : 'pending'}` : '-',
+    c.incident ? `${c.incident.id}${c.incident.acknowledgedAt ? ' (acked)' : ''}` : '-',
+  ]);
+  const head = ['CHECK', 'STATE', 'LAST EVENT', 'NEXT DEADLINE', 'PROBE', 'INCIDENT'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const fmt = (r: string[]) => r.map((v, i) => String(v).padEnd(widths[i]!)).join('  ').trimEnd();
+  return [fmt(head), ...rows.map(fmt)].join('\n');
+}
+
+program
+  .command('serve')
+  .description('run the service')
+  .option(...configOpt)
+  .action(async (o: { config: string }) => {
+    const config = load(o.config);
+    let svc;
+    try {
+      svc = await createService(config);
+      await svc.listen();
+    } catch (err) {
+      if (err instanceof StartupError) fail(err.message, 2);
+      throw err;
+    }
+    const stop = async (sig: string) => {
+      svc.logger.info({ signal: sig }, 'shutting down');
+      await svc.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+
+program
+  .command('validate')
+  .description('validate a config file and print a summary; exit 2 with every problem when invalid')
+  .option(...configOpt)
+  .option('--schema <file>', 'also write the JSON Schema of the config to this file')
+  .action((o: { config: string; schema?: string }) => {
+    const c = load(o.config);
+    if (o.schema) writeFileSync(o.schema, `${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    process.stdout.write(`${o.config}: ok (${c.checks.length} checks: ${c.checks.map((x) => x.name).join(', ')})\n`);
+  });
+
+program
+  .command('status')
+  .description('the checks of a running server, as a table')
+  .option(...serverOpt)
+  .option(...tokenOpt)
+  .option('--json', 'print JSON')
+  .action(async (o: { server: string; token?: string; json?: boolean }) => {
+    const r = (await api(o, 'GET', '/v1/checks')) as { checks: Array<Record<string, any>> };
+    if (o.json) process.stdout.write(`${JSON.stringify(r.checks, null, 2)}\n`);
+    else process.stdout.write(`${renderStatusTable(r.checks, Date.now())}\n`);
+  });
+
+for (const action of ['pause', 'resume'] as const) {
+  program
+    .command(`${action} <check>`)
+    .description(`${action} a check (admin scope)`)
+    .option(...serverOpt)
+    .option(...tokenOpt)
+    .action(async (check: string, o: { server: string; token?: string }) => {
+      const r = (await api(o, 'POST', `/v1/checks/${encodeURIComponent(check)}/${action}`)) as { status: string };
+      process.stdout.write(`${check}: ${r.status}\n`);
+    });
+}
+
+export { program };
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/bin/quietwatch.js') || process.argv[1]?.endsWith('cli.ts')) {
+  program.parseAsync(process.argv).catch((err: unknown) => fail(err instanceof Error ? (err.stack ?? err.message) : String(err)));
+}

@@ -1,0 +1,103 @@
+/**
+ * Load a config: YAML -> ${ENV} substitution -> zod validation. Every problem is reported at once
+ * with its path (`checks[1].pageAfter must be longer than quietAfter`); a bad config never starts.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { configSchema, type Config } from './schema.ts';
+
+export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/quietwatch.yaml', import.meta.url));
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(source: string, problems: string[]) {
+    super(`invalid config ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out || '(root)';
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}/g;
+
+/** Replace `${VAR}` / `${VAR:-default}` inside string values (not in keys, never in YAML text). */
+export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, problems: string[], path: (string | number)[] = []): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_m, name: string, def: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (def !== undefined) return def;
+      problems.push(`${formatPath(path)} refers to environment variable ${name}, which is not set`);
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, problems, [...path, i]));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, problems, [...path, k]);
+    return out;
+  }
+  return value;
+}
+
+/** Tokens from the environment: QUIETWATCH_TOKENS="ingest=TOKEN1,read+admin=TOKEN2". */
+export function tokensFromEnv(env: NodeJS.ProcessEnv): Array<{ name: string; token: string; scopes: string[] }> {
+  const raw = env.QUIETWATCH_TOKENS;
+  if (!raw) return [];
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry, i) => {
+      const eq = entry.indexOf('=');
+      const scopes = eq > 0 ? entry.slice(0, eq).split('+') : [];
+      return { name: `env-token-${i + 1}`, token: eq > 0 ? entry.slice(eq + 1) : entry, scopes };
+    });
+}
+
+export function parseConfig(text: string, source = '<config>', env: NodeJS.ProcessEnv = process.env): Config {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(source, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+  }
+  const problems: string[] = [];
+  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(source, ['(root) must be a mapping']);
+  const substituted = substituteEnv(raw, env, problems) as Record<string, unknown>;
+  const envTokens = tokensFromEnv(env);
+  if (envTokens.length > 0) {
+    const auth = (substituted.auth ?? {}) as Record<string, unknown>;
+    substituted.auth = { ...auth, tokens: [...((auth.tokens as unknown[]) ?? []), ...envTokens] };
+  }
+  const result = configSchema.safeParse(substituted);
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(`${formatPath(issue.path)} ${issue.message}`);
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(source, problems);
+  return result.data;
+}
+
+export function loadConfig(path: string = DEFAULT_CONFIG_PATH, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, [`cannot read the file: ${(err as Error).message}`]);
+  }
+  return parseConfig(text, path, env);
+}
+
+/** The JSON Schema editors use for completion (published as config/quietwatch.schema.json). */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
+}

@@ -1,0 +1,133 @@
+/**
+ * Parse and validate an ingest body: a JSON array (or one object) or NDJSON of events
+ * `{stream, time?, id?, attributes?}`. All or nothing: one bad event rejects the request, and the
+ * error names the line (NDJSON) or index (array) and the field.
+ */
+import type { AttrValue, IngestEvent } from '../checks/runtime.ts';
+
+export interface IngestProblem {
+  /** 1-based line for NDJSON, 0-based index for a JSON array. */
+  line?: number;
+  index?: number;
+  field?: string;
+  message: string;
+}
+
+export class IngestError extends Error {
+  constructor(readonly problems: IngestProblem[]) {
+    super(problems.map(describeProblem).join('; '));
+    this.name = 'IngestError';
+  }
+}
+
+export function describeProblem(p: IngestProblem): string {
+  const where = p.line !== undefined ? `line ${p.line}` : p.index !== undefined ? `event [${p.index}]` : 'body';
+  return `${where}${p.field ? `: field "${p.field}"` : ''}: ${p.message}`;
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+const KNOWN = new Set(['stream', 'time', 'id', 'attributes']);
+const MAX_PROBLEMS = 20;
+/** Epoch ms below this (1973) is almost certainly epoch seconds sent by mistake. */
+const MIN_EPOCH_MS = 1e11;
+const MAX_EPOCH_MS = 32503680000000; // year 3000
+
+function parseTime(v: unknown): number | string {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) return 'must be a finite number';
+    if (v < MIN_EPOCH_MS) return `must be epoch milliseconds (${v} looks like seconds)`;
+    if (v > MAX_EPOCH_MS) return 'is too far in the future';
+    return v;
+  }
+  if (typeof v === 'string') {
+    if (!RFC3339.test(v)) return 'must be an RFC 3339 timestamp like 2026-11-29T17:00:00Z, or epoch milliseconds';
+    const t = Date.parse(v);
+    if (Number.isNaN(t)) return 'is not a valid date';
+    return t;
+  }
+  return 'must be an RFC 3339 string or epoch milliseconds';
+}
+
+function validate(raw: unknown, where: { line?: number; index?: number }, arrivedAt: number, problems: IngestProblem[]): IngestEvent | undefined {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    problems.push({ ...where, message: 'must be a JSON object {stream, time?, id?, attributes?}' });
+    return undefined;
+  }
+  const o = raw as Record<string, unknown>;
+  let ok = true;
+  for (const k of Object.keys(o)) {
+    if (!KNOWN.has(k)) {
+      problems.push({ ...where, field: k, message: 'is not a known field (stream, time, id, attributes)' });
+      ok = false;
+    }
+  }
+  const stream = o.stream;
+  if (typeof stream !== 'string' || stream.length === 0 || stream.length > 200) {
+    problems.push({ ...where, field: 'stream', message: stream === undefined ? 'is required' : 'must be a non-empty string of at most 200 characters' });
+    ok = false;
+  }
+  let time = arrivedAt;
+  if (o.time !== undefined && o.time !== null) {
+    const t = parseTime(o.time);
+    if (typeof t === 'string') {
+      problems.push({ ...where, field: 'time', message: t });
+      ok = false;
+    } else time = t;
+  }
+  if (o.id !== undefined && (typeof o.id !== 'string' || o.id.length > 200)) {
+    problems.push({ ...where, field: 'id', message: 'must be a string of at most 200 characters' });
+    ok = false;
+  }
+  let attributes: Record<string, AttrValue> = {};
+  if (o.attributes !== undefined && o.attributes !== null) {
+    if (typeof o.attributes !== 'object' || Array.isArray(o.attributes)) {
+      problems.push({ ...where, field: 'attributes', message: 'must be an object of attribute values' });
+      ok = false;
+    } else attributes = o.attributes as Record<string, AttrValue>;
+  }
+  if (!ok) return undefined;
+  const ev: IngestEvent = { stream: stream as string, arrivedAt, time, attributes };
+  if (typeof o.id === 'string') ev.id = o.id;
+  return ev;
+}
+
+/** Parse a body. `kind` comes from the content type; 'auto' looks at the first character. */
+export function parseEvents(body: string, arrivedAt: number, kind: 'json' | 'ndjson' | 'auto' = 'auto'): IngestEvent[] {
+  const trimmed = body.trimStart();
+  if (trimmed.length === 0) throw new IngestError([{ message: 'the body is empty: send a JSON array or NDJSON of events' }]);
+  const mode = kind === 'auto' ? (trimmed[0] === '[' ? 'json' : trimmed.includes('\n') ? 'ndjson' : 'json') : kind;
+  const problems: IngestProblem[] = [];
+  const out: IngestEvent[] = [];
+  if (mode === 'json') {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(body);
+    } catch (err) {
+      throw new IngestError([{ message: `malformed JSON: ${(err as Error).message}` }]);
+    }
+    const list = Array.isArray(raw) ? raw : [raw];
+    list.forEach((r, index) => {
+      if (problems.length >= MAX_PROBLEMS) return;
+      const ev = validate(r, Array.isArray(raw) ? { index } : {}, arrivedAt, problems);
+      if (ev) out.push(ev);
+    });
+  } else {
+    const lines = body.split('\n');
+    for (let i = 0; i < lines.length && problems.length < MAX_PROBLEMS; i++) {
+      const line = lines[i]!.trim();
+      if (line.length === 0) continue;
+      let raw: unknown;
+      try {
+        raw = JSON.parse(line);
+      } catch (err) {
+        problems.push({ line: i + 1, message: `malformed JSON: ${(err as Error).message}` });
+        continue;
+      }
+      const ev = validate(raw, { line: i + 1 }, arrivedAt, problems);
+      if (ev) out.push(ev);
+    }
+  }
+  if (problems.length > 0) throw new IngestError(problems);
+  if (out.length === 0) throw new IngestError([{ message: 'no events in the body' }]);
+  return out;
+}
