@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the tests need when missing (npm packages,
+# Debian's influxdb and chromium), runs vitest (the tests start and stop their own servers), and
+# prints one summary line "N passed, N failed" read from vitest's JSON reporter.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+[ -x /usr/bin/influxd ] || need_apt+=(influxdb)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian packages: ${need_apt[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    (apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_apt[@]}") >&2 \
+      || echo "warning: could not install ${need_apt[*]}; tests that need them will fail" >&2
+  else
+    echo "warning: ${need_apt[*]} missing and cannot install (need root + apt-get)" >&2
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund >&2 || exit 1
+fi
+
+report="$(mktemp -t qw-vitest-XXXXXX.json)"
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
+rc=$?
+node -e '
+  const fs = require("fs");
+  let r; try { r = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); } catch { r = null; }
+  if (!r) { console.log("0 passed, 1 failed"); process.exit(0); }
+  // A file that failed to load has no failed test of its own: count it as one failure.
+  const brokenFiles = (r.testResults || []).filter(f => f.status === "failed" && !f.assertionResults.some(a => a.status === "failed")).length;
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests + brokenFiles} failed`);
+' "$report"
+rm -f "$report"
+exit $rc

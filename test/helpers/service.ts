@@ -1,0 +1,52 @@
+/** Start a real quietwatch service on an ephemeral loopback port with a temp SQLite file. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../../src/config/load.ts';
+import type { Clock } from '../../src/lib/clock.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
+import { createService, type Service } from '../../src/main.ts';
+
+export interface Running {
+  url: string;
+  svc: Service;
+  dir: string;
+  close(): Promise<void>;
+  fetch(path: string, init?: RequestInit & { token?: string }): Promise<{ status: number; body: any; headers: Headers }>;
+}
+
+export function tempDir(prefix = 'qw-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startService(yaml: string, opts: { clock?: Clock; dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Running> {
+  const dir = opts.dir ?? tempDir();
+  const config = parseConfig(yaml, '<test>', { ...process.env, ...opts.env });
+  config.server.port = 0;
+  config.server.host = '127.0.0.1';
+  if (config.store.path === 'data/quietwatch.sqlite') config.store.path = join(dir, 'qw.sqlite');
+  const svc = await createService(config, { clock: opts.clock, logger: silentLogger() });
+  const url = await svc.listen();
+  return {
+    url,
+    svc,
+    dir,
+    async close() {
+      await svc.close();
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    },
+    async fetch(path, init = {}) {
+      const headers = new Headers(init.headers);
+      if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+      const res = await fetch(url + path, { ...init, headers });
+      const text = await res.text();
+      let body: any = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* text */
+      }
+      return { status: res.status, body, headers: res.headers };
+    },
+  };
+}
