@@ -72,8 +72,14 @@ program
   .command('serve')
   .description('run the service')
   .option(...configOpt)
-  .action(async (o: { config: string }) => {
+  .option('--host <host>', 'listen address (overrides server.host)')
+  .option('--port <port>', 'listen port (overrides server.port)')
+  .option('--store <path>', 'SQLite file (overrides store.path)')
+  .action(async (o: { config: string; host?: string; port?: string; store?: string }) => {
     const config = load(o.config);
+    if (o.host) config.server.host = o.host;
+    if (o.port) config.server.port = Number(o.port);
+    if (o.store) config.store.path = o.store;
     let svc;
     try {
       svc = await createService(config);
