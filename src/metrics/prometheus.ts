@@ -105,7 +105,7 @@ export class PrometheusSink implements MetricsSink {
     this.#lag.observe({ stream }, Math.max(0, lagMs) / 1000);
   }
 
-  flip(check: CheckRef, from: CheckState, to: CheckState): void {
+  flip(check: CheckRef, from: CheckState, to: CheckState, _at: number, _reason: string): void {
     this.#flips.inc({ check: check.name, from, to });
   }
 
@@ -120,7 +120,7 @@ export class PrometheusSink implements MetricsSink {
     if (f.deliveryMs !== undefined) this.#delivery.observe({ notifier: f.notifier }, f.deliveryMs / 1000);
   }
 
-  incidents(openCount: number): void {
+  incidents(openCount: number, _at: number): void {
     this.#incidents.set(openCount);
   }
 
