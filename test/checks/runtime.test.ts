@@ -1,0 +1,83 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { CheckRuntime } from '../../src/checks/runtime.ts';
+import type { CheckSpec, Effect } from '../../src/checks/types.ts';
+import { systemClock } from '../../src/lib/clock.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+
+const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
+const spec = (i: number, quiet = 10_000 + i * 10): CheckSpec => ({
+  name: `c${i}`,
+  stream: `s${i % 10}`,
+  match: {},
+  quietAfterMs: quiet,
+  pageAfterMs: quiet * 3,
+  labels: {},
+});
+
+describe('runtime shell', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('keeps ONE timer for 1,000 checks and fires each deadline at its time', async () => {
+    const store = new SqliteStore(':memory:');
+    const effects: Effect[] = [];
+    const rt = new CheckRuntime({
+      checks: Array.from({ length: 1000 }, (_, i) => ({ spec: spec(i) })),
+      store,
+      clock: systemClock,
+      logger: silentLogger(),
+      onEffect: (e) => void effects.push(e),
+    });
+    await rt.start();
+    await rt.ingest(Array.from({ length: 10 }, (_, i) => ({ stream: `s${i}`, arrivedAt: T0, time: T0, attributes: {} })));
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(10_000 + 500 * 10);
+    const quiet = effects.filter((e) => e.type === 'flip' && e.to === 'quiet');
+    expect(quiet).toHaveLength(501);
+    // Each flip carries its own deadline.
+    for (const f of quiet) {
+      const i = Number((f as { check: string }).check.slice(1));
+      expect((f as { at: number }).at).toBe(T0 + 10_000 + i * 10);
+    }
+    expect(vi.getTimerCount()).toBe(1);
+    rt.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('an event re-arms the timer for the later deadline (stale heap entries are skipped)', async () => {
+    const store = new SqliteStore(':memory:');
+    const flips: string[] = [];
+    const rt = new CheckRuntime({ checks: [{ spec: spec(0) }], store, clock: systemClock, logger: silentLogger(), onEffect: (e) => void (e.type === 'flip' && flips.push(e.to)) });
+    await rt.start();
+    for (let k = 0; k < 20; k++) {
+      await rt.ingest([{ stream: 's0', arrivedAt: Date.now(), time: Date.now(), attributes: {} }]);
+      await vi.advanceTimersByTimeAsync(9_000);
+    }
+    expect(flips).toEqual(['ok']);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(flips).toEqual(['ok', 'quiet']);
+  });
+
+  it('persists state and flips before an ingest resolves', async () => {
+    const store = new SqliteStore(':memory:');
+    const rt = new CheckRuntime({ checks: [{ spec: spec(0) }], store, clock: systemClock, logger: silentLogger(), onEffect: () => {} });
+    await rt.start();
+    await rt.ingest([{ stream: 's0', arrivedAt: T0, time: T0 - 250, attributes: {} }]);
+    const saved = await store.loadCheckStates();
+    expect(saved.get('c0')).toMatchObject({ status: 'ok', lastEventAt: T0, lastEventTime: T0 - 250 });
+    expect(await store.listFlips('c0', 10)).toMatchObject([{ from: 'unknown', to: 'ok' }]);
+    expect(rt.snapshot('c0')).toMatchObject({ lagMs: 250, deadlines: { quietAt: T0 + 10_000, pageAt: T0 + 30_000 } });
+  });
+
+  it('a failing effect handler is logged, never thrown into ingest', async () => {
+    const store = new SqliteStore(':memory:');
+    const rt = new CheckRuntime({ checks: [{ spec: spec(0) }], store, clock: systemClock, logger: silentLogger(), onEffect: () => { throw new Error('boom'); } });
+    await rt.start();
+    await expect(rt.ingest([{ stream: 's0', arrivedAt: T0, time: T0, attributes: {} }])).resolves.toBe(1);
+  });
+});
