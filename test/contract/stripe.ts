@@ -75,6 +75,7 @@ export class ContractStripe {
   #queue: StripeBehaviour[] = [];
   #idem = new Map<string, { params: string; status: number; body: unknown }>();
   #seq = 0;
+  #requestSeq = 0;
   host = '127.0.0.1';
   port = 0;
   readonly protocol = 'http' as const;
@@ -120,7 +121,7 @@ export class ContractStripe {
     const params = parseStripeForm(raw);
     this.requests.push({ method: req.method ?? '', path, headers: req.headers, params });
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${++this.#seq}`, ...headers });
+      res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${++this.#requestSeq}`, ...headers });
       res.end(JSON.stringify(body));
     };
     const error = (status: number, e: Record<string, unknown>) => send(status, { error: e });
