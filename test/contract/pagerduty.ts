@@ -36,6 +36,8 @@ export interface PagerDutyContract {
   url: string;
   /** Every request body seen (including rejected and scripted ones). */
   requests: unknown[];
+  /** Date.now() at each request's arrival. */
+  requestTimes: number[];
   /** Accepted events, in order. */
   events: PdEvent[];
   alerts: Map<string, PdAlert>;
@@ -86,6 +88,7 @@ export async function startPagerDutyContract(opts: { validKeys?: string[]; port?
   const queue: PdScript[] = [];
   let down: PdScript | undefined;
   const requests: unknown[] = [];
+  const requestTimes: number[] = [];
   const events: PdEvent[] = [];
   const alerts = new Map<string, PdAlert>();
   let counter = 0;
@@ -97,6 +100,7 @@ export async function startPagerDutyContract(opts: { validKeys?: string[]; port?
 
   const handle = (req: IncomingMessage, res: ServerResponse, raw: string) => {
     if (req.method !== 'POST' || !req.url?.startsWith('/v2/enqueue')) return send(res, 404, { status: 'not found' });
+    requestTimes.push(Date.now());
     let body: unknown;
     try {
       body = JSON.parse(raw);
@@ -149,6 +153,7 @@ export async function startPagerDutyContract(opts: { validKeys?: string[]; port?
   return {
     url: `http://127.0.0.1:${port}/v2/enqueue`,
     requests,
+    requestTimes,
     events,
     alerts,
     incidentsOpened: () => [...alerts.values()].reduce((n, a) => n + a.opened, 0),
