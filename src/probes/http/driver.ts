@@ -28,7 +28,12 @@ export class HttpProbeDriver implements ProbeDriver {
   async charge(req: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult> {
     const { status, text } = await this.#send(buildChargeRequest(this.#cfg, req), signal);
     const reading = readChargeResponse(this.#cfg, status, text);
-    if (reading.kind === 'result') return reading.result;
+    if (reading.kind === 'result') {
+      const r = reading.result;
+      // remote text goes into records and logs: scrub anything the acquirer echoed back
+      if (r.outcome === 'refused') return { ...r, message: redactSecrets(r.message, this.#secrets), ...(r.code ? { code: redactSecrets(r.code, this.#secrets) } : {}) };
+      return r;
+    }
     throw this.#statusError(status, text);
   }
 
