@@ -138,7 +138,7 @@ export class InfluxSink implements MetricsSink {
   readonly #random: () => number;
   readonly #writeApi: WriteApi;
   readonly #queue: LineDeque;
-  readonly #convert: { convertTime: (t: unknown) => string | undefined };
+  readonly #convert: { convertTime: (t: unknown) => string | undefined; defaultTags?: Record<string, string> };
   /** key `stream\u0000synthetic` -> count this interval (known streams stay, and report 0). */
   readonly #events = new Map<string, { stream: string; synthetic: boolean; count: number }>();
   readonly #lag = new Map<string, LagAgg>();
@@ -163,7 +163,10 @@ export class InfluxSink implements MetricsSink {
     this.#queue = new LineDeque(this.#cfg.maxBufferPoints);
     this.#lastAggregateAt = this.#clock.now();
     const precision = this.#cfg.precision;
-    this.#convert = { convertTime: (t) => (typeof t === 'string' ? t : toTimestamp(Number(t ?? this.#clock.now()), precision)) };
+    this.#convert = {
+      convertTime: (t) => (typeof t === 'string' ? t : toTimestamp(Number(t ?? this.#clock.now()), precision)),
+      ...(Object.keys(this.#cfg.defaultTags).length ? { defaultTags: this.#cfg.defaultTags } : {}),
+    };
     // The client logs every failed write to the console; we report through status() and our logger.
     setLogger({ error: (m: string) => this.#log.debug({ client: m }, 'influxdb client'), warn: (m: string) => this.#log.debug({ client: m }, 'influxdb client') });
     const token = this.#cfg.token as Secret | undefined;
@@ -177,7 +180,6 @@ export class InfluxSink implements MetricsSink {
         flushInterval: 0,
         batchSize: this.#cfg.batchSize + 1,
         maxBufferLines: this.#cfg.batchSize + 1,
-        defaultTags: Object.keys(this.#cfg.defaultTags).length ? this.#cfg.defaultTags : undefined,
       },
     );
   }
@@ -342,8 +344,9 @@ export class InfluxSink implements MetricsSink {
   /** Turn this interval's counters into points (timestamped now). */
   #aggregate(): void {
     const now = this.#clock.now();
+    if (now <= this.#lastAggregateAt) return; // no time has passed: nothing to emit
     const ts = toTimestamp(now, this.#cfg.precision);
-    const intervalMs = Math.max(1, now - this.#lastAggregateAt);
+    const intervalMs = now - this.#lastAggregateAt;
     this.#lastAggregateAt = now;
     for (const agg of this.#events.values()) {
       this.#push(
