@@ -1,0 +1,129 @@
+/**
+ * Config for learned limits, as embedded in a check:
+ *
+ *   quietAfter: auto          # or a fixed duration
+ *   pageAfter: auto
+ *   learn:
+ *     min: 2s                 # never tighter than this
+ *     max: 6h                 # never looser than this; also the limit while there is no history
+ *     falseProbes: 1/week     # tolerated false quiet alarms (probes) per check
+ *     falsePages: 1/year      # tolerated false pages per check
+ *     timezone: Europe/London
+ *     holidays: [2026-12-25]  # learned as, and judged by, the Sunday profile
+ *     bucket: 1h              # time-of-week resolution (must divide a day)
+ *
+ * Durations are strings parsed with src/lib/duration.ts. The parsed form has milliseconds.
+ */
+import { z } from 'zod';
+import { parseDuration } from '../lib/duration.ts';
+
+const DAY = 86_400_000;
+const PERIOD_MS: Record<string, number> = {
+  minute: 60_000,
+  hour: 3_600_000,
+  day: DAY,
+  week: 7 * DAY,
+  month: (365.25 / 12) * DAY,
+  year: 365.25 * DAY,
+};
+
+export const durationSchema = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (try 90s, 5m, 1h30m)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** '1/week' -> tolerated alarms per millisecond. */
+export function parseRate(s: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*\/\s*(minute|hour|day|week|month|year)\s*$/.exec(s);
+  if (!m) return undefined;
+  return Number(m[1]) / PERIOD_MS[m[2]!]!;
+}
+
+export const rateSchema = z.string().transform((v, ctx) => {
+  const r = parseRate(v);
+  if (r === undefined || r <= 0) {
+    ctx.addIssue({ code: 'custom', message: `not a rate: ${JSON.stringify(v)} (try 1/week, 2/year)` });
+    return z.NEVER;
+  }
+  return r;
+});
+
+function validTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const LIMIT_MODELS = ['poisson', 'nb', 'gap'] as const;
+export type LimitModelKind = (typeof LIMIT_MODELS)[number];
+
+export const rateDropConfigSchema = z
+  .object({
+    /** Window the runtime counts events in (evaluated at the end of each window). */
+    window: durationSchema.default(300_000),
+    /** Required drop below the learned normal, as a fraction (0.8 = at least 80% below). */
+    minDrop: z.number().gt(0).lt(1).default(0.8),
+    /** Tolerated false rate-drop alarms. */
+    falseAlarms: rateSchema.prefault('1/year'),
+  })
+  .strict();
+
+export const learnConfigSchema = z
+  .object({
+    min: durationSchema,
+    max: durationSchema,
+    falseProbes: rateSchema.prefault('1/week'),
+    falsePages: rateSchema.prefault('1/year'),
+    timezone: z.string().default('UTC').refine(validTimezone, { message: 'unknown time zone' }),
+    holidays: z.array(z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'dates as YYYY-MM-DD')).default([]),
+    bucket: durationSchema.default(3_600_000),
+    /** How silences are judged: over-dispersed rate (nb, default), plain Poisson, or empirical gaps. */
+    model: z.enum(LIMIT_MODELS).default('nb'),
+    /** Old weeks fade with this half-life. */
+    halfLife: durationSchema.default(28 * DAY),
+    /** History needed before learned limits replace the bounds. */
+    warmup: durationSchema.default(DAY),
+    /** Follow the current level (slow day, holiday, partial outage): only ever lengthens limits. */
+    adapt: z.boolean().default(true),
+    rateDrop: rateDropConfigSchema.optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.max < c.min) ctx.addIssue({ code: 'custom', path: ['max'], message: 'must be at least min' });
+    if (c.min <= 0) ctx.addIssue({ code: 'custom', path: ['min'], message: 'must be positive' });
+    if (!(c.bucket > 0) || DAY % c.bucket !== 0) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'must divide one day (e.g. 5m, 15m, 1h)' });
+    if (c.falsePages > c.falseProbes) ctx.addIssue({ code: 'custom', path: ['falsePages'], message: 'must not exceed falseProbes' });
+  });
+
+export type LearnConfig = z.output<typeof learnConfigSchema>;
+export type LearnConfigInput = z.input<typeof learnConfigSchema>;
+
+/** `quietAfter` / `pageAfter`: 'auto' (learned) or a fixed duration in ms. */
+export const autoDurationSchema = z.union([z.literal('auto'), durationSchema]);
+export type AutoDuration = z.output<typeof autoDurationSchema>;
+
+/** The limit fields of a check; the lead's check schema can `.extend()` its own fields onto this. */
+export const learnedLimitsFieldsSchema = z
+  .object({
+    quietAfter: autoDurationSchema,
+    pageAfter: autoDurationSchema,
+    learn: learnConfigSchema.optional(),
+  })
+  .superRefine((c, ctx) => {
+    const auto = c.quietAfter === 'auto' || c.pageAfter === 'auto';
+    if (auto && !c.learn) ctx.addIssue({ code: 'custom', path: ['learn'], message: "required when quietAfter or pageAfter is 'auto'" });
+    if (typeof c.quietAfter === 'number' && typeof c.pageAfter === 'number' && c.pageAfter < c.quietAfter) {
+      ctx.addIssue({ code: 'custom', path: ['pageAfter'], message: 'must be longer than quietAfter' });
+    }
+  });
+
+export function parseLearnConfig(input: unknown): LearnConfig {
+  return learnConfigSchema.parse(input);
+}

@@ -1,0 +1,510 @@
+/**
+ * Learned limits: a stream's normal arrival process by time of week, and the silence limits it
+ * implies.
+ *
+ * Learning (ArrivalModel)
+ * - Counts per time-of-week bucket (default 168 hourly buckets, in the check's time zone; public
+ *   holidays count as Sunday), folded into decayed sums when a bucket closes: C_j <- d*C_j + count,
+ *   W_j <- d*W_j + 1, with d from the half-life (weeks fade). Empty buckets are folded as zeros.
+ *   While a time-of-week bucket has few weeks behind it, its estimate is shrunk towards the pooled
+ *   time-of-day profile (every day's same hour), so a day of history is already useful.
+ * - `observe(at)` is O(1) on the hot path: a compare, two counts and the rescaled gap.
+ * - Everything the limits depend on changes only at sub-window boundaries (bucket / 12, 5 min for
+ *   hourly buckets): limits are stable between them (`nextChangeAt`).
+ * - Over-dispersion: the variance of closed bucket counts around their expectation gives the
+ *   negative-binomial (Poisson-gamma) shape r (Var = m + m^2/r).
+ * - Empirical gaps: every gap is rescaled to the number of events expected in it (time-rescaling:
+ *   Exp(1) for a Poisson stream); the tail of that distribution beyond u = 3 is fitted with an
+ *   exponential (peaks over threshold), which captures bursty streams whose gaps are longer.
+ * - Level: an EWMA of observed / expected sub-window counts over ~30 min, clamped to [0.05, 1]. A slow day, an unlisted holiday or a partial outage lengthens the limits (never
+ *   shortens them); a partial outage is the rate-drop check's job (rate-drop.ts).
+ *
+ * Limits (LearnedLimits, the engine's LimitModel)
+ * - A silence starting at `since` is judged by the number of events expected in it,
+ *   X(since, t) = level * integral of the learned rate from since to t (buckets walked, so a silence
+ *   that runs from a busy hour into a quiet one is judged by both). The deadline is the first t at
+ *   which X reaches the threshold x*, clamped to [since + min, since + max].
+ * - x* comes from the tolerated false-alarm rate F (falseProbes for quiet, falsePages for page) and
+ *   the number of opportunities: every gap between events is one, so the per-gap probability is
+ *   q = F * week / (events expected per week). Poisson: x* = -ln q. Negative binomial:
+ *   x* = r (q^(-1/r) - 1). Empirical gaps: x* = u + beta ln(P(X > u) / q).
+ * - No history yet (less than `warmup` observed): the bounds (max) apply, source 'bounds'.
+ */
+import type { LimitDescription, LimitModel } from '../checks/types.ts';
+import type { LearnConfig, LimitModelKind } from './config.ts';
+import { TimeOfWeek, type BucketRef } from './time-of-week.ts';
+
+const WEEK = 7 * 86_400_000;
+const GAP_U = 3;
+const GAP_CAP = 30;
+const GAP_MIN_TAIL = 50;
+const LEVEL_PRIOR = 5;
+const LEVEL_MIN = 0.05;
+const ADAPT_WINDOW_MS = 30 * 60_000;
+/** Weight (in weeks) of the pooled time-of-day profile in a time-of-week estimate. */
+const POOL_WEIGHT = 1;
+
+export interface ModelState {
+  v: 1;
+  bucketMs: number;
+  timezone: string;
+  /** Per time-of-week bucket: decayed sum of counts and of weeks seen. */
+  counts: number[];
+  weeks: number[];
+  /** Per time-of-day slot: decayed sum of counts and of days seen. */
+  dayCounts: number[];
+  days: number[];
+  cur: { abs: number; index: number; start: number; end: number; count: number; subEnd: number; subCount: number } | null;
+  firstAt: number | null;
+  lastAt: number | null;
+  observedMs: number;
+  /** Dispersion 1/r from sub-window counts below expectation: sum(2(c-m)^2[c<m] - m), sum(m^2). */
+  disp: [number, number];
+  /** Rescaled gaps: decayed count, count beyond u, sum of capped excess beyond u. */
+  gaps: [number, number, number];
+  /** Level EWMA: observed, expected, at. */
+  level: [number, number, number];
+}
+
+export interface SeedBucket {
+  start: number;
+  count: number;
+  bucketMs: number;
+}
+
+export class ArrivalModel {
+  readonly tow: TimeOfWeek;
+  private s: ModelState;
+  /** Expected events per ms, per time-of-week bucket (0 = unknown). */
+  private readonly rates: Float64Array;
+  private perWeek = 0;
+  private thresholds: { quiet: number; page: number } | null = null;
+  private readonly decayWeek: number;
+  private readonly decayDay: number;
+  private readonly decayFold: number;
+  private readonly decaySub: number;
+  /** Seeding from counts: no sub-window (dispersion) learning, counts only. */
+  private seeding = false;
+  /** Bumped whenever limits may change (at sub-window and bucket boundaries only). */
+  version = 0;
+  private learnedFlag = false;
+
+  constructor(
+    readonly config: LearnConfig,
+    state?: ModelState,
+  ) {
+    this.tow = new TimeOfWeek(config.timezone, config.bucket, config.holidays);
+    const halfLifeWeeks = Math.max(config.halfLife / WEEK, 1e-3);
+    this.decayWeek = 0.5 ** (1 / halfLifeWeeks);
+    this.decayDay = this.decayWeek ** (1 / 7);
+    this.decayFold = this.decayWeek ** (1 / this.tow.perWeek);
+    this.decaySub = this.decayFold ** (this.subMs() / config.bucket);
+    const nb = this.tow.perWeek;
+    const nd = this.tow.perDay;
+    const fresh: ModelState = {
+      v: 1,
+      bucketMs: config.bucket,
+      timezone: config.timezone,
+      counts: new Array(nb).fill(0),
+      weeks: new Array(nb).fill(0),
+      dayCounts: new Array(nd).fill(0),
+      days: new Array(nd).fill(0),
+      cur: null,
+      firstAt: null,
+      lastAt: null,
+      observedMs: 0,
+      disp: [0, 0],
+      gaps: [0, 0, 0],
+      level: [0, 0, 0],
+    };
+    // A state saved with another bucket size or zone cannot be reused: start over (bounds apply).
+    this.s = state && state.v === 1 && state.bucketMs === config.bucket && state.timezone === config.timezone && state.counts.length === nb ? structuredClone(state) : fresh;
+    this.rates = new Float64Array(nb);
+    for (let i = 0; i < nb; i++) this.rates[i] = this.estimate(i);
+    this.recomputeWeek();
+    this.learnedFlag = this.learned();
+  }
+
+  // ---- learning ---------------------------------------------------------------------------
+
+  /** One event arrived at `at` (arrival time; events must come in time order, late ones are counted now). */
+  observe(at: number): void {
+    const s = this.s;
+    if (s.lastAt !== null && at < s.lastAt) at = s.lastAt;
+    const cur = s.cur;
+    if (cur === null || at >= cur.subEnd) this.advanceTo(at);
+    s.cur!.count++;
+    s.cur!.subCount++;
+    if (s.firstAt === null) s.firstAt = at;
+    const last = s.lastAt;
+    if (last !== null && this.learnedFlag) {
+      // The gap, rescaled to the events expected in it (Exp(1) for a Poisson stream).
+      const x = this.expectedCount(last, at) * this.level();
+      const g = s.gaps;
+      g[0] += 1;
+      if (x > GAP_U) {
+        g[1] += 1;
+        g[2] += Math.min(x - GAP_U, GAP_CAP);
+      }
+    }
+    s.lastAt = at;
+  }
+
+  /**
+   * The next instant at which the limits may change (the end of the current sub-window): limits
+   * only change there, never between, so a caller can rely on them between change points.
+   */
+  nextChangeAt(): number {
+    return this.s.cur ? this.s.cur.subEnd : -Infinity;
+  }
+
+  /** Seed from history (e.g. InfluxDB counts per bucket), oldest first. No level or gap learning. */
+  seed(buckets: readonly SeedBucket[]): void {
+    const sorted = [...buckets].sort((a, b) => a.start - b.start);
+    this.seeding = true;
+    const bms = this.config.bucket;
+    for (const b of sorted) {
+      if (b.count < 0 || !(b.bucketMs > 0)) continue;
+      if (this.s.lastAt !== null && b.start < this.s.lastAt) continue;
+      // Larger source buckets are spread evenly over the model's buckets they cover.
+      const parts = Math.max(1, Math.round(b.bucketMs / bms));
+      for (let k = 0; k < parts; k++) {
+        const at = b.start + (k * b.bucketMs) / parts;
+        this.advanceTo(at);
+        this.s.cur!.count += b.count / parts;
+        if (this.s.firstAt === null) this.s.firstAt = at;
+        this.s.lastAt = at;
+      }
+      this.advanceTo(b.start + b.bucketMs);
+      this.s.lastAt = b.start + b.bucketMs;
+    }
+    this.seeding = false;
+    this.version++;
+  }
+
+  /** Close every bucket that ended by `t` (empty ones count as zero). Called by observe and seed. */
+  advanceTo(t: number): void {
+    const s = this.s;
+    if (s.cur === null) {
+      s.cur = this.open(this.tow.locate(t));
+      return;
+    }
+    let guard = 0;
+    this.closeSubs(Math.min(t, s.cur.end));
+    while (t >= s.cur.end) {
+      this.fold(s.cur);
+      if (++guard > this.tow.perWeek) {
+        // More than a week of nothing: the stream is gone or the service was off; jump.
+        s.cur = this.open(this.tow.locate(t));
+        break;
+      }
+      s.cur = this.open(this.tow.locate(s.cur.end));
+      this.closeSubs(Math.min(t, s.cur.end));
+    }
+  }
+
+  private subMs(): number {
+    return this.config.bucket % 12 === 0 ? this.config.bucket / 12 : this.config.bucket;
+  }
+
+  private open(b: BucketRef): NonNullable<ModelState['cur']> {
+    return { abs: b.abs, index: b.index, start: b.start, end: b.end, count: 0, subEnd: Math.min(b.end, b.start + this.subMs()), subCount: 0 };
+  }
+
+  /**
+   * Close the sub-windows (bucket/12) of the current bucket that ended by t: their counts against
+   * the expectation give the dispersion. Only shortfalls count (doubled: the lower semi-variance),
+   * so a news spike does not make quiet look normal.
+   */
+  private closeSubs(t: number): void {
+    const cur = this.s.cur!;
+    const len = this.subMs();
+    let closed = false;
+    while (cur.subEnd <= t && cur.subEnd <= cur.end) {
+      closed = true;
+      const c = cur.subCount;
+      const subLen = cur.subEnd - Math.max(cur.start, cur.subEnd - len);
+      const m0 = this.rates[cur.index]! * subLen;
+      if (!this.seeding && this.learnedFlag) {
+        const m = m0 * this.level();
+        if (m > 0) {
+          const d = this.s.disp;
+          d[0] = d[0] * this.decaySub + (c < m ? 2 * (c - m) ** 2 : 0) - m;
+          d[1] = d[1] * this.decaySub + m * m;
+        }
+      }
+      if (!this.seeding && this.config.adapt && m0 > 0) {
+        const l = this.s.level;
+        const f = Math.exp(-subLen / ADAPT_WINDOW_MS);
+        l[0] = l[0] * f + c;
+        l[1] = l[1] * f + m0;
+        l[2] = cur.subEnd;
+      }
+      cur.subCount = 0;
+      if (cur.subEnd >= cur.end) {
+        cur.subEnd = Infinity;
+        break;
+      }
+      cur.subEnd = Math.min(cur.end, cur.subEnd + len);
+    }
+    if (cur.subEnd === Infinity) cur.subEnd = cur.end;
+    if (closed) {
+      this.thresholds = null;
+      this.version++;
+    }
+  }
+
+  private fold(cur: NonNullable<ModelState['cur']>): void {
+    const s = this.s;
+    const j = cur.index;
+    // Robust to spikes: a bucket counts at most 3x (+3) what was expected of it.
+    const expected = this.rates[j]! * (cur.end - cur.start);
+    const c = this.learned() && expected > 0 ? Math.min(cur.count, 3 * expected + 3) : cur.count;
+    const g = s.gaps;
+    g[0] *= this.decayFold;
+    g[1] *= this.decayFold;
+    g[2] *= this.decayFold;
+    s.counts[j] = s.counts[j]! * this.decayWeek + c;
+    s.weeks[j] = s.weeks[j]! * this.decayWeek + 1;
+    const d = this.tow.daySlot(j);
+    s.dayCounts[d] = s.dayCounts[d]! * this.decayDay + c;
+    s.days[d] = s.days[d]! * this.decayDay + 1;
+    s.observedMs += cur.end - cur.start;
+    // The day profile feeds all seven buckets of this slot.
+    for (let k = d; k < this.tow.perWeek; k += this.tow.perDay) this.rates[k] = this.estimate(k);
+    this.recomputeWeek();
+    this.learnedFlag = this.learned();
+    this.thresholds = null;
+    this.version++;
+  }
+
+  private estimate(j: number): number {
+    const s = this.s;
+    const d = this.tow.daySlot(j);
+    const pool = s.days[d]! > 0 ? s.dayCounts[d]! / s.days[d]! : undefined;
+    const w = s.weeks[j]!;
+    let perBucket: number;
+    if (w > 0 && pool !== undefined) perBucket = (s.counts[j]! + POOL_WEIGHT * pool) / (w + POOL_WEIGHT);
+    else if (w > 0) perBucket = s.counts[j]! / w;
+    else if (pool !== undefined) perBucket = pool;
+    else return 0;
+    return perBucket / this.config.bucket;
+  }
+
+  private recomputeWeek(): void {
+    let sum = 0;
+    for (let i = 0; i < this.rates.length; i++) sum += this.rates[i]!;
+    this.perWeek = sum * this.config.bucket;
+  }
+
+  // ---- what it knows ------------------------------------------------------------------------
+
+  /** Enough history for learned limits. */
+  learned(): boolean {
+    return this.s.observedMs >= this.config.warmup && this.perWeek > 0;
+  }
+
+  /** Learned expected events per week (all buckets). */
+  eventsPerWeek(): number {
+    return this.perWeek;
+  }
+
+  /** Learned rate (events per ms) at t, before the level adjustment; 0 when unknown. */
+  rateAt(t: number): number {
+    return this.rates[this.tow.locate(t).index]!;
+  }
+
+  /** The current level: recent observed / expected, in [0.05, 1] (1 without adaptation). */
+  level(): number {
+    if (!this.config.adapt) return 1;
+    const [obs, exp] = this.s.level;
+    const l = (obs + LEVEL_PRIOR) / (exp + LEVEL_PRIOR);
+    return l >= 1 ? 1 : l <= LEVEL_MIN ? LEVEL_MIN : l;
+  }
+
+  /** Over-dispersion 1/r of bucket counts (0 = Poisson). */
+  dispersion(): number {
+    const [a, b] = this.s.disp;
+    return b > 0 && a > 0 ? a / b : 0;
+  }
+
+  /** Events expected in [from, to) from the learned profile (no level adjustment). */
+  expectedCount(from: number, to: number): number {
+    const cur = this.s.cur;
+    if (cur !== null && from >= cur.start && to <= cur.end) return this.rates[cur.index]! * (to - from);
+    let t = from;
+    let sum = 0;
+    let guard = 0;
+    while (t < to && guard++ < 10_000) {
+      const b = this.tow.locate(t);
+      const end = Math.min(b.end, to);
+      sum += this.rates[b.index]! * (end - t);
+      t = end;
+    }
+    return sum;
+  }
+
+  /** Threshold on the expected count of a silence (x*), for quiet (probes) or page. */
+  threshold(which: 'quiet' | 'page'): number {
+    if (this.thresholds === null) {
+      this.thresholds = {
+        quiet: this.computeThreshold(this.config.falseProbes),
+        page: this.computeThreshold(this.config.falsePages),
+      };
+    }
+    return this.thresholds[which];
+  }
+
+  /** Per-gap probability for a tolerated false-alarm rate (alarms per ms): q = F * week / events per week. */
+  perGapProbability(falsePerMs: number): number {
+    if (this.perWeek <= 0) return 1;
+    return Math.min(1, (falsePerMs * WEEK) / this.perWeek);
+  }
+
+  thresholdFor(kind: LimitModelKind, q: number): number {
+    const poisson = -Math.log(q);
+    if (kind === 'poisson') return poisson;
+    if (kind === 'nb') {
+      const phi = this.dispersion();
+      if (phi <= 1e-9) return poisson;
+      const r = 1 / phi;
+      const e = poisson / r;
+      return e > 700 ? Infinity : r * Math.expm1(e);
+    }
+    const [n, tail, excess] = this.s.gaps;
+    if (tail < GAP_MIN_TAIL || n <= 0) return poisson;
+    const pu = tail / n;
+    const beta = excess / tail;
+    if (q >= pu) return Math.min(poisson, GAP_U);
+    return GAP_U + beta * Math.log(pu / q);
+  }
+
+  private computeThreshold(falsePerMs: number): number {
+    return this.thresholdFor(this.config.model, this.perGapProbability(falsePerMs));
+  }
+
+  /** Gap-tail fit (for reports): P(X > u) and the mean excess beta. */
+  gapTail(): { samples: number; pTail: number; beta: number } {
+    const [n, tail, excess] = this.s.gaps;
+    return { samples: n, pTail: n > 0 ? tail / n : 0, beta: tail > 0 ? excess / tail : 1 };
+  }
+
+  /** First instant the expected count since `since` (times the level) reaches x, or Infinity after `limit`. */
+  crossing(since: number, x: number, limit: number): number {
+    const lvl = this.level();
+    let need = x / lvl;
+    let t = since;
+    let guard = 0;
+    while (t < limit && guard++ < 100_000) {
+      const b = this.tow.locate(t);
+      const end = Math.min(b.end, limit);
+      const r = this.rates[b.index]!;
+      if (r > 0) {
+        const have = r * (end - t);
+        if (have >= need) return t + need / r;
+        need -= have;
+      }
+      t = end;
+    }
+    return Infinity;
+  }
+
+  toJSON(): ModelState {
+    return structuredClone(this.s);
+  }
+
+  static fromJSON(config: LearnConfig, state: ModelState): ArrivalModel {
+    return new ArrivalModel(config, state);
+  }
+}
+
+export interface LearnedLimitsOptions {
+  /** A fixed quietAfter (the check said a duration, not 'auto'). */
+  quietAfterMs?: number;
+  /** A fixed pageAfter. */
+  pageAfterMs?: number;
+  /** The limits while there is no history (default: max for both). */
+  fallbackQuietMs?: number;
+  fallbackPageMs?: number;
+}
+
+/** The engine's LimitModel on top of an ArrivalModel. Feed it events with `observe`. */
+export class LearnedLimits implements LimitModel {
+  readonly model: ArrivalModel;
+  private memo = new Map<string, number>();
+  private memoVersion = -1;
+
+  constructor(
+    readonly config: LearnConfig,
+    readonly options: LearnedLimitsOptions = {},
+    state?: ModelState,
+  ) {
+    this.model = new ArrivalModel(config, state);
+  }
+
+  observe(at: number): void {
+    this.model.observe(at);
+  }
+
+  seed(buckets: readonly SeedBucket[]): void {
+    this.model.seed(buckets);
+  }
+
+  learned(): boolean {
+    return this.model.learned();
+  }
+
+  deadline(since: number, which: 'quiet' | 'page'): number {
+    const fixed = which === 'quiet' ? this.options.quietAfterMs : this.options.pageAfterMs;
+    if (fixed !== undefined) return since + fixed;
+    const { min, max } = this.config;
+    if (!this.model.learned()) {
+      const fb = which === 'quiet' ? (this.options.fallbackQuietMs ?? max) : (this.options.fallbackPageMs ?? max);
+      return since + Math.min(max, Math.max(min, fb));
+    }
+    if (this.memoVersion !== this.model.version) {
+      this.memo.clear();
+      this.memoVersion = this.model.version;
+    }
+    const key = `${which}${since}`;
+    const hit = this.memo.get(key);
+    if (hit !== undefined) return hit;
+    const hi = since + max;
+    const t = this.model.crossing(since, this.model.threshold(which), hi);
+    const d = Math.min(hi, Math.max(since + min, Math.ceil(t)));
+    if (this.memo.size > 64) this.memo.clear();
+    this.memo.set(key, d);
+    return d;
+  }
+
+  describe(at: number): LimitDescription {
+    const quietAfterMs = this.deadline(at, 'quiet') - at;
+    const pageAfterMs = this.deadline(at, 'page') - at;
+    if (!this.model.learned()) return { quietAfterMs, pageAfterMs, source: 'bounds' };
+    const perMs = this.model.rateAt(at) * this.model.level();
+    const d: LimitDescription = { quietAfterMs, pageAfterMs, source: 'learned' };
+    if (perMs > 0) {
+      d.expectedGapMs = 1 / perMs;
+      d.expectedPerMinute = perMs * 60_000;
+    }
+    return d;
+  }
+
+  /**
+   * The theoretical floor at `at`: the silence after which, at the learned rate (no level
+   * adjustment, no bounds), the tolerated false-page rate is met under a Poisson model.
+   */
+  floor(at: number, which: 'quiet' | 'page' = 'page'): number {
+    const q = this.model.perGapProbability(which === 'quiet' ? this.config.falseProbes : this.config.falsePages);
+    const r = this.model.rateAt(at);
+    return r > 0 ? -Math.log(q) / r : Infinity;
+  }
+
+  toJSON(): ModelState {
+    return this.model.toJSON();
+  }
+
+  static fromJSON(config: LearnConfig, state: ModelState, options: LearnedLimitsOptions = {}): LearnedLimits {
+    return new LearnedLimits(config, options, state);
+  }
+}

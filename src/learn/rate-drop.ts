@@ -1,0 +1,81 @@
+/**
+ * Rate-drop: a partial outage (one scheme fails, traffic falls 90% but not to zero) never makes a
+ * long silence, so the silence limits cannot see it. This pure evaluator compares the count in a
+ * window with the learned normal for that window. The runtime calls it on a timer at the end of
+ * each window (e.g. every 5 minutes) with the count it saw, and pages or probes on 'drop'.
+ *
+ * A drop needs both: the count is at least `minDrop` below the expectation (e.g. 80%), and it is
+ * unlikely under the learned normal: the lower tail P(N <= observed) of a negative binomial with the
+ * model's over-dispersion (Poisson when there is none) is below the tolerated false rate converted
+ * to a per-window probability (falseAlarms * window length: one opportunity per window).
+ */
+import type { ArrivalModel } from './model.ts';
+
+export interface RateDropOptions {
+  /** Required relative drop (0.8 = at least 80% below normal). */
+  minDrop: number;
+  /** Tolerated false alarms per ms (parseRate('1/year')). */
+  falseAlarmsPerMs: number;
+  /** Use the model's over-dispersion (default true). */
+  overDispersion?: boolean;
+}
+
+export interface RateDropResult {
+  verdict: 'normal' | 'drop';
+  /** False while the model has no history: never a drop then. */
+  learned: boolean;
+  expected: number;
+  observed: number;
+  /** P(N <= observed) under the learned normal. */
+  probability: number;
+  /** The per-window probability a drop must be below. */
+  threshold: number;
+  reason: string;
+}
+
+/** ln Gamma (Lanczos), enough for tail probabilities. */
+function lgamma(x: number): number {
+  const g = 7;
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lgamma(1 - x);
+  x -= 1;
+  let a = c[0]!;
+  const t = x + g + 0.5;
+  for (let i = 1; i < g + 2; i++) a += c[i]! / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** P(N <= k) for N ~ Poisson(mean) (phi = 0) or negative binomial with mean and Var = mean + phi mean^2. */
+export function lowerTail(k: number, mean: number, phi: number): number {
+  if (mean <= 0) return 1;
+  k = Math.floor(k);
+  if (k < 0) return 0;
+  let sum = 0;
+  if (phi <= 1e-9) {
+    for (let i = 0; i <= k; i++) sum += Math.exp(i * Math.log(mean) - mean - lgamma(i + 1));
+  } else {
+    const r = 1 / phi;
+    const p = r / (r + mean); // success probability
+    for (let i = 0; i <= k; i++) sum += Math.exp(lgamma(i + r) - lgamma(r) - lgamma(i + 1) + r * Math.log(p) + i * Math.log1p(-p));
+  }
+  return Math.min(1, sum);
+}
+
+export function evaluateRateDrop(model: ArrivalModel, windowStart: number, windowEnd: number, observedCount: number, opts: RateDropOptions): RateDropResult {
+  const expected = model.expectedCount(windowStart, windowEnd);
+  const threshold = Math.min(1, opts.falseAlarmsPerMs * (windowEnd - windowStart));
+  const base = { expected, observed: observedCount, threshold };
+  if (!model.learned() || expected <= 0) {
+    return { verdict: 'normal', learned: false, probability: 1, ...base, reason: 'no history for this time of week yet' };
+  }
+  const phi = opts.overDispersion === false ? 0 : model.dispersion();
+  const probability = lowerTail(observedCount, expected, phi);
+  const drop = 1 - observedCount / expected;
+  const pct = Math.round(drop * 100);
+  const normal = `normal for this window: ${expected.toFixed(1)} events`;
+  if (drop >= opts.minDrop && probability < threshold) {
+    return { verdict: 'drop', learned: true, probability, ...base, reason: `${observedCount} events, ${pct}% below ${normal} (p = ${probability.toExponential(1)})` };
+  }
+  const why = drop < opts.minDrop ? `drop ${Math.max(0, pct)}% < ${Math.round(opts.minDrop * 100)}%` : `p = ${probability.toExponential(1)} not below ${threshold.toExponential(1)}`;
+  return { verdict: 'normal', learned: true, probability, ...base, reason: `${observedCount} events; ${normal} (${why})` };
+}
