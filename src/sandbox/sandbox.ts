@@ -223,7 +223,7 @@ export class Sandbox {
         return;
       }
       this.#stats.probeTransactionsEmitted++;
-      this.#emit([{ ...event, time: this.#clock.now() }]);
+      this.#send([{ ...event, time: this.#clock.now() }]);
     }, this.#delay);
     this.#pending.add(h);
     return r;
@@ -240,6 +240,14 @@ export class Sandbox {
     const s = req.stream ?? configured ?? this.#streams.find((x) => x.stream === req.check)?.stream ?? (this.#streams.length === 1 ? this.#streams[0]!.stream : undefined);
     if (!s) throw new PermanentError('SANDBOX_NO_STREAM', `sandbox does not know which stream check ${req.check} watches; set the sandbox driver's stream`);
     return s;
+  }
+
+  #send(events: SandboxEvent[]): void {
+    try {
+      this.#emit(events);
+    } catch (err) {
+      this.#log.error({ error: err instanceof Error ? err.message : String(err), count: events.length }, 'sandbox emit failed');
+    }
   }
 
   // ---- the traffic generator ---------------------------------------------------------------
@@ -272,7 +280,7 @@ export class Sandbox {
     }
     if (batch.length) {
       this.#stats.trafficEmitted += batch.length;
-      this.#emit(batch);
+      this.#send(batch);
     }
     if (!this.#next) return;
     // at most one wake per batchMs; each event keeps its own arrival time
