@@ -97,9 +97,9 @@ export class PagerDutyNotifier implements Notifier {
       }
       return { dedup_key: dedup };
     }
-    const detail = scrub(describe(text), key);
+    const { detail, routingKeyProblem } = describe(scrub(text, key));
     if (res.status === 400) {
-      const code = /routing.?key/i.test(detail) ? 'PAGERDUTY_INVALID_ROUTING_KEY' : 'PAGERDUTY_INVALID_EVENT';
+      const code = routingKeyProblem ? 'PAGERDUTY_INVALID_ROUTING_KEY' : 'PAGERDUTY_INVALID_EVENT';
       throw new PermanentError(code, `pagerduty rejected the event (400): ${detail}`);
     }
     const err = errorForStatus('pagerduty', res.status, detail, res.headers.get('retry-after'));
@@ -107,13 +107,17 @@ export class PagerDutyNotifier implements Notifier {
   }
 }
 
-function describe(text: string): string {
+/** PagerDuty's error body `{status, message, errors: [...]}` as one line. `text` is already scrubbed. */
+function describe(text: string): { detail: string; routingKeyProblem: boolean } {
   try {
     const b = JSON.parse(text) as { message?: string; errors?: unknown[] };
-    const parts = [b.message, ...(Array.isArray(b.errors) ? b.errors.map(String) : [])].filter(Boolean);
-    if (parts.length) return parts.join('; ').slice(0, 300);
+    const errors = Array.isArray(b.errors) ? b.errors.map(String) : [];
+    const parts = [b.message, ...errors].filter(Boolean) as string[];
+    if (parts.length) {
+      return { detail: parts.join('; ').slice(0, 300), routingKeyProblem: errors.some((e) => /routing.?key/i.test(e)) };
+    }
   } catch {
     /* not JSON */
   }
-  return text.slice(0, 300);
+  return { detail: text.slice(0, 300), routingKeyProblem: false };
 }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { errorForStatus, networkError, RetryableError } from '../../lib/errors.ts';
 import { Secret } from '../../lib/secret.ts';
 import type { Notification, Notifier, Receipt } from '../types.ts';
-import { scrub } from '../scrub.ts';
+import { scrub, urlSecretParts } from '../scrub.ts';
 import { buildSlackMessage } from '../slack/payload.ts';
 
 export const slackWebhookConfigSchema = z.object({
@@ -54,7 +54,8 @@ export class SlackWebhookNotifier implements Notifier {
     } catch (err) {
       throw networkError('slack-webhook', err);
     }
-    const err = errorForStatus('slack-webhook', res.status, scrub(text, this.#url), res.headers.get('retry-after'));
+    const detail = scrub(text, ...urlSecretParts(this.#url.reveal()));
+    const err = errorForStatus('slack-webhook', res.status, detail, res.headers.get('retry-after'));
     if (err) throw err;
     if (res.status !== 200) throw new RetryableError('SLACK-WEBHOOK_UNEXPECTED', `slack-webhook answered ${res.status}`);
     return {};
