@@ -144,15 +144,22 @@ export const budgetSchema = z.object({
 });
 
 /** Global budget across every check; nothing can exceed it. */
-export const globalBudgetSchema = z.object({ perHour: count.default(60), perDay: count.default(500) }).prefault({});
+export const globalBudgetSchema = z.object({ perHour: count.default(30), perDay: count.default(200) }).prefault({});
 
+/** How the check recognises its probe's transaction: an attribute carrying the probe id, or card token + the probe amount. */
 export const correlateSchema = z.union([
-  z.object({ cardToken: z.string().min(1), amount: z.number().int().positive().optional() }).strict(),
   z.object({ attribute: z.string().min(1).default('probe_id') }).strict(),
+  z
+    .object({
+      cardToken: z.string().min(1),
+      cardTokenAttribute: z.string().min(1).default('card_token'),
+      amountAttribute: z.string().min(1).default('amount'),
+    })
+    .strict(),
 ]);
 
 export const cronScheduleSchema = z
-  .object({ cron: z.string().min(1), timezone: z.string().min(1).optional() })
+  .object({ cron: z.string().min(1), timezone: z.string().min(1).default('UTC') })
   .superRefine((s, ctx) => {
     if (!validateCron(s.cron)) ctx.addIssue({ code: 'custom', path: ['cron'], message: `not a cron expression: ${s.cron}` });
     if (s.timezone) {
@@ -165,36 +172,33 @@ export const cronScheduleSchema = z
   });
 
 /** Per-check probe options (`checks[i].probe`). */
-export const checkProbeSchema = z
-  .object({
-    /** Name of a driver under probes.drivers. */
-    driver: z.string().min(1),
-    /** Minor units (cents). */
-    amount: z.number().int().positive(),
-    currency: z
-      .string()
-      .regex(/^[A-Za-z]{3}$/, 'a 3-letter ISO 4217 code')
-      .transform((c) => c.toLowerCase()),
-    /** How long to wait for the synthetic transaction to come out of the pipeline. */
-    timeout: durationSchema,
-    correlate: correlateSchema.prefault({ attribute: 'probe_id' }),
-    backoff: z
-      .object({ factor: z.number().min(1).default(2), max: durationSchema.prefault('1h') })
-      .prefault({}),
-    budget: z.object({ perHour: count.default(4), perDay: count.default(24) }).prefault({}),
-    schedule: cronScheduleSchema.optional(),
-  })
-  .transform((p) => ({
-    ...p,
-    // card-token matching defaults to the probe's own amount
-    correlate: 'cardToken' in p.correlate ? { cardToken: p.correlate.cardToken, amount: p.correlate.amount ?? p.amount } : p.correlate,
-  }));
+export const checkProbeSchema = z.object({
+  /** Name of a driver under probes.drivers. */
+  driver: z.string().min(1),
+  /** Minor units (cents); capped so a typo cannot charge real money. */
+  amount: z.number().int().positive().max(10_000).default(100),
+  currency: z
+    .string()
+    .regex(/^[A-Za-z]{3}$/, 'must be a 3-letter ISO 4217 code')
+    .default('gbp')
+    .transform((c) => c.toLowerCase()),
+  /** How long to wait for the synthetic transaction to come out of the pipeline. */
+  timeout: durationSchema.prefault('60s'),
+  correlate: correlateSchema.prefault({ attribute: 'probe_id' }),
+  /** During a quiet spell each proven probe multiplies the next wait by `factor`, up to `max`. */
+  backoff: z.object({ factor: z.number().min(1).max(10).default(2), max: durationSchema.prefault('1h') }).prefault({}),
+  /** Charges of this check per rolling hour / rolling 24 hours. */
+  budget: z.object({ perHour: count.default(6), perDay: count.default(48) }).prefault({}),
+  schedule: cronScheduleSchema.optional(),
+});
 
 export type CheckProbeOptions = z.output<typeof checkProbeSchema>;
 export type CheckProbeInput = z.input<typeof checkProbeSchema>;
 export type GlobalBudget = z.output<typeof globalBudgetSchema>;
 export type Budget = z.output<typeof budgetSchema>;
 export type Correlate = CheckProbeOptions['correlate'];
+/** What the ProbeManager reads of a check's probe options. */
+export type ProbeFireOptions = Pick<CheckProbeOptions, 'driver' | 'amount' | 'currency' | 'budget'>;
 
 /** Convenience: the whole `probes:` section. */
 export const probesConfigSchema = z

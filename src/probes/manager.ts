@@ -16,7 +16,7 @@ import type { Clock } from '../lib/clock.ts';
 import { QuietwatchError } from '../lib/errors.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from '../lib/retry.ts';
-import type { CheckProbeOptions, GlobalBudget } from './config.ts';
+import type { GlobalBudget, ProbeFireOptions } from './config.ts';
 import type { ProbeReason, ProbeRecord, ProbeStore } from './store.ts';
 import type { ChargeRequest, ChargeResult, ProbeDriver } from './types.ts';
 
@@ -30,7 +30,7 @@ export interface FireRequest {
   reason: ProbeReason;
   /** Epoch ms by which the synthetic transaction must be seen; retries stop before it. */
   deadline: number;
-  options: CheckProbeOptions;
+  options: ProbeFireOptions;
   /** The check's stream (the sandbox driver emits onto it). */
   stream?: string;
 }
@@ -92,7 +92,7 @@ export interface ProbeManagerOptions {
   random?: () => number;
   newIdempotencyKey?: () => string;
   /** Known check options (for budgetStatus before the first fire). */
-  checks?: Record<string, CheckProbeOptions>;
+  checks?: Record<string, ProbeFireOptions>;
 }
 
 const CHARGE_RETRY: Omit<RetryPolicy, 'deadlineMs'> = { minDelayMs: 1000, maxDelayMs: 30_000, maxAttempts: 6 };
@@ -120,7 +120,7 @@ export class ProbeManager {
   readonly #sleep?: (ms: number) => Promise<void>;
   readonly #random?: () => number;
   readonly #newKey: () => string;
-  readonly #options = new Map<string, CheckProbeOptions>();
+  readonly #options = new Map<string, ProbeFireOptions>();
   /** check -> the probe in flight and its deadline. */
   readonly #active = new Map<string, { probeId: string; deadline: number }>();
   /** probe ids whose charge is running in this process. */
@@ -216,7 +216,7 @@ export class ProbeManager {
     return { kind: 'charge', rec: base };
   }
 
-  async #budgetBreach(check: string, o: CheckProbeOptions, now: number): Promise<BudgetBreach | undefined> {
+  async #budgetBreach(check: string, o: ProbeFireOptions, now: number): Promise<BudgetBreach | undefined> {
     const limits: [BudgetBreach['scope'], BudgetBreach['window'], number][] = [
       ['check', 'hour', o.budget.perHour],
       ['check', 'day', o.budget.perDay],

@@ -60,21 +60,26 @@ describe('probeDriverConfigSchema', () => {
 
 describe('checkProbeSchema', () => {
   it('applies defaults: probe_id correlation, backoff x2 to 1h, per-check budget', () => {
-    const p = checkProbeSchema.parse({ driver: 'sandbox', amount: 100, currency: 'EUR', timeout: '90s' });
-    expect(p).toEqual({
+    expect(checkProbeSchema.parse({ driver: 'sandbox' })).toEqual({
       driver: 'sandbox',
       amount: 100,
-      currency: 'eur',
-      timeout: 90_000,
+      currency: 'gbp',
+      timeout: 60_000,
       correlate: { attribute: 'probe_id' },
       backoff: { factor: 2, max: 3_600_000 },
-      budget: { perHour: 4, perDay: 24 },
+      budget: { perHour: 6, perDay: 48 },
     });
+    const p = checkProbeSchema.parse({ driver: 'sandbox', amount: 150, currency: 'EUR', timeout: '90s', backoff: { max: '30m' } });
+    expect(p).toMatchObject({ currency: 'eur', timeout: 90_000, backoff: { factor: 2, max: 1_800_000 } });
   });
 
-  it('card-token correlation defaults to the probe amount', () => {
-    const p = checkProbeSchema.parse({ driver: 'd', amount: 150, currency: 'usd', timeout: '2m', correlate: { cardToken: 'tok_probe' } });
-    expect(p.correlate).toEqual({ cardToken: 'tok_probe', amount: 150 });
+  it('card-token correlation names the attributes to read', () => {
+    const p = checkProbeSchema.parse({ driver: 'd', correlate: { cardToken: 'tok_probe' } });
+    expect(p.correlate).toEqual({ cardToken: 'tok_probe', cardTokenAttribute: 'card_token', amountAttribute: 'amount' });
+  });
+
+  it('caps the amount so a typo cannot charge real money', () => {
+    expect(checkProbeSchema.safeParse({ driver: 'd', amount: 1_000_000 }).success).toBe(false);
   });
 
   it('validates the cron expression and the time zone', () => {
@@ -84,12 +89,13 @@ describe('checkProbeSchema', () => {
     expect(msgs.some((m) => m.startsWith('schedule.timezone'))).toBe(true);
     const good = checkProbeSchema.parse({ driver: 'd', amount: 1, currency: 'usd', timeout: '1m', schedule: { cron: '0 3 * * *', timezone: 'Europe/Berlin' } });
     expect(good.schedule).toEqual({ cron: '0 3 * * *', timezone: 'Europe/Berlin' });
+    expect(checkProbeSchema.parse({ driver: 'd', schedule: { cron: '0 3 * * *' } }).schedule).toEqual({ cron: '0 3 * * *', timezone: 'UTC' });
   });
 });
 
 describe('budgets', () => {
   it('global budget has defaults', () => {
-    expect(globalBudgetSchema.parse(undefined)).toEqual({ perHour: 60, perDay: 500 });
-    expect(probesConfigSchema.parse(undefined)).toEqual({ drivers: {}, budget: { perHour: 60, perDay: 500 } });
+    expect(globalBudgetSchema.parse(undefined)).toEqual({ perHour: 30, perDay: 200 });
+    expect(probesConfigSchema.parse(undefined)).toEqual({ drivers: {}, budget: { perHour: 30, perDay: 200 } });
   });
 });

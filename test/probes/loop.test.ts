@@ -5,7 +5,6 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { checkProbeSchema, probeDriverConfigSchema } from '../../src/probes/config.ts';
-import { eventProvesProbe, probeIdOf } from '../../src/probes/correlate.ts';
 import { ProbeManager, type ProbeReport } from '../../src/probes/manager.ts';
 import { createDrivers, driverFactories, type DriverFactories } from '../../src/probes/registry.ts';
 import { SqliteProbeStore } from '../../src/probes/store-sqlite.ts';
@@ -40,9 +39,9 @@ describe('probe loop through the sandbox', () => {
     expect(rec!.result).toBe('accepted');
     expect(reports).toEqual([['pq1', { check: 'cards', result: 'accepted', reference: rec!.reference }]]);
     vt.advance(5000);
-    const proving = events.filter((e) => eventProvesProbe(e, options.correlate, 'pq1'));
+    const proving = events.filter((e) => e.attributes?.probe_id === 'pq1');
     expect(proving).toHaveLength(1);
-    expect(probeIdOf(proving[0]!, options.correlate)).toBe('pq1');
+    expect(proving[0]).toMatchObject({ stream: 'card-auth', time: rec!.chargedAt! + 3000 });
     const proven = await manager.proven('pq1', proving[0]!.time!);
     expect(proven).toMatchObject({ result: 'proven', latencyMs: 3000 });
     await manager.idle();
@@ -54,7 +53,7 @@ describe('probe loop through the sandbox', () => {
     sandbox.setMode('broken');
     await manager.fire({ check: 'cards', probeId: 'pb1', reason: 'quiet', deadline: vt.clock.now() + options.timeout, options });
     vt.advance(options.timeout);
-    expect(events.filter((e) => eventProvesProbe(e, options.correlate, 'pb1'))).toHaveLength(0);
+    expect(events.filter((e) => e.attributes?.probe_id === 'pb1')).toHaveLength(0);
     expect(await manager.lost('pb1', vt.clock.now())).toMatchObject({ result: 'lost' });
   });
 
@@ -64,22 +63,6 @@ describe('probe loop through the sandbox', () => {
     const rec = await manager.fire({ check: 'cards', probeId: 'pd1', reason: 'quiet', deadline: vt.clock.now() + options.timeout, options });
     expect(rec).toMatchObject({ result: 'refused', costMinor: 0 });
     expect(reports[0]![1]).toMatchObject({ result: 'refused', code: 'acquirer_down' });
-  });
-});
-
-describe('correlation', () => {
-  it('by card token and amount', () => {
-    const c = checkProbeSchema.parse({ driver: 'd', amount: 100, currency: 'eur', timeout: '1m', correlate: { cardToken: 'tok_probe' } }).correlate;
-    expect(eventProvesProbe({ attributes: { card_token: 'tok_probe', amount: '100' } }, c, 'any')).toBe(true);
-    expect(eventProvesProbe({ attributes: { card_token: 'tok_probe' }, amount: 100 }, c, 'any')).toBe(true);
-    expect(eventProvesProbe({ attributes: { card_token: 'tok_probe', amount: '101' } }, c, 'any')).toBe(false);
-    expect(eventProvesProbe({ attributes: { card_token: 'tok_other', amount: '100' } }, c, 'any')).toBe(false);
-    expect(probeIdOf({ attributes: { probe_id: 'x' } }, c)).toBeUndefined();
-  });
-  it('by a configurable attribute', () => {
-    const c = checkProbeSchema.parse({ driver: 'd', amount: 1, currency: 'eur', timeout: '1m', correlate: { attribute: 'synthetic_id' } }).correlate;
-    expect(probeIdOf({ attributes: { synthetic_id: 'p9', probe_id: 'nope' } }, c)).toBe('p9');
-    expect(eventProvesProbe({ attributes: { synthetic_id: 'p9' } }, c, 'p9')).toBe(true);
   });
 });
 
