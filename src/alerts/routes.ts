@@ -31,6 +31,13 @@ const silenceBody = z
   })
   .strict();
 
+/** The field a zod issue is about (an unknown key names itself). */
+function issueField(issue: z.core.$ZodIssue | undefined): string {
+  if (!issue) return 'body';
+  if (issue.code === 'unrecognized_keys' && issue.keys.length) return issue.keys[0]!;
+  return issue.path.length ? String(issue.path[0]) : 'body';
+}
+
 function badRequest(reply: FastifyReply, error: string, field: string) {
   return reply.code(400).send({ error, field });
 }
@@ -74,7 +81,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
   app.post('/v1/incidents/:id/ack', admin, async (req, reply) => {
     const { id } = req.params as { id: string };
     const parsed = ackBody.safeParse(req.body ?? {});
-    if (!parsed.success) return badRequest(reply, parsed.error.issues[0]!.message, String(parsed.error.issues[0]!.path[0] ?? 'body'));
+    if (!parsed.success) return badRequest(reply, parsed.error.issues[0]!.message, issueField(parsed.error.issues[0]));
     try {
       const incident = await alerts.ack(id, parsed.data.by ?? 'api');
       return { incident };
@@ -94,7 +101,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
     const parsed = silenceBody.safeParse(req.body ?? {});
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      return badRequest(reply, issue.message, String(issue.path[0] ?? 'body'));
+      return badRequest(reply, issue.message, issueField(issue));
     }
     const b = parsed.data;
     if (b.check === undefined && Object.keys(b.labels ?? {}).length === 0) return badRequest(reply, 'give a check or labels', 'check');
