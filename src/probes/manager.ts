@@ -42,27 +42,30 @@ export interface BudgetBreach {
   used: number;
 }
 
+/** The same results as the engine's `probe-result` input. */
 export type ProbeReportResult =
   /** The acquirer took the charge; now wait for the event (proven / lost). */
   | 'accepted'
   /** The acquirer declined the probe card: warn, do not page. */
   | 'refused'
-  /** Acquirer unreachable / 5xx / timeout after retries, or a permanent driver error. */
+  /**
+   * Acquirer unreachable / 5xx / timeout after retries, a permanent driver error, or (code
+   * PROBE_IN_FLIGHT) another probe of this check is still in flight so nothing was charged.
+   */
   | 'error'
   /** A budget stopped the probe before any charge: alert. */
-  | 'budget'
-  /** Refused because another probe of this check is in flight; nothing was charged or stored. */
-  | 'in-flight';
+  | 'budget';
 
 export interface ProbeReport {
   check: string;
   result: ProbeReportResult;
   reference?: string;
-  /** Decline code or error code. */
+  /** Decline code or error code (e.g. card_declined, ACQUIRER_TIMEOUT, PROBE_IN_FLIGHT). */
   code?: string;
-  error?: string;
+  /** Human-readable: the decline message, the error, or which budget stopped the probe. */
+  message?: string;
   budget?: BudgetBreach;
-  /** For 'in-flight': the probe that is in flight. */
+  /** With code PROBE_IN_FLIGHT: the probe that is in flight. */
   inFlight?: string;
 }
 
@@ -160,13 +163,19 @@ export class ProbeManager {
     if (decision.kind === 'done') return decision.rec;
     if (decision.kind === 'in-flight') {
       log.warn({ in_flight: decision.other }, 'probe not fired: another probe of this check is in flight');
-      this.#report(probeId, { check, result: 'in-flight', inFlight: decision.other });
+      this.#report(probeId, {
+        check,
+        result: 'error',
+        code: 'PROBE_IN_FLIGHT',
+        message: `probe ${decision.other} of this check is still in flight; nothing was charged`,
+        inFlight: decision.other,
+      });
       return undefined;
     }
     if (decision.kind === 'budget') {
       const b = decision.breach;
       log.warn({ budget: b }, `probe stopped by the ${b.scope} budget (${b.used}/${b.limit} per ${b.window})`);
-      this.#report(probeId, { check, result: 'budget', budget: b, error: decision.rec.error });
+      this.#report(probeId, { check, result: 'budget', budget: b, message: decision.rec.error });
       return decision.rec;
     }
     return this.#charge(decision.rec, req, log);
@@ -281,7 +290,7 @@ export class ProbeManager {
         await this.#store.update(probeId, settled ? { error } : { result: 'refused', costMinor: 0, error });
         this.#release(check, probeId);
         log.warn({ code: result.code, error: result.message }, 'probe card refused by the acquirer');
-        if (!settled) this.#report(probeId, { check, result: 'refused', code: result.code, error: result.message });
+        if (!settled) this.#report(probeId, { check, result: 'refused', code: result.code, message: result.message });
       }
     } catch (err) {
       const { code, message } = errText(err);
@@ -290,7 +299,7 @@ export class ProbeManager {
       await this.#store.update(probeId, settled ? { error: `${code}: ${message}` } : { result: 'error', error: `${code}: ${message}` });
       this.#release(check, probeId);
       log.error({ err_code: code, error: message, attempts }, 'probe charge failed');
-      if (!settled) this.#report(probeId, { check, result: 'error', code, error: message });
+      if (!settled) this.#report(probeId, { check, result: 'error', code, message });
     } finally {
       this.#charging.delete(probeId);
     }

@@ -144,7 +144,7 @@ describe('ProbeManager', () => {
       const m = make();
       await fire(m, 'p1');
       expect(await fire(m, 'p2')).toBeUndefined();
-      expect(reports.at(-1)).toEqual(['p2', { check: 'cards', result: 'in-flight', inFlight: 'p1' }]);
+      expect(reports.at(-1)).toEqual(['p2', { check: 'cards', result: 'error', code: 'PROBE_IN_FLIGHT', message: expect.stringContaining('p1'), inFlight: 'p1' }]);
       expect(await m.get('p2')).toBeUndefined();
       await m.proven('p1', clock.now());
       expect((await fire(m, 'p3'))!.result).toBe('accepted');
@@ -205,7 +205,7 @@ describe('ProbeManager', () => {
       expect(clock.now()).toBeLessThanOrEqual(deadline);
       expect(driver.attempts.length).toBeGreaterThan(1);
       expect(new Set(driver.attempts.map((a) => a.idempotencyKey)).size).toBe(1);
-      expect(reports).toEqual([['p1', { check: 'cards', result: 'error', code: 'ACQUIRER_HTTP_503', error: 'acquirer answered 503' }]]);
+      expect(reports).toEqual([['p1', { check: 'cards', result: 'error', code: 'ACQUIRER_HTTP_503', message: 'acquirer answered 503' }]]);
       // an error releases the check
       driver.queue = [];
       expect((await fire(m, 'p2'))!.result).toBe('accepted');
