@@ -152,6 +152,12 @@ bind-address = "127.0.0.1:${rpcPort}"
     });
   };
 
+  // never leave an influxd behind when the test process dies without afterAll
+  const onExit = () => {
+    child?.kill('SIGKILL');
+  };
+  process.once('exit', onExit);
+
   await launch();
 
   const query = async (q: string, db?: string): Promise<QueryResult> => {
@@ -177,6 +183,7 @@ bind-address = "127.0.0.1:${rpcPort}"
       await launch();
     },
     stop: async () => {
+      process.removeListener('exit', onExit);
       await killChild('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
