@@ -334,6 +334,28 @@ export class ProbeManager {
     return this.#store.get(probeId);
   }
 
+  /**
+   * After a restart: probes whose charge was never answered. Those past their deadline are
+   * closed as `error` (PROBE_INTERRUPTED: the charge may or may not have gone through; its
+   * idempotency key is on the record). Those still within their deadline are returned: fire()
+   * them again with the same probe id to resume with the same idempotency key.
+   */
+  async recoverInterrupted(): Promise<ProbeRecord[]> {
+    const now = this.#clock.now();
+    const resumable: ProbeRecord[] = [];
+    for (const rec of await this.#store.listPending()) {
+      if (this.#charging.has(rec.id)) continue;
+      if (rec.deadline > now) {
+        resumable.push(rec);
+        continue;
+      }
+      const error = 'PROBE_INTERRUPTED: the service stopped before the acquirer answered';
+      await this.#store.update(rec.id, { result: 'error', error });
+      this.#log.warn({ check: rec.check, probe_id: rec.id, idempotency_key: rec.idempotencyKey }, 'probe interrupted by a restart; its charge outcome is unknown');
+    }
+    return resumable;
+  }
+
   list(q: { check?: string; limit?: number } = {}): Promise<ProbeRecord[]> {
     return this.#store.list(q);
   }

@@ -109,6 +109,10 @@ export class SqliteProbeStore implements ProbeStore {
     return r.n;
   }
 
+  async listPending(): Promise<ProbeRecord[]> {
+    return (this.#db.prepare("SELECT * FROM probes WHERE result = 'pending' ORDER BY fired_at").all() as Row[]).map(fromRow);
+  }
+
   async findInFlight(check: string, now: number): Promise<ProbeRecord | undefined> {
     const row = this.#db
       .prepare("SELECT * FROM probes WHERE check_name = ? AND result IN ('pending', 'accepted') AND deadline > ? ORDER BY fired_at DESC LIMIT 1")

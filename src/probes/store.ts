@@ -41,6 +41,8 @@ export interface ProbeStore {
   list(q: { check?: string; limit?: number }): Promise<ProbeRecord[]>;
   /** Probes that may have charged (every result but skipped-budget) fired at or after `since`. */
   countCharges(q: { check?: string; since: number }): Promise<number>;
+  /** Every probe still `pending` (its charge was never answered: a crash, or running now). */
+  listPending(): Promise<ProbeRecord[]>;
   /** A probe of `check` still pending/accepted whose deadline is after `now`. */
   findInFlight(check: string, now: number): Promise<ProbeRecord | undefined>;
 }

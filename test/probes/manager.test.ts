@@ -196,6 +196,22 @@ describe('ProbeManager', () => {
       expect(driver.attempts.map((a) => a.idempotencyKey)).toEqual(['key-1', 'key-1']);
     });
 
+    it('after a restart, interrupted probes are closed or handed back for resuming', async () => {
+      driver.queue = [() => new Promise<ChargeResult>(() => {}), () => new Promise<ChargeResult>(() => {})];
+      const m1 = make();
+      void fire(m1, 'old', 'a', opts(), 10_000);
+      void fire(m1, 'fresh', 'b', opts(), 120_000);
+      await new Promise((r) => setTimeout(r, 10));
+      clock.advance(20_000);
+      const m2 = make();
+      const resumable = await m2.recoverInterrupted();
+      expect(resumable.map((r) => r.id)).toEqual(['fresh']);
+      expect(await m2.get('old')).toMatchObject({ result: 'error', error: expect.stringContaining('PROBE_INTERRUPTED') });
+      const r = resumable[0]!;
+      const again = await m2.fire({ check: r.check, probeId: r.id, reason: r.reason, deadline: r.deadline, options: opts() });
+      expect(again).toMatchObject({ result: 'accepted', idempotencyKey: r.idempotencyKey });
+    });
+
     it('gives up within the deadline and reports error', async () => {
       const m = make();
       driver.queue = Array.from({ length: 20 }, () => new RetryableError('ACQUIRER_HTTP_503', 'acquirer answered 503'));
