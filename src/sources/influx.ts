@@ -148,10 +148,12 @@ export class InfluxSource {
   readonly #log: Logger;
   readonly #onError: (check: string, err: QuietwatchError) => void;
   readonly #fetch: typeof fetch;
-  readonly #heap = new MinHeap<string>();
+  #heap = new MinHeap<string>();
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
   #running = false;
+  /** Bumped by stop(): polls started before it do not reschedule themselves. */
+  #generation = 0;
 
   constructor(checks: readonly InfluxFedCheck[], onAdvance: (check: string, lastPointTime: number) => void, deps: InfluxSourceDeps = {}) {
     this.#onAdvance = onAdvance;
@@ -176,6 +178,8 @@ export class InfluxSource {
 
   stop(): void {
     this.#running = false;
+    this.#generation++;
+    this.#heap = new MinHeap<string>();
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = Infinity;
@@ -267,12 +271,13 @@ export class InfluxSource {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     const now = this.#clock.now();
+    const generation = this.#generation;
     for (let top = this.#heap.peek(); top && top.key <= now; top = this.#heap.peek()) {
       this.#heap.pop();
       const w = this.#watched.get(top.value);
       if (!w) continue;
       void this.poll(top.value).finally(() => {
-        if (!this.#running) return;
+        if (!this.#running || generation !== this.#generation) return;
         this.#heap.push(this.#clock.now() + w.check.source.pollInterval, top.value);
         this.#arm();
       });

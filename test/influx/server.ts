@@ -147,7 +147,11 @@ bind-address = "127.0.0.1:${rpcPort}"
     child = undefined;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
+      const hard = setTimeout(() => c.kill('SIGKILL'), 10_000);
+      c.once('exit', () => {
+        clearTimeout(hard);
+        resolve();
+      });
       c.kill(signal);
     });
   };
