@@ -567,14 +567,12 @@ export class AlertManager {
       });
     try {
       const receipt = await notifier.send(n, prior);
-      if (row.incidentId && Object.keys(receipt).length) await this.#o.store.putReceipt(row.notifier, row.incidentId, receipt);
       const now = this.#o.clock.now();
-      await this.#o.store.updateOutbox(row.id, {
-        status: 'delivered',
-        attempts: attempt,
-        deliveredAt: now,
-        lastErrorCode: null,
-        lastError: null,
+      // The receipt and the delivered mark land together, so a resend always sees the receipt.
+      await this.#o.store.commit({
+        update: [{ ids: [row.id], set: { status: 'delivered', attempts: attempt, deliveredAt: now, lastErrorCode: null, lastError: null } }],
+        receipts:
+          row.incidentId && Object.keys(receipt).length ? [{ notifier: row.notifier, incidentId: row.incidentId, receipt }] : [],
       });
       this.#permanent.delete(row.notifier);
       log.info({ attempt, latency_ms: now - t0 }, 'notification delivered');

@@ -52,11 +52,12 @@ export interface OutboxUpdate {
   permanent?: boolean;
 }
 
-/** One atomic change: an incident upsert, new outbox rows, and status changes of existing rows. */
+/** One atomic change: an incident upsert, new outbox rows, status changes of existing rows, receipts. */
 export interface AlertCommit {
   incident?: Incident;
   insert?: NewOutboxRow[];
   update?: { ids: string[]; set: OutboxUpdate }[];
+  receipts?: { notifier: string; incidentId: string; receipt: Receipt }[];
 }
 
 export interface AlertStore {

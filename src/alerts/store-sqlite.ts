@@ -108,6 +108,7 @@ export class SqliteAlertStore implements AlertStore {
       if (c.incident) this.#upsertIncident(c.incident);
       for (const r of c.insert ?? []) this.#insertRow(r);
       for (const u of c.update ?? []) for (const id of u.ids) this.#update(id, u.set);
+      for (const r of c.receipts ?? []) this.#putReceipt(r.notifier, r.incidentId, r.receipt);
     });
     tx();
   }
@@ -209,6 +210,10 @@ export class SqliteAlertStore implements AlertStore {
 
   async putReceipt(notifier: string, incidentId: string, receipt: Receipt): Promise<void> {
     this.#init();
+    this.#putReceipt(notifier, incidentId, receipt);
+  }
+
+  #putReceipt(notifier: string, incidentId: string, receipt: Receipt): void {
     this.db
       .prepare(
         `INSERT INTO alert_receipts (notifier, incident_id, receipt) VALUES (?, ?, ?)

@@ -19,6 +19,7 @@ const SLACK_SECRET = 'xoxb-999-SLACKSECRET-zzzzzzzzzzzz';
 const HOOK_PATH_SECRET = 'T0SECRET/B0SECRET/HOOKSECRETHOOKSECRET';
 const WEBHOOK_SECRET = 'whsec-SUPERSECRET-0123456789';
 const AWS_SECRET = 'AWSSECRETACCESSKEY/abcdefghijklmnopqrstu';
+const GATEWAY_SECRET = 'gateway-bearer-SECRET-0123456789';
 
 const n: Notification = {
   id: 'n1',
@@ -99,10 +100,17 @@ describe('no notifier leaks its secret', () => {
     ['echoing 400', () => echo400.url],
     ['echoing 500', () => echo500.url],
     ['refused', () => 'http://127.0.0.1:1/'],
-  ])('webhook: %s', async (_name, url) => {
+  ])('webhook (with an Authorization header the receiver echoes): %s', async (_name, url) => {
     await expectNoSecretLeak({
-      secrets: [WEBHOOK_SECRET],
-      action: () => new WebhookNotifier({ name: 'hook', url: url(), secret: new Secret(WEBHOOK_SECRET), timeoutMs: 500 }).send(n),
+      secrets: [WEBHOOK_SECRET, GATEWAY_SECRET],
+      action: () =>
+        new WebhookNotifier({
+          name: 'hook',
+          url: url(),
+          secret: new Secret(WEBHOOK_SECRET),
+          headers: { authorization: `Bearer ${GATEWAY_SECRET}` },
+          timeoutMs: 500,
+        }).send(n),
     });
   });
 

@@ -13,6 +13,7 @@ export const webhookConfigSchema = z.object({
   url: z.url(),
   /** HMAC key shared with the receiver. */
   secret: z.string().min(16, 'use a webhook secret of at least 16 characters'),
+  /** Extra headers (e.g. Authorization for a gateway); values are treated as secrets. */
   headers: z.record(z.string(), z.string()).default({}),
   timeoutMs: z.number().int().positive().default(10_000),
 });
@@ -28,7 +29,8 @@ export class WebhookNotifier implements Notifier {
   readonly name: string;
   readonly #url: string;
   readonly #secret: Secret;
-  readonly #headers: Record<string, string>;
+  /** Extra headers may carry credentials (Authorization): kept as secrets. */
+  readonly #headers: Record<string, Secret>;
   readonly #timeoutMs: number;
   readonly #nowSec: () => number;
 
@@ -36,14 +38,16 @@ export class WebhookNotifier implements Notifier {
     name: string;
     url: string;
     secret: Secret;
-    headers?: Record<string, string>;
+    headers?: Record<string, string | Secret>;
     timeoutMs: number;
     nowSec?: () => number;
   }) {
     this.name = opts.name;
     this.#url = opts.url;
     this.#secret = opts.secret;
-    this.#headers = opts.headers ?? {};
+    this.#headers = Object.fromEntries(
+      Object.entries(opts.headers ?? {}).map(([k, v]) => [k, typeof v === 'string' ? new Secret(v) : v]),
+    );
     this.#timeoutMs = opts.timeoutMs;
     this.#nowSec = opts.nowSec ?? (() => Math.floor(Date.now() / 1000));
   }
@@ -61,7 +65,7 @@ export class WebhookNotifier implements Notifier {
       res = await fetch(this.#url, {
         method: 'POST',
         headers: {
-          ...this.#headers,
+          ...Object.fromEntries(Object.entries(this.#headers).map(([k, v]) => [k, v.reveal()])),
           'content-type': 'application/json',
           'user-agent': 'quietwatch',
           [TIMESTAMP_HEADER]: ts,
@@ -75,7 +79,7 @@ export class WebhookNotifier implements Notifier {
     } catch (err) {
       throw networkError('webhook', err);
     }
-    const err = errorForStatus('webhook', res.status, scrub(text, this.#secret), res.headers.get('retry-after'));
+    const err = errorForStatus('webhook', res.status, scrub(text, this.#secret, ...Object.values(this.#headers)), res.headers.get('retry-after'));
     if (err) throw err;
     return { status: String(res.status) };
   }
