@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../lib/clock.ts';
-import { QuietwatchError } from '../lib/errors.ts';
+import { PermanentError, QuietwatchError } from '../lib/errors.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from '../lib/retry.ts';
 import type { GlobalBudget, ProbeFireOptions } from './config.ts';
@@ -257,7 +257,7 @@ export class ProbeManager {
     let attempts = rec.attempts;
     let chargedAt: number | undefined;
     try {
-      if (!driver) throw new QuietwatchError('PROBE_UNKNOWN_DRIVER', `no probe driver named ${options.driver}`, { retryable: false });
+      if (!driver) throw new PermanentError('PROBE_UNKNOWN_DRIVER', `no probe driver named ${options.driver}`);
       log.info({ reason: req.reason, driver: options.driver, kind: driver.kind }, 'probe fired: charging the test card');
       const start = this.#clock.now();
       const result: ChargeResult = await withRetry(
