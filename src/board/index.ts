@@ -1,0 +1,96 @@
+/**
+ * The status board: a live page for the office screen that needs neither Grafana nor InfluxDB.
+ *
+ *   GET /                 the page (HTML, inline CSS and JS, no external assets)
+ *   GET /v1/board         the board as JSON
+ *   GET /v1/board/stream  server-sent events: `snapshot` first, then `check` and `incidents`
+ *                         updates, and a heartbeat (a comment and a `time` event)
+ *
+ * All three need the read scope, and accept it as `?token=` (a screen cannot send headers); with
+ * `board.public: true` in the config they are open read-only (Auth decides both).
+ */
+import type { ApiPlugin } from '../api/server.ts';
+import type { CheckRuntime } from '../checks/runtime.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import { BoardHub } from './hub.ts';
+import type { IncidentLike } from './model.ts';
+import { boardPage } from './page.ts';
+import { boardOpenApiPaths } from './openapi.ts';
+
+export type { BoardCheck, BoardIncident, BoardSnapshot, IncidentLike } from './model.ts';
+export { STATE_COLOURS } from './page.ts';
+
+export interface BoardDeps {
+  runtime: CheckRuntime;
+  /** Open incidents (oldest first is not required). Failures and slow answers never break the board. */
+  incidents?: () => Promise<readonly IncidentLike[]>;
+  clock: Clock;
+  /** Heartbeat on the stream; default 15 s. */
+  heartbeatMs?: number;
+  /** At most one update per check per this long; default 250 ms. */
+  coalesceMs?: number;
+  /** How often the incident list is re-read while a screen watches (it is also re-read after flips); default 5 s. */
+  incidentsPollMs?: number;
+  /** A snapshot waits this long for the incident list, then goes out without it; default 2 s. */
+  incidentsTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export const BOARD_DEFAULTS = { heartbeatMs: 15_000, coalesceMs: 250, incidentsPollMs: 5_000, incidentsTimeoutMs: 2_000 } as const;
+
+export interface BoardPlugin extends ApiPlugin {
+  /** Screens streaming now (for tests and health). */
+  readonly screens: () => number;
+}
+
+export function boardPlugin(deps: BoardDeps): BoardPlugin {
+  const logger = deps.logger?.child({ component: 'board' });
+  const hub = new BoardHub({
+    runtime: deps.runtime,
+    clock: deps.clock,
+    incidents: deps.incidents,
+    heartbeatMs: positive(deps.heartbeatMs, BOARD_DEFAULTS.heartbeatMs),
+    coalesceMs: positive(deps.coalesceMs, BOARD_DEFAULTS.coalesceMs),
+    incidentsPollMs: positive(deps.incidentsPollMs, BOARD_DEFAULTS.incidentsPollMs),
+    incidentsTimeoutMs: positive(deps.incidentsTimeoutMs, BOARD_DEFAULTS.incidentsTimeoutMs),
+    logger,
+  });
+
+  return {
+    screens: () => hub.size,
+    openApiPaths: boardOpenApiPaths,
+    register(app, { requireScope }) {
+      const preHandler = requireScope('read', { allowQueryToken: true, publicRead: true });
+
+      app.get('/', { preHandler }, async (_req, reply) => reply.headers(boardPage.headers).send(boardPage.html));
+
+      app.get('/v1/board', { preHandler }, async (_req, reply) => reply.header('cache-control', 'no-store').send(await hub.snapshot()));
+
+      // A HEAD would hold a connection open with nothing to send: GET only.
+      app.get('/v1/board/stream', { preHandler, exposeHeadRoute: false }, (req, reply) => {
+        reply.hijack();
+        const res = reply.raw;
+        req.raw.socket.setNoDelay(true);
+        req.raw.socket.setKeepAlive(true);
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          'x-accel-buffering': 'no',
+          'x-content-type-options': 'nosniff',
+        });
+        hub.connect(res).catch((err: unknown) => {
+          logger?.error({ err }, 'board: could not start a stream');
+          res.destroy();
+        });
+      });
+
+      // Open streams would keep the server from closing: end them first.
+      app.addHook('preClose', async () => hub.closeAll());
+    },
+  };
+}
+
+function positive(v: number | undefined, dflt: number): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : dflt;
+}
