@@ -360,8 +360,9 @@ export class AlertManager {
     });
   }
 
-  async listSilences(): Promise<Silence[]> {
-    return [...this.#silences];
+  /** Every stored silence, past ones included (the API marks which are active). */
+  listSilences(): Promise<Silence[]> {
+    return this.#o.store.listSilences();
   }
 
   /** Maintenance windows from config (read-only). */
@@ -412,7 +413,9 @@ export class AlertManager {
     if (this.#stopped) return;
     const now = this.#o.clock.now();
     let next = Infinity;
-    const open = await this.#o.store.listIncidents({ open: true });
+    // Matching only needs silences that are not over yet (the store keeps the history).
+    this.#silences = this.#silences.filter((s) => s.endsAt > now);
+    const open = await this.#o.store.listIncidents({ open: true, limit: 1_000_000 });
     for (const inc of open) {
       const w = await this.#incidentDue(inc, now);
       next = Math.min(next, w);
