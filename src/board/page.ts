@@ -91,6 +91,15 @@ const SCRIPT = `
     if (h < 48) return h + ' h ' + pad(m % 60) + ' m';
     return Math.floor(h / 24) + ' d ' + (h % 24) + ' h';
   }
+  function fmtLimit(ms) {
+    if (ms < 10000 && ms % 1000) return (ms / 1000).toFixed(1) + ' s';
+    var s = Math.round(ms / 1000);
+    if (s < 60) return s + ' s';
+    var m = Math.floor(s / 60), rs = s % 60;
+    if (m < 60) return m + ' m' + (rs ? ' ' + rs + ' s' : '');
+    var h = Math.floor(m / 60), rm = m % 60;
+    return h + ' h' + (rm ? ' ' + rm + ' m' : '');
+  }
   function fmtMs(ms) { return ms < 1000 ? Math.round(ms) + ' ms' : fmt(ms); }
   function hhmmss(t) { var d = new Date(t); return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()); }
 
@@ -196,7 +205,7 @@ const SCRIPT = `
       }
       var parts = [STATE_WORD[st] + ' for ' + fmt(now - c.since)];
       if (typeof c.lagMs === 'number' && c.lagMs > 0) parts.push('lag ' + fmtMs(c.lagMs));
-      if (st !== 'down' && st !== 'paused') parts.push('down after ' + fmt(c.pageAfterMs) + ' silent');
+      if (st !== 'down' && st !== 'paused') parts.push('down after ' + fmtLimit(c.pageAfterMs) + ' silent');
       var inc = withIncident.get(c.name);
       if (inc) parts.push('incident ' + inc);
       setText(t.detail, parts.join(' \\u00b7 '));
@@ -255,6 +264,7 @@ const SCRIPT = `
       // EventSource retries by itself after a network error, but gives up for good on an HTTP
       // error (a 401, a 503 while the server restarts): then start over ourselves.
       if (es.readyState === 2 && !retry) { es.close(); retry = setTimeout(connect, 5000); }
+      tick();
     };
   }
 
