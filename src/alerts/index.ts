@@ -15,7 +15,7 @@ export type { AlertsConfig, AlertRoutes } from './config.ts';
 export { notifierRegistry, notifierConfigSchema, createNotifiers, createNotifier } from './registry.ts';
 export type { AlertStore, OutboxRow, OutboxStatus } from './outbox.ts';
 export { SqliteAlertStore } from './store-sqlite.ts';
-export { registerAlertRoutes, alertOpenApiPaths } from './routes.ts';
+export { registerAlertRoutes, alertOpenApiPaths, alertApiPlugin } from './routes.ts';
 export { verifySignature } from './webhook/index.ts';
 
 /** Build the AlertManager from the parsed `alerts:` config section. Call `start()` on it. */

@@ -52,7 +52,38 @@ export interface AlertManagerOptions {
   onDelivery?: (record: DeliveryRecord) => void;
 }
 
-export type DetailsInput = Partial<Omit<NotificationDetails, 'reason'>>;
+/**
+ * Details as callers have them (the engine's `AlertDetails` fits as is): nulls are dropped, and
+ * fields the notification has no slot for (e.g. `limits`) are kept under `extra`.
+ */
+export type DetailsInput = { [K in keyof NotificationDetails]?: NotificationDetails[K] | null };
+
+const DETAIL_KEYS = new Set<string>([
+  'state',
+  'lastEventAt',
+  'silenceMs',
+  'normal',
+  'probe',
+  'runbookUrl',
+  'dashboardUrl',
+  'escalated',
+  'ackedBy',
+  'warningKind',
+  'extra',
+]);
+
+/** Normalise caller details into NotificationDetails (pure). */
+export function normaliseDetails(reason: string, state: string, input: DetailsInput | undefined): NotificationDetails {
+  const out: Record<string, unknown> = {};
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input ?? {})) {
+    if (v === null || v === undefined) continue;
+    if (DETAIL_KEYS.has(k)) out[k] = v;
+    else if (k !== 'reason') extra[k] = v;
+  }
+  if (Object.keys(extra).length) out.extra = { ...(out.extra as Record<string, unknown> | undefined), ...extra };
+  return { ...out, reason, state: typeof out.state === 'string' ? out.state : state } as NotificationDetails;
+}
 
 export interface CheckDownInput {
   check: string;
@@ -78,7 +109,7 @@ export interface WarningInput {
   at: number;
   kind: WarningKind;
   summary: string;
-  details?: DetailsInput & { reason?: string };
+  details?: DetailsInput;
 }
 
 export interface PermanentFailure {
@@ -216,7 +247,7 @@ export class AlertManager {
       const labels = input.labels ?? {};
       const id = randomUUID();
       const route = resolveRoute(this.#o.routes, { check: input.check, labels });
-      const details: NotificationDetails = { ...input.details, reason: input.reason, state: input.details?.state ?? 'down' };
+      const details = normaliseDetails(input.reason, 'down', input.details);
       const incident: Incident = {
         id,
         check: input.check,
@@ -260,11 +291,10 @@ export class AlertManager {
         });
         this.#incidentLog(inc).info('incident resolved during a silence; held page cancelled');
       } else {
+        const given = normaliseDetails(input.reason, 'ok', input.details);
         const details: NotificationDetails = {
           ...inc.details,
-          ...input.details,
-          reason: input.reason,
-          state: input.details?.state ?? 'ok',
+          ...given,
           escalated: inc.escalatedAt !== undefined || undefined,
         };
         const n = this.#notification(resolved, 'resolve', now, { summary: `${inc.check} recovered: ${input.reason}`, details });
@@ -283,10 +313,9 @@ export class AlertManager {
       const labels = input.labels ?? {};
       const route = resolveRoute(this.#o.routes, { check: input.check, labels });
       const names = route.warning.filter((n) => this.#o.notifiers[n]?.kind !== 'pagerduty');
+      const reason = typeof input.details?.reason === 'string' ? input.details.reason : input.summary;
       const details: NotificationDetails = {
-        ...input.details,
-        reason: input.details?.reason ?? input.summary,
-        state: input.details?.state ?? (input.kind === 'quiet' ? 'quiet' : 'warning'),
+        ...normaliseDetails(reason, input.kind === 'quiet' ? 'quiet' : 'warning', input.details),
         warningKind: input.kind,
       };
       const n: Notification = {

@@ -38,8 +38,12 @@ function issueField(issue: z.core.$ZodIssue | undefined): string {
   return issue.path.length ? String(issue.path[0]) : 'body';
 }
 
-function badRequest(reply: FastifyReply, error: string, field: string) {
-  return reply.code(400).send({ error, field });
+/** Errors follow the API's shape: `{error: <code>, message, field}`. */
+function badRequest(reply: FastifyReply, message: string, field: string) {
+  return reply.code(400).send({ error: 'bad_request', message, field });
+}
+function notFound(reply: FastifyReply, message: string) {
+  return reply.code(404).send({ error: 'not_found', message, field: 'id' });
 }
 
 function toMs(v: string | number | undefined): number | undefined {
@@ -65,7 +69,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
   app.get('/v1/incidents/:id', read, async (req, reply) => {
     const { id } = req.params as { id: string };
     const incident = await alerts.getIncident(id);
-    if (!incident) return reply.code(404).send({ error: `no incident ${id}`, field: 'id' });
+    if (!incident) return notFound(reply, `no incident ${id}`);
     const deliveries = (await alerts.deliveries(id)).map((r) => ({
       notifier: r.notifier,
       action: r.notification.action,
@@ -86,7 +90,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
       const incident = await alerts.ack(id, parsed.data.by ?? 'api');
       return { incident };
     } catch (err) {
-      if (err instanceof AlertInputError && err.code === 'NOT_FOUND') return reply.code(404).send({ error: err.message, field: 'id' });
+      if (err instanceof AlertInputError && err.code === 'NOT_FOUND') return notFound(reply, err.message);
       throw err;
     }
   });
@@ -141,17 +145,35 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
   app.delete('/v1/silences/:id', admin, async (req, reply) => {
     const { id } = req.params as { id: string };
     const ok = await alerts.deleteSilence(id);
-    if (!ok) return reply.code(404).send({ error: `no silence ${id}`, field: 'id' });
+    if (!ok) return notFound(reply, `no silence ${id}`);
     return reply.code(204).send();
   });
+}
+
+/**
+ * The same routes in the API server's plugin shape (`{register, openApiPaths}`), so the composition
+ * root can pass `alertApiPlugin(alerts)` in `plugins`.
+ */
+export function alertApiPlugin(alerts: AlertManager): {
+  register(app: FastifyInstance, deps: { requireScope: AlertRouteDeps['requireScope'] }): void;
+  openApiPaths: Record<string, unknown>;
+} {
+  return {
+    register: (app, deps) => registerAlertRoutes(app, { alerts, requireScope: deps.requireScope }),
+    openApiPaths: alertOpenApiPaths,
+  };
 }
 
 // ------------------------------------------------------------------ OpenAPI
 
 const errorSchema = {
   type: 'object',
-  required: ['error'],
-  properties: { error: { type: 'string' }, field: { type: 'string', description: 'the offending field' } },
+  required: ['error', 'message'],
+  properties: {
+    error: { type: 'string', description: 'stable code: bad_request, not_found' },
+    message: { type: 'string' },
+    field: { type: 'string', description: 'the offending field' },
+  },
 };
 const matchersProps = {
   check: { type: 'string', description: 'check name; * is a wildcard' },

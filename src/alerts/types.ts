@@ -5,7 +5,7 @@
 
 export type NotificationAction = 'trigger' | 'acknowledge' | 'resolve' | 'reminder' | 'warning';
 export type Severity = 'critical' | 'error' | 'warning' | 'info';
-export type WarningKind = 'quiet' | 'probe-refused' | 'probe-error' | 'budget';
+export type WarningKind = 'quiet' | 'probe-refused' | 'probe-error' | 'probe-lost' | 'budget';
 
 /** What on-call needs to act, carried by every notification. All fields JSON-serialisable. */
 export interface NotificationDetails {

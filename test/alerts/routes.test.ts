@@ -70,7 +70,7 @@ describe('incident routes', () => {
     expect((await app.inject({ method: 'POST', url: '/v1/incidents/nope/ack', headers: ADMIN, payload: {} })).statusCode).toBe(404);
     const bad = await app.inject({ method: 'GET', url: '/v1/incidents?open=maybe', headers: READ });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json()).toEqual({ error: 'open must be true or false', field: 'open' });
+    expect(bad.json()).toEqual({ error: 'bad_request', message: 'open must be true or false', field: 'open' });
     const badAck = await app.inject({ method: 'POST', url: '/v1/incidents/x/ack', headers: ADMIN, payload: { by: 42 } });
     expect(badAck.statusCode).toBe(400);
     expect(badAck.json().field).toBe('by');
@@ -123,7 +123,7 @@ describe('silence routes', () => {
   ])('400 with the field for %j', async (payload, field) => {
     const r = await app.inject({ method: 'POST', url: '/v1/silences', headers: ADMIN, payload });
     expect(r.statusCode).toBe(400);
-    expect(r.json()).toEqual({ error: expect.any(String), field });
+    expect(r.json()).toEqual({ error: 'bad_request', message: expect.any(String), field });
   });
 });
 
