@@ -55,6 +55,8 @@ export interface BacktestOutage {
   end: number;
   detectedAt: number | null;
   delayMs: number | null;
+  /** Learned limits only: the theoretical floor at the outage's start (see LearnedLimits.floor). */
+  floorMs?: number;
 }
 
 export interface BacktestReport {
@@ -122,7 +124,20 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
   let lost = 0;
   let firedOutside = 0;
 
+  // The engine's next deadline, cached: it only changes when the state or the limits change.
+  let cachedDeadline: number | null = null;
+  let cachedVersion = -1;
+  const deadlineNow = (): number => {
+    const v = learner ? learner.model.version : 0;
+    if (cachedDeadline === null || v !== cachedVersion) {
+      cachedDeadline = nextDeadline(spec, state) ?? Infinity;
+      cachedVersion = v;
+    }
+    return cachedDeadline;
+  };
+
   const run = (now: number, input: CheckInput): void => {
+    cachedDeadline = null;
     const r = step(spec, state, input, { now, newProbeId: () => `p${++probeSeq}` });
     state = r.state;
     steps++;
@@ -168,7 +183,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
   let stuck = false;
   const settle = (until: number): void => {
     for (;;) {
-      const td = stuck ? Infinity : (nextDeadline(spec, state) ?? Infinity);
+      const td = stuck ? Infinity : deadlineNow();
       const tp = pending.length ? pending[0]!.at : Infinity;
       const t = Math.min(td, tp);
       if (t >= until || t > to) return;
@@ -188,6 +203,8 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
   let arrivals = 0;
   let lastFed = from;
   let lastArrival = from;
+  let oi = 0;
+  const floors: Array<number | undefined> = outages.map(() => undefined);
   let next = cur.next();
   while (!Number.isNaN(next) && next < from) next = cur.next();
   while (!Number.isNaN(next) && next <= to) {
@@ -202,11 +219,14 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
       stuck = false;
     }
     settle(t);
-    learner?.observe(t);
+    if (learner) {
+      while (oi < outages.length && outages[oi]!.start <= t) floors[oi] = learner.floor(outages[oi++]!.start);
+      learner.observe(t);
+    }
     lastArrival = t;
     const following = Number.isNaN(next) || next > to ? Infinity : next;
     const matters =
-      state.status !== 'ok' || pending.length > 0 || (following - lastFed >= skipBound && (nextDeadline(spec, state) ?? Infinity) <= following);
+      state.status !== 'ok' || pending.length > 0 || (following - lastFed >= skipBound && deadlineNow() <= following);
     if (matters) {
       run(t, { kind: 'event', at: t, time: t });
       lastFed = t;
@@ -217,7 +237,9 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
 
   const outs: BacktestOutage[] = outages.map((o, i) => {
     const p = pages.find((pg) => pg.outage === i);
-    return { start: o.start, end: o.end, detectedAt: p ? p.at : null, delayMs: p ? Math.max(0, p.at - o.start) : null };
+    const out: BacktestOutage = { start: o.start, end: o.end, detectedAt: p ? p.at : null, delayMs: p ? Math.max(0, p.at - o.start) : null };
+    if (floors[i] !== undefined) out.floorMs = floors[i];
+    return out;
   });
   const days = Math.max((to - from) / DAY, 1e-9);
   const truePages = pages.filter((p) => p.true).length;

@@ -431,8 +431,9 @@ export interface LearnedLimitsOptions {
 /** The engine's LimitModel on top of an ArrivalModel. Feed it events with `observe`. */
 export class LearnedLimits implements LimitModel {
   readonly model: ArrivalModel;
-  private memo = new Map<string, number>();
-  private memoVersion = -1;
+  private readonly memoVersion = [-1, -1];
+  private readonly memoSince = [NaN, NaN];
+  private readonly memoValue = [0, 0];
 
   constructor(
     readonly config: LearnConfig,
@@ -462,18 +463,15 @@ export class LearnedLimits implements LimitModel {
       const fb = which === 'quiet' ? (this.options.fallbackQuietMs ?? max) : (this.options.fallbackPageMs ?? max);
       return since + Math.min(max, Math.max(min, fb));
     }
-    if (this.memoVersion !== this.model.version) {
-      this.memo.clear();
-      this.memoVersion = this.model.version;
-    }
-    const key = `${which}${since}`;
-    const hit = this.memo.get(key);
-    if (hit !== undefined) return hit;
+    // Memo: the engine asks for the same (since, which) several times per step.
+    const w = which === 'quiet' ? 0 : 1;
+    if (this.memoVersion[w] === this.model.version && this.memoSince[w] === since) return this.memoValue[w]!;
     const hi = since + max;
     const t = this.model.crossing(since, this.model.threshold(which), hi);
     const d = Math.min(hi, Math.max(since + min, Math.ceil(t)));
-    if (this.memo.size > 64) this.memo.clear();
-    this.memo.set(key, d);
+    this.memoVersion[w] = this.model.version;
+    this.memoSince[w] = since;
+    this.memoValue[w] = d;
     return d;
   }
 
