@@ -95,6 +95,8 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
     }
   });
 
+  app.get('/v1/alerts/health', read, async () => alerts.health());
+
   app.get('/v1/silences', read, async () => {
     const t = now();
     const silences = (await alerts.listSilences()).map((s) => ({ ...s, active: s.startsAt <= t && t < s.endsAt }));
@@ -259,6 +261,32 @@ export const alertOpenApiPaths = {
         '200': { description: 'acknowledged (or already acknowledged / resolved)', content: json({ type: 'object', properties: { incident: incidentSchema } }) },
         '400': { description: 'bad body', content: json(errorSchema) },
         '404': { description: 'no such incident', content: json(errorSchema) },
+      },
+    },
+  },
+  '/v1/alerts/health': {
+    get: {
+      summary: 'Delivery health: permanent notifier failures (bad routing key, invalid_auth…) and pages not yet delivered',
+      tags: ['alerts'],
+      security: [{ bearer: ['read'] }],
+      responses: {
+        '200': {
+          description: 'health',
+          content: json({
+            type: 'object',
+            properties: {
+              ok: { type: 'boolean' },
+              permanentFailures: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { notifier: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' }, at: { type: 'integer' } },
+                },
+              },
+              pendingPages: { type: 'integer' },
+            },
+          }),
+        },
       },
     },
   },

@@ -77,6 +77,20 @@ describe('incident routes', () => {
   });
 });
 
+describe('health route', () => {
+  it('reports permanent failures and pending pages', async () => {
+    pd.failures.push('permanent');
+    await m.checkDown({ check: 'c', labels: {}, at: NOW, reason: 'x' });
+    await settle();
+    const r = await app.inject({ method: 'GET', url: '/v1/alerts/health', headers: READ });
+    expect(r.json()).toEqual({
+      ok: false,
+      permanentFailures: [{ notifier: 'pd', code: 'TEST_PERMANENT', message: 'scripted permanent failure', at: NOW }],
+      pendingPages: 0,
+    });
+  });
+});
+
 describe('silence routes', () => {
   it('creates a silence for 2h, lists it, holds pages, and deletes it', async () => {
     const created = await app.inject({ method: 'POST', url: '/v1/silences', headers: ADMIN, payload: { check: 'card-auth', for: '2h', reason: 'acquirer maintenance' } });
@@ -129,7 +143,14 @@ describe('silence routes', () => {
 
 describe('alertOpenApiPaths', () => {
   it('documents every route with its scope', () => {
-    expect(Object.keys(alertOpenApiPaths).sort()).toEqual(['/v1/incidents', '/v1/incidents/{id}', '/v1/incidents/{id}/ack', '/v1/silences', '/v1/silences/{id}']);
+    expect(Object.keys(alertOpenApiPaths).sort()).toEqual([
+      '/v1/alerts/health',
+      '/v1/incidents',
+      '/v1/incidents/{id}',
+      '/v1/incidents/{id}/ack',
+      '/v1/silences',
+      '/v1/silences/{id}',
+    ]);
     expect(alertOpenApiPaths['/v1/silences'].post.security).toEqual([{ bearer: ['admin'] }]);
     expect(alertOpenApiPaths['/v1/incidents'].get.security).toEqual([{ bearer: ['read'] }]);
   });
