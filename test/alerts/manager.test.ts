@@ -31,8 +31,9 @@ afterEach(async () => {
   await slack.close();
 });
 
-function config(over: { pdKey?: string; slackToken?: string; escalateAfter?: string } = {}) {
+function config(over: { pdKey?: string; slackToken?: string; escalateAfter?: string; reminderEvery?: string } = {}) {
   return alertsConfigSchema.parse({
+    reminderEvery: over.reminderEvery,
     notifiers: {
       pagerduty: { type: 'pagerduty', routingKey: over.pdKey ?? PD_KEY, eventsUrl: pd.url, timeoutMs: 300, source: 'quietwatch-test' },
       slack: { type: 'slack', token: over.slackToken ?? SLACK_TOKEN, channel: 'C0ALERTS', apiUrl: slack.apiUrl, timeoutMs: 1000 },
@@ -159,6 +160,22 @@ describe('AlertManager end to end', () => {
     // the pager failed for good, so the fallback route was used at once
     const got = await sns.drain(1);
     expect(got.map((g) => g.Subject)).toEqual(['[DOWN (escalated)] card-auth: card-auth is down: x']);
+  });
+
+  it('reminds in the Slack thread (broadcast) while unacknowledged, never in PagerDuty', async () => {
+    const m = await manager(config({ reminderEvery: '150ms' }));
+    const inc = await m.checkDown({ check: 'card-auth', at: Date.now(), reason: 'x' });
+    await waitFor(() => slack.topLevel().length === 1 && slack.replies(slack.topLevel()[0]!.ts).length >= 2, 5000, 'two reminders');
+    await m.ack(inc.id, 'ana');
+    const root = slack.topLevel()[0]!;
+    await waitFor(() => slack.replies(root.ts).some((r) => r.text === 'Acknowledged by ana.'), 5000, 'ack reply');
+    const count = slack.replies(root.ts).length;
+    await sleep(400);
+    expect(slack.replies(root.ts)).toHaveLength(count); // no reminders after the ack
+    const reminderCalls = slack.calls.filter((c) => c.method === 'chat.postMessage' && String(c.args.text).startsWith('Still down'));
+    expect(reminderCalls.length).toBeGreaterThanOrEqual(2);
+    expect(reminderCalls.every((c) => c.args.thread_ts === root.ts && c.args.reply_broadcast === 'true')).toBe(true);
+    expect(pd.events.map((e) => e.event_action)).toEqual(['trigger', 'acknowledge']);
   });
 
   it('a warning goes to Slack only', async () => {
