@@ -4,6 +4,7 @@ import { createNotifiers, notifierRegistry, notifiersConfigSchema } from '../../
 import { NOTIFIER_KINDS } from '../../src/alerts/types.ts';
 import { Secret } from '../../src/lib/secret.ts';
 import { inspect } from 'node:util';
+import { z } from 'zod';
 
 const PD_KEY = 'R0UT1NGKEY0123456789ABCDEFGHIJKL';
 const notifiers = {
@@ -82,5 +83,13 @@ describe('alertsConfigSchema', () => {
     expect(msgs2).toEqual(
       expect.arrayContaining(['routes.default.page.0: unknown notifier "nope"', 'routes.default.warning.0: warnings never go to PagerDuty ("pagerduty")']),
     );
+  });
+});
+
+describe('JSON Schema', () => {
+  it('can be published the way the main config is (io: input)', () => {
+    const j = z.toJSONSchema(alertsConfigSchema, { io: 'input', unrepresentable: 'any' }) as { properties: Record<string, unknown> };
+    expect(Object.keys(j.properties).sort()).toEqual(['escalation', 'maintenance', 'notifiers', 'reminderEvery', 'retry', 'routes']);
+    expect(JSON.stringify(j)).toContain('"const":"pagerduty"');
   });
 });
