@@ -109,20 +109,26 @@ export type LearnConfigInput = z.input<typeof learnConfigSchema>;
 export const autoDurationSchema = z.union([z.literal('auto'), durationSchema]);
 export type AutoDuration = z.output<typeof autoDurationSchema>;
 
-/** The limit fields of a check; the lead's check schema can `.extend()` its own fields onto this. */
-export const learnedLimitsFieldsSchema = z
-  .object({
-    quietAfter: autoDurationSchema,
-    pageAfter: autoDurationSchema,
-    learn: learnConfigSchema.optional(),
-  })
-  .superRefine((c, ctx) => {
-    const auto = c.quietAfter === 'auto' || c.pageAfter === 'auto';
-    if (auto && !c.learn) ctx.addIssue({ code: 'custom', path: ['learn'], message: "required when quietAfter or pageAfter is 'auto'" });
-    if (typeof c.quietAfter === 'number' && typeof c.pageAfter === 'number' && c.pageAfter < c.quietAfter) {
-      ctx.addIssue({ code: 'custom', path: ['pageAfter'], message: 'must be longer than quietAfter' });
-    }
-  });
+/**
+ * The limit fields of a check. The lead's check schema can spread `learnedLimitsShape` into its own
+ * object and add `.superRefine(refineLearnedLimits)` (zod refuses to extend a refined object).
+ */
+export const learnedLimitsShape = {
+  quietAfter: autoDurationSchema,
+  pageAfter: autoDurationSchema,
+  learn: learnConfigSchema.optional(),
+};
+
+export function refineLearnedLimits(c: { quietAfter: AutoDuration; pageAfter: AutoDuration; learn?: LearnConfig | undefined }, ctx: z.RefinementCtx): void {
+  const auto = c.quietAfter === 'auto' || c.pageAfter === 'auto';
+  if (auto && !c.learn) ctx.addIssue({ code: 'custom', path: ['learn'], message: "required when quietAfter or pageAfter is 'auto'" });
+  if (typeof c.quietAfter === 'number' && typeof c.pageAfter === 'number' && c.pageAfter < c.quietAfter) {
+    ctx.addIssue({ code: 'custom', path: ['pageAfter'], message: 'must be longer than quietAfter' });
+  }
+}
+
+export const learnedLimitsFieldsSchema = z.object(learnedLimitsShape).superRefine(refineLearnedLimits);
+export type LearnedLimitsFields = z.output<typeof learnedLimitsFieldsSchema>;
 
 export function parseLearnConfig(input: unknown): LearnConfig {
   return learnConfigSchema.parse(input);

@@ -3,6 +3,9 @@ export {
   autoDurationSchema,
   learnConfigSchema,
   learnedLimitsFieldsSchema,
+  learnedLimitsShape,
+  refineLearnedLimits,
+  type LearnedLimitsFields,
   parseLearnConfig,
   parseRate,
   rateDropConfigSchema,
@@ -12,3 +15,4 @@ export {
 export { evaluateRateDrop, lowerTail, type RateDropOptions, type RateDropResult } from './rate-drop.ts';
 export { SqliteLearnStore, type LearnStore } from './store-sqlite.ts';
 export { TimeOfWeek } from './time-of-week.ts';
+export { specLimits, type SpecLimits } from './spec.ts';
