@@ -4,7 +4,8 @@
  * idle board costs nothing and a closed stream leaks nothing. Updates are coalesced per check (at
  * most one push per check per `coalesceMs`; the last state always goes out), a heartbeat keeps
  * proxies from closing quiet streams and lets the page notice when it stops hearing from us, and the
- * incident list is re-read after flips and on a slow poll (acknowledgements do not flip a check).
+ * incident list is re-read after flips and on a slow poll (acknowledgements do not flip a check),
+ * which also catches the few check changes the runtime announces neither as a flip nor as events.
  */
 import type { ServerResponse } from 'node:http';
 import type { CheckRuntime } from '../checks/runtime.ts';
@@ -22,7 +23,7 @@ export interface HubOptions {
   incidents?: () => Promise<readonly IncidentLike[]>;
   heartbeatMs: number;
   coalesceMs: number;
-  incidentsPollMs: number;
+  pollMs: number;
   /** How long a snapshot waits for the incident list before going out without it. */
   incidentsTimeoutMs: number;
   logger?: Logger;
@@ -92,6 +93,8 @@ export class BoardHub {
   private refreshAgain = false;
   /** What the screens were last told about incidents (JSON), to send only changes. */
   private sentIncidents: string | null = null;
+  /** What the screens were last told about each check (JSON), for the sweep. */
+  private readonly sentChecks = new Map<string, string>();
   private lastGoodIncidents: BoardIncident[] = [];
 
   private readonly onFlip = (f: Flip) => {
@@ -145,7 +148,10 @@ export class BoardHub {
     if (res.destroyed) return;
     const first = this.clients.size === 0;
     this.clients.add(res);
-    if (first) this.attach();
+    if (first) {
+      for (const c of snap.checks) this.sentChecks.set(c.name, JSON.stringify(c));
+      this.attach();
+    }
     const incJson = JSON.stringify({ incidents: snap.incidents, error: snap.incidentsError });
     if (first || this.sentIncidents === null) this.sentIncidents = incJson;
     else if (incJson !== this.sentIncidents) void this.refreshIncidents();
@@ -172,10 +178,11 @@ export class BoardHub {
       this.broadcast(sseComment('heartbeat') + sseEvent('time', { serverTime: this.o.clock.now() }));
     }, this.o.heartbeatMs);
     this.heartbeat.unref?.();
-    if (this.o.incidents) {
-      this.poll = setInterval(() => void this.refreshIncidents(), this.o.incidentsPollMs);
-      this.poll.unref?.();
-    }
+    this.poll = setInterval(() => {
+      this.sweep();
+      if (this.o.incidents) void this.refreshIncidents();
+    }, this.o.pollMs);
+    this.poll.unref?.();
   }
 
   private detach(): void {
@@ -187,12 +194,25 @@ export class BoardHub {
     this.heartbeat = this.poll = this.afterFlip = null;
     this.coalescer.clear();
     this.sentIncidents = null;
+    this.sentChecks.clear();
+  }
+
+  /**
+   * The runtime announces flips and ingested events; a few changes come without either (a probe
+   * fired or answered while the check stays quiet). The slow poll catches those.
+   */
+  private sweep(): void {
+    for (const snap of this.o.runtime.snapshots()) {
+      if (this.sentChecks.get(snap.name) !== JSON.stringify(boardCheck(snap))) this.coalescer.touch(snap.name);
+    }
   }
 
   private sendCheck(name: string): void {
     const snap = this.o.runtime.snapshot(name);
     if (!snap) return;
-    this.broadcast(sseEvent('check', { serverTime: this.o.clock.now(), check: boardCheck(snap) }));
+    const check = boardCheck(snap);
+    this.sentChecks.set(name, JSON.stringify(check));
+    this.broadcast(sseEvent('check', { serverTime: this.o.clock.now(), check }));
   }
 
   private broadcast(frame: string): void {

@@ -30,14 +30,17 @@ export interface BoardDeps {
   heartbeatMs?: number;
   /** At most one update per check per this long; default 250 ms. */
   coalesceMs?: number;
-  /** How often the incident list is re-read while a screen watches (it is also re-read after flips); default 5 s. */
-  incidentsPollMs?: number;
+  /**
+   * While a screen watches: how often the incident list is re-read (it is also re-read after each
+   * flip) and the checks compared with what the screens were last sent; default 5 s.
+   */
+  pollMs?: number;
   /** A snapshot waits this long for the incident list, then goes out without it; default 2 s. */
   incidentsTimeoutMs?: number;
   logger?: Logger;
 }
 
-export const BOARD_DEFAULTS = { heartbeatMs: 15_000, coalesceMs: 250, incidentsPollMs: 5_000, incidentsTimeoutMs: 2_000 } as const;
+export const BOARD_DEFAULTS = { heartbeatMs: 15_000, coalesceMs: 250, pollMs: 5_000, incidentsTimeoutMs: 2_000 } as const;
 
 export interface BoardPlugin extends ApiPlugin {
   /** Screens streaming now (for tests and health). */
@@ -52,7 +55,7 @@ export function boardPlugin(deps: BoardDeps): BoardPlugin {
     incidents: deps.incidents,
     heartbeatMs: positive(deps.heartbeatMs, BOARD_DEFAULTS.heartbeatMs),
     coalesceMs: positive(deps.coalesceMs, BOARD_DEFAULTS.coalesceMs),
-    incidentsPollMs: positive(deps.incidentsPollMs, BOARD_DEFAULTS.incidentsPollMs),
+    pollMs: positive(deps.pollMs, BOARD_DEFAULTS.pollMs),
     incidentsTimeoutMs: positive(deps.incidentsTimeoutMs, BOARD_DEFAULTS.incidentsTimeoutMs),
     logger,
   });

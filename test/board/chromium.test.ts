@@ -55,7 +55,7 @@ describe('the status board in headless Chromium', () => {
     s = await startBoard({
       checks: [spec('payments', 1000, 2000), spec('steady', 60_000, 120_000), spec('refunds', 60_000, 120_000), spec(EVIL, 60_000, 120_000)],
       autoIncidents: true,
-      board: { heartbeatMs: 1000, incidentsPollMs: 1000 },
+      board: { heartbeatMs: 1000, pollMs: 1000 },
     });
     const page = await browser!.newPage({ viewport: { width: 1600, height: 900 } });
     const problems: string[] = [];

@@ -13,7 +13,7 @@ beforeAll(async () => {
   s = await startBoard({
     checks: [spec('payments', 60_000, 120_000), spec('busy', 60_000, 120_000)],
     autoIncidents: true,
-    board: { heartbeatMs: 200, incidentsPollMs: 200 },
+    board: { heartbeatMs: 200, pollMs: 200 },
   });
 });
 afterEach(async () => {
@@ -89,6 +89,30 @@ describe('GET /v1/board/stream', () => {
     expect(busy.length).toBeGreaterThanOrEqual(2);
     expect(busy.length).toBeLessThanOrEqual(Math.ceil(elapsed / 250) + 2);
     expect(busy.length).toBeLessThan(40);
+  });
+
+  it('pushes a change that comes with neither a flip nor events (a probe fired) on the next poll', async () => {
+    const b = await startBoard({
+      checks: [{ ...spec('probed', 60_000, 120_000), probe: { timeoutMs: 30_000, backoffFactor: 2, backoffMaxMs: 120_000 } }],
+      board: { pollMs: 200 },
+    });
+    onTestFinished(() => b.close().then(() => undefined));
+    await b.ping('probed');
+    const st = await openStream(`${b.url}/v1/board/stream?token=${READ}`);
+    streams.push(st);
+    const snap = await st.next((f) => f.event === 'snapshot');
+    expect(snap.data.checks[0].probe).toBeNull();
+    const flips: unknown[] = [];
+    const onFlip = (f: unknown) => flips.push(f);
+    b.runtime.on('flip', onFlip);
+    try {
+      await b.runtime.requestProbe('probed', 'manual');
+      const f = await st.next((x) => x.event === 'check' && x.data.check.name === 'probed' && x.data.check.probe !== null, 2000);
+      expect(f.data.check.probe).toMatchObject({ reason: 'manual', accepted: false });
+      expect(flips).toEqual([]);
+    } finally {
+      b.runtime.off('flip', onFlip);
+    }
   });
 
   it('sends a heartbeat comment and a time event every heartbeatMs', async () => {
