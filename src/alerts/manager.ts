@@ -292,8 +292,12 @@ export class AlertManager {
         this.#incidentLog(inc).info('incident resolved during a silence; held page cancelled');
       } else {
         const given = normaliseDetails(input.reason, 'ok', input.details);
+        // Keep the links and who acked; the down-time facts (silence length, last event) are stale now.
+        const { runbookUrl, dashboardUrl, ackedBy } = inc.details;
         const details: NotificationDetails = {
-          ...inc.details,
+          runbookUrl,
+          dashboardUrl,
+          ackedBy,
           ...given,
           escalated: inc.escalatedAt !== undefined || undefined,
         };
