@@ -132,6 +132,40 @@ for (const action of ['pause', 'resume'] as const) {
     });
 }
 
+program
+  .command('probe <check>')
+  .description('fire one probe of a check by hand (admin scope)')
+  .option(...serverOpt)
+  .option(...tokenOpt)
+  .action(async (check: string, o: { server: string; token?: string }) => {
+    const r = (await api(o, 'POST', `/v1/checks/${encodeURIComponent(check)}/probe`)) as { probe: { id: string; deadline: number } };
+    process.stdout.write(`${check}: probe ${r.probe.id} fired; its transaction must arrive by ${new Date(r.probe.deadline).toISOString()}\n`);
+  });
+
+program
+  .command('probes [check]')
+  .description('recent probes (read scope)')
+  .option(...serverOpt)
+  .option(...tokenOpt)
+  .action(async (check: string | undefined, o: { server: string; token?: string }) => {
+    const r = (await api(o, 'GET', `/v1/probes${check ? `?check=${encodeURIComponent(check)}` : ''}`)) as { probes: Array<Record<string, any>> };
+    for (const p of r.probes) {
+      process.stdout.write(
+        `${new Date(p.firedAt).toISOString()}  ${p.check}  ${p.reason.padEnd(8)} ${p.result.padEnd(14)} ${p.latencyMs !== undefined ? `${p.latencyMs}ms` : '-'}  ${p.reference ?? '-'}  ${p.costMinor} ${p.currency}\n`,
+      );
+    }
+  });
+
+program
+  .command('sandbox <mode>')
+  .description('switch the sandbox pipeline: healthy | quiet | broken | acquirer-down (admin scope)')
+  .option(...serverOpt)
+  .option(...tokenOpt)
+  .action(async (mode: string, o: { server: string; token?: string }) => {
+    const r = (await api(o, 'POST', '/v1/sandbox/pipeline', { mode })) as { mode: string; previous: string };
+    process.stdout.write(`sandbox pipeline: ${r.previous} -> ${r.mode}\n`);
+  });
+
 export { program };
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/bin/quietwatch.js') || process.argv[1]?.endsWith('cli.ts')) {

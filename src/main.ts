@@ -12,6 +12,16 @@ import { systemClock, type Clock } from './lib/clock.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { Store } from './store/types.ts';
+import { ProbeManager } from './probes/manager.ts';
+import { createDrivers } from './probes/registry.ts';
+import { ProbeScheduler } from './probes/schedule.ts';
+import { SqliteProbeStore } from './probes/store-sqlite.ts';
+import { Sandbox, type SandboxEvent } from './sandbox/sandbox.ts';
+import { registerSandboxRoutes, sandboxOpenApiPaths } from './sandbox/routes.ts';
+import { errorBody } from './api/server.ts';
+import { createMetrics, type Metrics } from './metrics/index.ts';
+import { InfluxSource } from './sources/influx.ts';
+import type { IngestEvent } from './checks/runtime.ts';
 
 export class StartupError extends Error {
   constructor(message: string) {
@@ -73,6 +83,9 @@ export interface Service {
   app: FastifyInstance;
   runtime: CheckRuntime;
   store: Store;
+  probes: ProbeManager;
+  sandbox?: Sandbox;
+  metrics: Metrics;
   logger: Logger;
   /** Listen on config.server; resolves with the bound address. */
   listen(): Promise<string>;
@@ -90,8 +103,123 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   }
   const store = opts.store ?? new SqliteStore(config.store.path);
 
+  const checkConfigs = new Map(config.checks.map((c) => [c.name, c]));
   const checks: RuntimeCheck[] = config.checks.map((c) => ({ spec: toSpec(c), correlate: correlateFor(c) }));
+  const db = store.sqlite();
+  if (!db) throw new StartupError('the probe and alert tables need the SQLite store');
+
+  // --- metrics -----------------------------------------------------------------------------------
+  const metrics = createMetrics(config.metrics, { clock, logger });
+  const sink = metrics.sink;
+  const probeAttrs = [...new Set(config.checks.map((c) => (c.probe && 'attribute' in c.probe.correlate ? c.probe.correlate.attribute : 'probe_id')))];
+  const countEvents = (events: readonly IngestEvent[]) => {
+    // Aggregate per batch: one call per (stream, synthetic) and one lag sample per event.
+    const counts = new Map<string, [number, number]>();
+    for (const e of events) {
+      let c = counts.get(e.stream);
+      if (!c) counts.set(e.stream, (c = [0, 0]));
+      const synthetic = probeAttrs.some((a) => attributePath(e.attributes, a) !== undefined);
+      c[synthetic ? 1 : 0]++;
+      sink.lag(e.stream, e.arrivedAt - e.time, e.arrivedAt);
+    }
+    const now = clock.now();
+    for (const [stream, [real, synth]] of counts) {
+      if (real) sink.events(stream, real, false, now);
+      if (synth) sink.events(stream, synth, true, now);
+    }
+  };
+
+  // --- sandbox: a simulated card pipeline feeding ingest ---------------------------------------
+  // eslint-disable-next-line prefer-const
+  let runtime: CheckRuntime;
+  const onAccepted: Array<(events: readonly IngestEvent[]) => void> = [countEvents];
+  const ingestInternal = async (events: readonly IngestEvent[]) => {
+    await runtime.ingest(events);
+    for (const f of onAccepted) f(events);
+  };
+  const sandbox =
+    config.sandbox && config.sandbox.enabled
+      ? new Sandbox({
+          clock,
+          logger: logger.child({ component: 'sandbox' }),
+          acquirerDelayMs: config.sandbox.acquirerDelay,
+          timezone: config.sandbox.timezone,
+          mode: config.sandbox.mode,
+          streams: config.sandbox.streams,
+          emit: (evs: SandboxEvent[]) => {
+            const now = clock.now();
+            const events = evs.map((e) => ({ stream: e.stream, arrivedAt: now, time: e.time ?? now, ...(e.id ? { id: e.id } : {}), attributes: e.attributes ?? {} }));
+            ingestInternal(events).catch((err) => logger.error({ err }, 'sandbox events could not be stored'));
+          },
+        })
+      : undefined;
+
+  // --- probes ------------------------------------------------------------------------------------
+  const drivers = createDrivers(config.probes.drivers, { sandbox, logger: logger.child({ component: 'probes' }) });
+  const probes = new ProbeManager({
+    store: new SqliteProbeStore(db),
+    drivers,
+    globalBudget: config.probes.budget,
+    clock,
+    logger: logger.child({ component: 'probes' }),
+    checks: Object.fromEntries(config.checks.filter((c) => c.probe).map((c) => [c.name, c.probe!])),
+    onResult: (probeId, report) => {
+      if (!runtime.has(report.check)) return;
+      if (report.result !== 'accepted') {
+        const c = checkConfigs.get(report.check)?.probe;
+        sink.probe({ check: report.check, probeId, result: 'failed', costMinor: 0, currency: c?.currency ?? 'gbp', at: clock.now() });
+      }
+      runtime
+        .input(report.check, { kind: 'probe-result', probeId, result: report.result, reference: report.reference, message: report.message ?? report.code })
+        .catch((err) => logger.error({ err, check: report.check, probe_id: probeId }, 'probe result could not be applied'));
+    },
+  });
+  const scheduler = new ProbeScheduler({
+    logger: logger.child({ component: 'probe-schedule' }),
+    onFire: (check) => {
+      runtime.requestProbe(check, 'schedule').catch((err) => logger.error({ err, check }, 'scheduled probe failed'));
+    },
+  });
+
+  const checkRef = (spec: CheckSpec) => ({ name: spec.name, stream: spec.stream, labels: spec.labels });
+  const reportState = (spec: CheckSpec, at: number) => {
+    const snap = runtime.snapshot(spec.name);
+    if (!snap) return;
+    const lim = snap.limits;
+    sink.checkState(checkRef(spec), snap.status, snap.lastEventAt === null ? null : Math.max(0, (at - snap.lastEventAt) / 1000), at, {
+      quietAfterMs: lim.quietAfterMs,
+      pageAfterMs: lim.pageAfterMs,
+      ...(lim.expectedPerMinute !== undefined ? { eventsPerMinute: lim.expectedPerMinute } : {}),
+    });
+  };
   const onEffect = (effect: Effect, spec: CheckSpec) => {
+    if (effect.type === 'flip') {
+      sink.flip(checkRef(spec), effect.from, effect.to, effect.at, effect.reason);
+      reportState(spec, clock.now());
+      return;
+    }
+    if (effect.type === 'probe-proven' || (effect.type === 'probe-lost' && effect.accepted)) {
+      const c = checkConfigs.get(spec.name)?.probe;
+      sink.probe({
+        check: spec.name,
+        probeId: effect.probeId,
+        result: effect.type === 'probe-proven' ? 'proven' : 'lost',
+        ...(effect.type === 'probe-proven' && effect.latencyMs >= 0 ? { latencyMs: effect.latencyMs } : {}),
+        costMinor: c?.amount ?? 0,
+        currency: c?.currency ?? 'gbp',
+        at: effect.at,
+      });
+    }
+    if (effect.type === 'fire-probe') {
+      const c = checkConfigs.get(spec.name);
+      if (!c?.probe) return;
+      return void probes.fire({ check: spec.name, probeId: effect.probeId, reason: effect.reason, deadline: effect.deadline, options: c.probe, stream: spec.stream });
+    }
+    if (effect.type === 'probe-proven') return void probes.proven(effect.probeId, effect.at);
+    if (effect.type === 'probe-lost') {
+      if (effect.accepted) return void probes.lost(effect.probeId, effect.at);
+      return;
+    }
     if (effect.type === 'alert') {
       const log = logger.child({ check: spec.name });
       const msg = `${effect.kind === 'down' ? 'PAGE' : effect.kind === 'recovered' ? 'RESOLVED' : 'WARNING'} ${spec.name}: ${effect.reason}`;
@@ -99,11 +227,89 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       else log.warn({ alert: effect.kind, warning: effect.warning, at: new Date(effect.at).toISOString() }, msg);
     }
   };
-  const runtime = new CheckRuntime({ checks, store, clock, logger, onEffect });
+  runtime = new CheckRuntime({ checks, store, clock, logger, onEffect });
 
-  const plugins: ApiPlugin[] = [];
-  const components = async (): Promise<Record<string, ComponentHealth>> => ({});
-  const app = await buildServer({ runtime, store, auth, clock, logger, bodyLimit: config.server.bodyLimit, components, plugins });
+  const plugins: ApiPlugin[] = [
+    {
+      register(app, { requireScope }) {
+        app.get<{ Querystring: { check?: string; limit?: string } }>('/v1/probes', { preHandler: requireScope('read') }, async (req, reply) => {
+          const { check } = req.query;
+          if (check !== undefined && !runtime.has(check)) return reply.code(400).send(errorBody('bad_request', `no check named ${JSON.stringify(check)}`, { field: 'check' }));
+          const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 50) || 50));
+          return { probes: await probes.list({ check, limit }), budget: await probes.budgetStatus(check) };
+        });
+        app.post<{ Params: { name: string } }>('/v1/checks/:name/probe', { preHandler: requireScope('admin') }, async (req, reply) => {
+          const name = req.params.name;
+          if (!runtime.has(name)) return reply.code(404).send(errorBody('not_found', `no check named ${JSON.stringify(name)}`, { field: 'name' }));
+          if (!checkConfigs.get(name)?.probe) return reply.code(400).send(errorBody('bad_request', `check ${name} has no probe configured`, { field: 'probe' }));
+          const before = runtime.state(name)?.probe?.id;
+          if (before) return reply.code(409).send(errorBody('conflict', `a probe of ${name} is already in flight (${before}); never two at once`, { probe: before }));
+          if (runtime.state(name)?.status === 'paused') return reply.code(409).send(errorBody('conflict', `check ${name} is paused`));
+          const st = await runtime.requestProbe(name, 'manual');
+          return reply.code(202).send({ probe: st.probe });
+        });
+      },
+      openApiPaths: {
+        '/v1/probes': {
+          get: {
+            summary: 'Stored probes, newest first, with budget use (read)',
+            parameters: [
+              { name: 'check', in: 'query', schema: { type: 'string' } },
+              { name: 'limit', in: 'query', schema: { type: 'integer', default: 50 } },
+            ],
+            responses: { '200': { description: 'probes and budget' }, '400': { description: 'Unknown check' } },
+          },
+        },
+        '/v1/checks/{name}/probe': {
+          post: {
+            summary: 'Fire one probe by hand (admin); 409 when one is in flight',
+            parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+            responses: { '202': { description: 'Fired' }, '400': { description: 'No probe configured' }, '404': { description: 'No such check' }, '409': { description: 'A probe is in flight, or the check is paused' } },
+          },
+        },
+      },
+    },
+  ];
+  if (sandbox) {
+    plugins.push({
+      register: (app, { requireScope }) => registerSandboxRoutes(app, { sandbox, requireScope: (s) => requireScope(s) }),
+      openApiPaths: sandboxOpenApiPaths,
+    });
+  }
+  const checkDetails = async (name: string) => {
+    if (!checkConfigs.get(name)?.probe) return {};
+    return { probes: await probes.list({ check: name, limit: 10 }), probeBudget: await probes.budgetStatus(name) };
+  };
+  const components = async (): Promise<Record<string, ComponentHealth>> => ({ metrics: metrics.readiness() });
+
+  // --- InfluxDB-fed checks: the newest point's time is the last event ------------------------------
+  const fed = config.checks.filter((c) => c.source).map((c) => ({ name: c.name, source: c.source! }));
+  const influxSource =
+    fed.length > 0
+      ? new InfluxSource(
+          fed,
+          (check, t) => {
+            runtime.input(check, { kind: 'event', at: t, time: t }).catch((err) => logger.error({ err, check }, 'could not apply an InfluxDB point'));
+          },
+          { clock, logger: logger.child({ component: 'influx-source' }) },
+        )
+      : undefined;
+  let stateTimer: NodeJS.Timeout | undefined;
+  const app = await buildServer({
+    runtime,
+    store,
+    auth,
+    clock,
+    logger,
+    bodyLimit: config.server.bodyLimit,
+    components,
+    plugins,
+    checkDetails,
+    ...(metrics.scrape ? { metrics: metrics.scrape } : {}),
+    onAccepted: (events) => {
+      for (const f of onAccepted) f(events);
+    },
+  });
 
   return {
     config,
@@ -111,17 +317,45 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     runtime,
     store,
     logger,
+    probes,
+    sandbox,
+    metrics,
     async listen() {
       await runtime.start();
+      // Probes whose charge was never answered before a restart: resume them with the same
+      // probe id and idempotency key (a retry cannot charge twice) when the engine still waits.
+      for (const rec of await probes.recoverInterrupted()) {
+        const c = checkConfigs.get(rec.check);
+        if (c?.probe && runtime.state(rec.check)?.probe?.id === rec.id) {
+          void probes.fire({ check: rec.check, probeId: rec.id, reason: rec.reason, deadline: rec.deadline, options: c.probe, stream: runtime.spec(rec.check)!.stream });
+        }
+      }
+      for (const c of config.checks) if (c.probe?.schedule) scheduler.add(c.name, c.probe.schedule);
+      sandbox?.start();
+      influxSource?.start();
+      // Each check's state and seconds since its last event, every few seconds: a live counter on screens.
+      const everyMs = config.metrics.stateInterval;
+      stateTimer = setInterval(() => {
+        const now = clock.now();
+        for (const name of runtime.names()) reportState(runtime.spec(name)!, now);
+        sink.health({ component: 'quietwatch', ok: true, at: now });
+      }, everyMs);
+      stateTimer.unref();
       const address = await app.listen({ host: config.server.host, port: config.server.port });
       if (auth.open) logger.warn({ address }, `no API tokens configured: the API is open and listens on loopback only (${address})`);
       logger.info({ address, checks: runtime.names().length }, `quietwatch listening on ${address}`);
       return address;
     },
     async close() {
+      if (stateTimer) clearInterval(stateTimer);
+      influxSource?.stop();
+      sandbox?.stop();
+      scheduler.stop();
       runtime.stop();
+      await probes.stop();
       await app.close();
       await runtime.flushed();
+      await metrics.close();
       await store.close();
     },
   };

@@ -303,7 +303,9 @@ export function step(spec: CheckSpec, state: CheckState, input: CheckInput, ctx:
     case 'restart':
       // The service itself was down: never page for that time. A down check stays down (its
       // incident stays open) until events return; everything else starts over in unknown.
-      s.probe = null;
+      // A probe still within its deadline stays in flight (the probe manager resumes its charge
+      // with the same idempotency key); one that expired while we were not listening proves nothing.
+      if (s.probe && s.probe.deadline <= now) s.probe = null;
       if (s.status !== 'down' && s.status !== 'paused') {
         s.watchFrom = now;
         st.flip('unknown', now, 'service restarted');

@@ -4,6 +4,11 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../lib/duration.ts';
+import { checkProbeSchema, globalBudgetSchema, probeDriverConfigSchema } from '../probes/config.ts';
+import { metricsConfigSchema } from '../metrics/index.ts';
+import { influxSourceSchema } from '../sources/influx.ts';
+
+export { checkProbeSchema };
 
 export const duration = (what = 'a duration') =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -32,24 +37,6 @@ const tokenSchema = z.object({
 
 const matchValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number(), z.boolean()])).min(1)]);
 
-export const checkProbeSchema = z.object({
-  driver: z.string().min(1).describe('Name of a driver under probes.drivers'),
-  amount: z.number().int().positive().max(10_000).default(100).describe('Charge amount in minor units (cents)'),
-  currency: z.string().regex(/^[a-z]{3}$/i).default('gbp'),
-  timeout: duration().default(60_000).describe('How long to wait for the synthetic transaction to come out of the pipeline'),
-  correlate: z
-    .union([
-      z.object({ attribute: z.string().min(1).default('probe_id') }),
-      z.object({ cardToken: z.string().min(1), amountAttribute: z.string().default('amount'), cardTokenAttribute: z.string().default('card_token') }),
-    ])
-    .default({ attribute: 'probe_id' }),
-  backoff: z.object({ factor: z.number().min(1).max(10).default(2), max: duration().default(3_600_000) }).default({ factor: 2, max: 3_600_000 }),
-  budget: z
-    .object({ perHour: z.number().int().min(0).default(6), perDay: z.number().int().min(0).default(48) })
-    .default({ perHour: 6, perDay: 48 }),
-  schedule: z.object({ cron: z.string().min(1), timezone: z.string().default('UTC') }).optional(),
-});
-
 const autoOr = z.union([z.string(), z.number()]).transform((v, ctx): number | 'auto' => {
   if (v === 'auto') return 'auto';
   const ms = parseDuration(v);
@@ -69,6 +56,23 @@ export const learnSchema = z.object({
   holidays: z.array(z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')).default([]),
 });
 
+export const sandboxSchema = z.object({
+  enabled: z.boolean().default(true),
+  mode: z.enum(['healthy', 'quiet', 'broken', 'acquirer-down']).default('healthy'),
+  acquirerDelay: duration().default(2_000).describe('How long the test acquirer takes to put a probe transaction onto the stream'),
+  timezone: z.string().default('UTC').describe('Local time that shapes the day/night traffic'),
+  streams: z
+    .array(
+      z.object({
+        stream: z.string().min(1),
+        ratePerSec: z.number().positive().max(10_000).describe('Arrivals per second at the daily peak'),
+        nightFactor: z.number().min(0).max(1).default(0.1),
+        attributes: z.record(z.string(), z.array(z.string()).min(1)).default({}),
+      }),
+    )
+    .default([]),
+});
+
 export const checkSchema = z
   .object({
     name,
@@ -84,7 +88,7 @@ export const checkSchema = z
     flap: z
       .object({ maxFlips: z.number().int().min(1).default(3), window: duration().default(3_600_000), stableFor: duration().default(600_000) })
       .optional(),
-    source: z.record(z.string(), z.unknown()).optional().describe('Pull the events from elsewhere (InfluxDB) instead of pushes'),
+    source: influxSourceSchema.optional().describe('Watch an InfluxDB measurement instead of pushed events'),
     routes: z.object({ warning: z.array(z.string()).optional(), page: z.array(z.string()).optional() }).optional(),
   })
   .superRefine((c, ctx) => {
@@ -119,15 +123,13 @@ export const configSchema = z
     checks: z.array(checkSchema).default([]),
     probes: z
       .object({
-        drivers: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
-        budget: z
-          .object({ perHour: z.number().int().min(0).default(30), perDay: z.number().int().min(0).default(200) })
-          .default({ perHour: 30, perDay: 200 }),
+        drivers: z.record(z.string(), probeDriverConfigSchema).default({}).describe('Named probe drivers (http, stripe, sandbox) that checks refer to'),
+        budget: globalBudgetSchema.describe('Global charge budget across every check: nothing can exceed it'),
       })
-      .default({ drivers: {}, budget: { perHour: 30, perDay: 200 } }),
+      .prefault({}),
     alerts: z.record(z.string(), z.unknown()).optional(),
-    metrics: z.record(z.string(), z.unknown()).optional(),
-    sandbox: z.record(z.string(), z.unknown()).optional(),
+    metrics: metricsConfigSchema,
+    sandbox: sandboxSchema.optional(),
   })
   .superRefine((c, ctx) => {
     const seen = new Map<string, number>();

@@ -11,6 +11,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { InfluxSink, influxConfigSchema } from './influx.ts';
 import { PrometheusSink } from './prometheus.ts';
+import { durationMs } from './schema.ts';
 import { FanoutSink, type MetricsSink, type SinkStatus } from './sink.ts';
 
 export * from './sink.ts';
@@ -19,6 +20,8 @@ export { PrometheusSink, type PrometheusSinkOptions } from './prometheus.ts';
 
 export const metricsConfigSchema = z
   .object({
+    /** How often each check's state and seconds since its last event are reported (a live counter on screens). */
+    stateInterval: durationMs.default(5_000),
     /** Omit to write nothing to InfluxDB. */
     influxdb: influxConfigSchema.optional(),
     prometheus: z
@@ -30,7 +33,7 @@ export const metricsConfigSchema = z
       })
       .default({ enabled: true, processMetrics: true }),
   })
-  .default({ prometheus: { enabled: true, processMetrics: true } });
+  .default({ stateInterval: 5_000, prometheus: { enabled: true, processMetrics: true } });
 
 export type MetricsConfig = z.output<typeof metricsConfigSchema>;
 export type MetricsConfigInput = z.input<typeof metricsConfigSchema>;
