@@ -21,6 +21,10 @@ import { registerSandboxRoutes, sandboxOpenApiPaths } from './sandbox/routes.ts'
 import { errorBody } from './api/server.ts';
 import { createMetrics, type Metrics } from './metrics/index.ts';
 import { InfluxSource } from './sources/influx.ts';
+import { createAlertManager } from './alerts/index.ts';
+import { alertApiPlugin } from './alerts/routes.ts';
+import { SqliteAlertStore } from './alerts/store-sqlite.ts';
+import type { AlertManager } from './alerts/manager.ts';
 import type { IngestEvent } from './checks/runtime.ts';
 
 export class StartupError extends Error {
@@ -86,6 +90,7 @@ export interface Service {
   probes: ProbeManager;
   sandbox?: Sandbox;
   metrics: Metrics;
+  alerts: AlertManager;
   logger: Logger;
   /** Listen on config.server; resolves with the bound address. */
   listen(): Promise<string>;
@@ -153,6 +158,15 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
           },
         })
       : undefined;
+
+  // --- alerts: incidents, outbox, notifiers ----------------------------------------------------
+  const alerts: AlertManager = createAlertManager(config.alerts, {
+    store: new SqliteAlertStore(db),
+    clock,
+    logger: logger.child({ component: 'alerts' }),
+    onDelivery: (r) => sink.notification({ notifier: r.notifier, kind: r.action, outcome: r.outcome, deliveryMs: r.latencyMs, at: clock.now() }),
+  });
+  let alertChain: Promise<void> = Promise.resolve();
 
   // --- probes ------------------------------------------------------------------------------------
   const drivers = createDrivers(config.probes.drivers, { sandbox, logger: logger.child({ component: 'probes' }) });
@@ -225,11 +239,27 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       const msg = `${effect.kind === 'down' ? 'PAGE' : effect.kind === 'recovered' ? 'RESOLVED' : 'WARNING'} ${spec.name}: ${effect.reason}`;
       if (effect.kind === 'down') log.error({ alert: effect.kind, at: new Date(effect.at).toISOString(), details: effect.details }, msg);
       else log.warn({ alert: effect.kind, warning: effect.warning, at: new Date(effect.at).toISOString() }, msg);
+      const c = checkConfigs.get(spec.name);
+      const details = {
+        ...effect.details,
+        ...(c?.runbook ? { runbookUrl: c.runbook } : {}),
+        ...(c?.dashboard ? { dashboardUrl: c.dashboard } : {}),
+      };
+      // Keep the order of one check's alerts (down before recovered) across async deliveries.
+      alertChain = alertChain
+        .then(async () => {
+          if (effect.kind === 'down') await alerts.checkDown({ check: spec.name, labels: spec.labels, at: effect.at, reason: effect.reason, details });
+          else if (effect.kind === 'recovered') await alerts.checkRecovered({ check: spec.name, at: effect.at, reason: effect.reason, details });
+          else await alerts.warning({ check: spec.name, labels: spec.labels, at: effect.at, kind: effect.warning ?? 'quiet', summary: `${spec.name}: ${effect.reason}`, details });
+          sink.incidents((await alerts.listIncidents({ open: true })).length, clock.now());
+        })
+        .catch((err) => log.error({ err }, 'alert could not be queued'));
     }
   };
   runtime = new CheckRuntime({ checks, store, clock, logger, onEffect });
 
   const plugins: ApiPlugin[] = [
+    alertApiPlugin(alerts) as ApiPlugin,
     {
       register(app, { requireScope }) {
         app.get<{ Querystring: { check?: string; limit?: string } }>('/v1/probes', { preHandler: requireScope('read') }, async (req, reply) => {
@@ -277,10 +307,16 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     });
   }
   const checkDetails = async (name: string) => {
-    if (!checkConfigs.get(name)?.probe) return {};
-    return { probes: await probes.list({ check: name, limit: 10 }), probeBudget: await probes.budgetStatus(name) };
+    const incident = (await alerts.listIncidents({ open: true, check: name, limit: 1 }))[0] ?? null;
+    if (!checkConfigs.get(name)?.probe) return { incident };
+    return { incident, probes: await probes.list({ check: name, limit: 10 }), probeBudget: await probes.budgetStatus(name) };
   };
-  const components = async (): Promise<Record<string, ComponentHealth>> => ({ metrics: metrics.readiness() });
+  const components = async (): Promise<Record<string, ComponentHealth>> => {
+    const h = await alerts.health();
+    // A notifier failing permanently (bad key, revoked token) is reported as degraded, not unready:
+    // taking the service out of rotation would stop ingest, and then nothing could page at all.
+    return { alerts: { ok: true, ...(h.ok ? {} : { degraded: true }), detail: h }, metrics: metrics.readiness() };
+  };
 
   // --- InfluxDB-fed checks: the newest point's time is the last event ------------------------------
   const fed = config.checks.filter((c) => c.source).map((c) => ({ name: c.name, source: c.source! }));
@@ -320,7 +356,9 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     probes,
     sandbox,
     metrics,
+    alerts,
     async listen() {
+      await alerts.start();
       await runtime.start();
       // Probes whose charge was never answered before a restart: resume them with the same
       // probe id and idempotency key (a retry cannot charge twice) when the engine still waits.
@@ -353,6 +391,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       scheduler.stop();
       runtime.stop();
       await probes.stop();
+      await alertChain;
+      await alerts.stop();
       await app.close();
       await runtime.flushed();
       await metrics.close();

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { parseDuration } from '../lib/duration.ts';
 import { checkProbeSchema, globalBudgetSchema, probeDriverConfigSchema } from '../probes/config.ts';
 import { metricsConfigSchema } from '../metrics/index.ts';
+import { alertsConfigSchema } from '../alerts/config.ts';
 import { influxSourceSchema } from '../sources/influx.ts';
 
 export { checkProbeSchema };
@@ -89,7 +90,6 @@ export const checkSchema = z
       .object({ maxFlips: z.number().int().min(1).default(3), window: duration().default(3_600_000), stableFor: duration().default(600_000) })
       .optional(),
     source: influxSourceSchema.optional().describe('Watch an InfluxDB measurement instead of pushed events'),
-    routes: z.object({ warning: z.array(z.string()).optional(), page: z.array(z.string()).optional() }).optional(),
   })
   .superRefine((c, ctx) => {
     const q = c.quietAfter;
@@ -127,7 +127,7 @@ export const configSchema = z
         budget: globalBudgetSchema.describe('Global charge budget across every check: nothing can exceed it'),
       })
       .prefault({}),
-    alerts: z.record(z.string(), z.unknown()).optional(),
+    alerts: alertsConfigSchema.prefault({}),
     metrics: metricsConfigSchema,
     sandbox: sandboxSchema.optional(),
   })
