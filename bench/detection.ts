@@ -37,6 +37,8 @@ export const LEARN: LearnConfigInput = { min: '2s', max: '12h', falseProbes: '1/
 interface TraceCase {
   file: string;
   busy: boolean;
+  /** Public holidays of the source (learned and judged as Sundays). */
+  holidays?: string[];
   outages: Array<{ start: string; end: string; note: string }>;
 }
 
@@ -53,8 +55,9 @@ const MSFT_OUTAGES = [{ start: '2018-05-03T20:00:00Z', end: '2018-05-03T21:00:00
 export const CASES: TraceCase[] = [
   { file: 'msft-purchase-03.csv', busy: true, outages: MSFT_OUTAGES },
   { file: 'msft-purchase-05.csv', busy: false, outages: MSFT_OUTAGES },
-  { file: 'nab-twitter-AAPL.csv', busy: true, outages: NAB_OUTAGES },
-  { file: 'nab-twitter-KO.csv', busy: false, outages: NAB_OUTAGES },
+  // Stock tweets follow the market: 2015-04-03 was Good Friday, NYSE closed.
+  { file: 'nab-twitter-AAPL.csv', busy: true, outages: NAB_OUTAGES, holidays: ['2015-04-03'] },
+  { file: 'nab-twitter-KO.csv', busy: false, outages: NAB_OUTAGES, holidays: ['2015-04-03'] },
 ];
 
 export function outagesOf(c: TraceCase): Outage[] {
@@ -223,7 +226,7 @@ export function benchTrace(c: TraceCase, models: Array<'nb' | 'poisson' | 'gap'>
   let floors: Array<number | null> = outages.map(() => null);
   for (const model of models) {
     for (const probe of [false, true]) {
-      const limits = new LearnedLimits(parseLearnConfig({ ...LEARN, model }));
+      const limits = new LearnedLimits(parseLearnConfig({ ...LEARN, model, holidays: c.holidays ?? [] }));
       const r = runBacktest({ spec: spec('learned', 0, 0, probe, limits), trace, outages, seed: SEED, probeLatencyMs: PROBE_LATENCY_MS, keepReasons: false });
       const name = `learned/${model}${probe ? '+probe' : ''}`;
       rows.push(fromReport(name, `min 2s, max 12h`, r, probe));

@@ -16,7 +16,8 @@
  * - Empirical gaps: every gap is rescaled to the number of events expected in it (time-rescaling:
  *   Exp(1) for a Poisson stream); the tail of that distribution beyond u = 3 is fitted with an
  *   exponential (peaks over threshold), which captures bursty streams whose gaps are longer.
- * - Level: an EWMA of observed / expected sub-window counts over ~30 min, clamped to [0.05, 1]. A slow day, an unlisted holiday or a partial outage lengthens the limits (never
+ * - Level: an EWMA of observed / expected sub-window counts over 30 min (longer for a sparse
+ *   stream: at least 30 expected events), clamped to [0.05, 1]. A slow day, an unlisted holiday or a partial outage lengthens the limits (never
  *   shortens them); a partial outage is the rate-drop check's job (rate-drop.ts).
  *
  * Limits (LearnedLimits, the engine's LimitModel)
@@ -27,7 +28,10 @@
  * - x* comes from the tolerated false-alarm rate F (falseProbes for quiet, falsePages for page) and
  *   the number of opportunities: every gap between events is one, so the per-gap probability is
  *   q = F * week / (events expected per week). Poisson: x* = -ln q. Negative binomial:
- *   x* = r (q^(-1/r) - 1). Empirical gaps: x* = u + beta ln(P(X > u) / q).
+ *   x* = r (q^(-1/r) - 1), with 1/r = over-dispersion + 1/(events behind the bucket's estimate):
+ *   a rate learned from few events is uncertain, and a sparse stream's limits grow accordingly.
+ *   Empirical gaps: x* = u + beta ln(P(X > u) / q). x* is per bucket; the deadline is the first
+ *   t at which X reaches the x* of the bucket t is in.
  * - No history yet (less than `warmup` observed): the bounds (max) apply, source 'bounds'.
  */
 import type { LimitDescription, LimitModel } from '../checks/types.ts';
@@ -41,6 +45,7 @@ const GAP_MIN_TAIL = 50;
 const LEVEL_PRIOR = 5;
 const LEVEL_MIN = 0.05;
 const ADAPT_WINDOW_MS = 30 * 60_000;
+const ADAPT_EVENTS = 30;
 /** Weight (in weeks) of the pooled time-of-day profile in a time-of-week estimate. */
 const POOL_WEIGHT = 1;
 
@@ -78,7 +83,10 @@ export class ArrivalModel {
   /** Expected events per ms, per time-of-week bucket (0 = unknown). */
   private readonly rates: Float64Array;
   private perWeek = 0;
-  private thresholds: { quiet: number; page: number } | null = null;
+  /** Events behind each bucket's estimate (the Gamma posterior's shape). */
+  private readonly support: Float64Array;
+  /** x* per time-of-week bucket, for quiet and page (null = recompute). */
+  private thresholds: { quiet: Float64Array; page: Float64Array } | null = null;
   private readonly decayWeek: number;
   private readonly decayDay: number;
   private readonly decayFold: number;
@@ -120,6 +128,7 @@ export class ArrivalModel {
     // A state saved with another bucket size or zone cannot be reused: start over (bounds apply).
     this.s = state && state.v === 1 && state.bucketMs === config.bucket && state.timezone === config.timezone && state.counts.length === nb ? structuredClone(state) : fresh;
     this.rates = new Float64Array(nb);
+    this.support = new Float64Array(nb);
     for (let i = 0; i < nb; i++) this.rates[i] = this.estimate(i);
     this.recomputeWeek();
     this.learnedFlag = this.learned();
@@ -235,7 +244,8 @@ export class ArrivalModel {
       }
       if (!this.seeding && this.config.adapt && m0 > 0) {
         const l = this.s.level;
-        const f = Math.exp(-subLen / ADAPT_WINDOW_MS);
+        // The window is ADAPT_WINDOW_MS, or longer for a sparse stream: at least ADAPT_EVENTS expected.
+        const f = Math.exp(-Math.min(subLen / ADAPT_WINDOW_MS, m0 / ADAPT_EVENTS));
         l[0] = l[0] * f + c;
         l[1] = l[1] * f + m0;
         l[2] = cur.subEnd;
@@ -278,16 +288,19 @@ export class ArrivalModel {
     this.version++;
   }
 
+  /** Rate (events per ms) of bucket j; also sets support[j], the events behind the estimate. */
   private estimate(j: number): number {
     const s = this.s;
     const d = this.tow.daySlot(j);
     const pool = s.days[d]! > 0 ? s.dayCounts[d]! / s.days[d]! : undefined;
     const w = s.weeks[j]!;
     let perBucket: number;
-    if (w > 0 && pool !== undefined) perBucket = (s.counts[j]! + POOL_WEIGHT * pool) / (w + POOL_WEIGHT);
-    else if (w > 0) perBucket = s.counts[j]! / w;
-    else if (pool !== undefined) perBucket = pool;
-    else return 0;
+    let weeks: number;
+    if (w > 0 && pool !== undefined) [perBucket, weeks] = [(s.counts[j]! + POOL_WEIGHT * pool) / (w + POOL_WEIGHT), w + POOL_WEIGHT];
+    else if (w > 0) [perBucket, weeks] = [s.counts[j]! / w, w];
+    else if (pool !== undefined) [perBucket, weeks] = [pool, POOL_WEIGHT];
+    else [perBucket, weeks] = [0, 0];
+    this.support[j] = perBucket * weeks;
     return perBucket / this.config.bucket;
   }
 
@@ -344,15 +357,25 @@ export class ArrivalModel {
     return sum;
   }
 
-  /** Threshold on the expected count of a silence (x*), for quiet (probes) or page. */
-  threshold(which: 'quiet' | 'page'): number {
+  /** Threshold on the expected count of a silence (x*) in time-of-week bucket `index`. */
+  threshold(which: 'quiet' | 'page', index: number): number {
     if (this.thresholds === null) {
-      this.thresholds = {
-        quiet: this.computeThreshold(this.config.falseProbes),
-        page: this.computeThreshold(this.config.falsePages),
-      };
+      const qq = this.perGapProbability(this.config.falseProbes);
+      const qp = this.perGapProbability(this.config.falsePages);
+      const quiet = new Float64Array(this.rates.length);
+      const page = new Float64Array(this.rates.length);
+      for (let j = 0; j < quiet.length; j++) {
+        quiet[j] = this.thresholdFor(this.config.model, qq, this.support[j]!);
+        page[j] = this.thresholdFor(this.config.model, qp, this.support[j]!);
+      }
+      this.thresholds = { quiet, page };
     }
-    return this.thresholds[which];
+    return this.thresholds[which][index]!;
+  }
+
+  /** x* at instant t (for reports and the API). */
+  thresholdAt(which: 'quiet' | 'page', t: number): number {
+    return this.threshold(which, this.tow.locate(t).index);
   }
 
   /** Per-gap probability for a tolerated false-alarm rate (alarms per ms): q = F * week / events per week. */
@@ -361,11 +384,17 @@ export class ArrivalModel {
     return Math.min(1, (falsePerMs * WEEK) / this.perWeek);
   }
 
-  thresholdFor(kind: LimitModelKind, q: number): number {
+  /**
+   * x* for a per-gap probability q. nb: the silence of a Poisson-gamma stream, whose shape combines
+   * the measured over-dispersion and the uncertainty of the estimate itself (a rate learned from n
+   * events has a Gamma posterior of shape n): 1/r = dispersion + 1/n, x* = r (q^(-1/r) - 1).
+   */
+  thresholdFor(kind: LimitModelKind, q: number, support = Infinity): number {
     const poisson = -Math.log(q);
     if (kind === 'poisson') return poisson;
     if (kind === 'nb') {
-      const phi = this.dispersion();
+      if (!(support > 0)) return Infinity;
+      const phi = this.dispersion() + 1 / support;
       if (phi <= 1e-9) return poisson;
       const r = 1 / phi;
       const e = poisson / r;
@@ -379,30 +408,31 @@ export class ArrivalModel {
     return GAP_U + beta * Math.log(pu / q);
   }
 
-  private computeThreshold(falsePerMs: number): number {
-    return this.thresholdFor(this.config.model, this.perGapProbability(falsePerMs));
-  }
-
   /** Gap-tail fit (for reports): P(X > u) and the mean excess beta. */
   gapTail(): { samples: number; pTail: number; beta: number } {
     const [n, tail, excess] = this.s.gaps;
     return { samples: n, pTail: n > 0 ? tail / n : 0, beta: tail > 0 ? excess / tail : 1 };
   }
 
-  /** First instant the expected count since `since` (times the level) reaches x, or Infinity after `limit`. */
-  crossing(since: number, x: number, limit: number): number {
+  /**
+   * First instant t at which the events expected since `since` (times the level) reach the
+   * threshold of the bucket t is in (the limit in force at t), or Infinity if not before `limit`.
+   */
+  crossing(since: number, which: 'quiet' | 'page', limit: number): number {
     const lvl = this.level();
-    let need = x / lvl;
+    let have = 0;
     let t = since;
     let guard = 0;
     while (t < limit && guard++ < 100_000) {
       const b = this.tow.locate(t);
       const end = Math.min(b.end, limit);
       const r = this.rates[b.index]!;
+      const need = this.threshold(which, b.index) / lvl;
+      if (have >= need) return t;
       if (r > 0) {
-        const have = r * (end - t);
-        if (have >= need) return t + need / r;
-        need -= have;
+        const more = r * (end - t);
+        if (have + more >= need) return t + (need - have) / r;
+        have += more;
       }
       t = end;
     }
@@ -467,7 +497,7 @@ export class LearnedLimits implements LimitModel {
     const w = which === 'quiet' ? 0 : 1;
     if (this.memoVersion[w] === this.model.version && this.memoSince[w] === since) return this.memoValue[w]!;
     const hi = since + max;
-    const t = this.model.crossing(since, this.model.threshold(which), hi);
+    const t = this.model.crossing(since, which, hi);
     const d = Math.min(hi, Math.max(since + min, Math.ceil(t)));
     this.memoVersion[w] = this.model.version;
     this.memoSince[w] = since;

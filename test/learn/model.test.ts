@@ -1,0 +1,245 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { learnConfigSchema, learnedLimitsFieldsSchema, parseLearnConfig, parseRate, type LearnConfigInput } from '../../src/learn/config.ts';
+import { ArrivalModel, LearnedLimits } from '../../src/learn/model.ts';
+import { specLimits } from '../../src/learn/spec.ts';
+import { SqliteLearnStore } from '../../src/learn/store-sqlite.ts';
+import { TimeOfWeek } from '../../src/learn/time-of-week.ts';
+import { prng } from '../../src/backtest/trace.ts';
+
+const S = 1000;
+const H = 3600 * S;
+const DAY = 24 * H;
+const WEEK = 7 * DAY;
+/** A Monday, 00:00 UTC. */
+const T0 = Date.UTC(2026, 0, 5);
+
+const cfg = (over: Partial<LearnConfigInput> = {}) => parseLearnConfig({ min: '1s', max: '6h', model: 'poisson', adapt: false, ...over });
+
+/** Feed a Poisson stream of `perSecond(t)` events per second from `from` to `to`. */
+function poisson(l: LearnedLimits, from: number, to: number, perSecond: (t: number) => number, seed = 7): void {
+  const rnd = prng(seed);
+  let t = from;
+  while (t < to) {
+    const r = perSecond(t) / S;
+    t += r > 0 ? -Math.log(1 - rnd()) / r : H;
+    if (t < to && r > 0) l.observe(t);
+  }
+}
+
+describe('learned limits: Poisson traffic with a known rate', () => {
+  const l = new LearnedLimits(cfg());
+  poisson(l, T0, T0 + 3 * WEEK, () => 0.5);
+  const at = T0 + 3 * WEEK + 1000;
+
+  it('learns the rate', () => {
+    expect(l.model.rateAt(at) * S).toBeCloseTo(0.5, 1);
+    expect(l.describe(at).source).toBe('learned');
+    expect(l.describe(at).expectedGapMs).toBeGreaterThan(1800);
+    expect(l.describe(at).expectedGapMs).toBeLessThan(2200);
+  });
+
+  it('sets each limit near -ln(p)/rate, p = tolerated alarms per opportunity (per gap)', () => {
+    const perWeek = 0.5 * WEEK / S;
+    for (const [which, perYearOrWeek] of [['page', 1 / 52.18], ['quiet', 1]] as const) {
+      const p = perYearOrWeek / perWeek;
+      const expected = (-Math.log(p) / 0.5) * S;
+      const got = l.deadline(at, which) - at;
+      expect(Math.abs(got - expected) / expected).toBeLessThan(0.05);
+    }
+    expect(l.deadline(at, 'quiet')).toBeLessThan(l.deadline(at, 'page'));
+  });
+
+  it('keeps limits inside [min, max]', () => {
+    const tight = new LearnedLimits(cfg({ min: '60s', max: '90s' }));
+    poisson(tight, T0, T0 + 2 * WEEK, () => 0.5);
+    const t = T0 + 2 * WEEK + 5;
+    expect(tight.deadline(t, 'quiet') - t).toBe(60 * S);
+    const loose = new LearnedLimits(cfg({ min: '1s', max: '10s' }));
+    poisson(loose, T0, T0 + 2 * WEEK, () => 0.5);
+    expect(loose.deadline(t, 'page') - t).toBe(10 * S);
+  });
+});
+
+describe('learned limits: bursty traffic', () => {
+  // The rate of each 5-minute window is drawn from a Gamma(shape 2) around 1/s: lulls are normal.
+  const bursty = (model: 'poisson' | 'nb' | 'gap') => {
+    const l = new LearnedLimits(cfg({ model }));
+    const rnd = prng(11);
+    const gamma2 = () => (-Math.log(1 - rnd()) - Math.log(1 - rnd())) / 2; // mean 1, shape 2
+    for (let w = T0; w < T0 + 3 * WEEK; w += 300 * S) {
+      const rate = gamma2() / S;
+      let t = w;
+      for (;;) {
+        t += -Math.log(1 - rnd()) / rate;
+        if (t >= w + 300 * S) break;
+        l.observe(t);
+      }
+    }
+    return l;
+  };
+  const at = T0 + 3 * WEEK + 10;
+
+  it('measures the over-dispersion (about 1/shape) and lengthens the nb limits', () => {
+    const nb = bursty('nb');
+    const po = bursty('poisson');
+    expect(nb.model.dispersion()).toBeGreaterThan(0.2);
+    expect(nb.model.dispersion()).toBeLessThan(1);
+    expect(nb.deadline(at, 'page') - at).toBeGreaterThan(1.5 * (po.deadline(at, 'page') - at));
+  });
+
+  it('the empirical gap model sees the heavier tail too', () => {
+    const gap = bursty('gap');
+    const po = bursty('poisson');
+    expect(gap.model.gapTail().beta).toBeGreaterThan(1.1);
+    expect(gap.deadline(at, 'page') - at).toBeGreaterThan(po.deadline(at, 'page') - at);
+  });
+});
+
+describe('learned limits: a new stream', () => {
+  it('falls back to the bounds (max) with source "bounds"', () => {
+    const l = new LearnedLimits(cfg({ max: '10m' }));
+    expect(l.describe(T0)).toEqual({ quietAfterMs: 600 * S, pageAfterMs: 600 * S, source: 'bounds' });
+    expect(l.deadline(T0, 'page')).toBe(T0 + 600 * S);
+    poisson(l, T0, T0 + 12 * H, () => 1); // less than the 1-day warm-up
+    expect(l.describe(T0 + 12 * H).source).toBe('bounds');
+    poisson(l, T0 + 12 * H, T0 + 25 * H, () => 1);
+    expect(l.describe(T0 + 25 * H).source).toBe('learned');
+  });
+
+  it('honours configured fallbacks and fixed limits', () => {
+    const l = new LearnedLimits(cfg({ max: '10m' }), { fallbackQuietMs: 60 * S, pageAfterMs: 300 * S });
+    expect(l.deadline(T0, 'quiet')).toBe(T0 + 60 * S);
+    expect(l.deadline(T0, 'page')).toBe(T0 + 300 * S);
+  });
+});
+
+describe('deadline across bucket boundaries', () => {
+  // Seeded history: 1 event/s from 08:00 to 20:00, 0.01/s at night, every day for two weeks.
+  const l = new LearnedLimits(cfg({ max: '6h' }));
+  const seed = [];
+  for (let h = 0; h < 14 * 24; h++) {
+    const hour = h % 24;
+    seed.push({ start: T0 + h * H, count: hour >= 8 && hour < 20 ? 3600 : 36, bucketMs: H });
+  }
+  l.seed(seed);
+  const day15 = T0 + 14 * DAY;
+  const x = l.model.threshold('page', 0);
+
+  it('by day the limit is x*/rate', () => {
+    const since = day15 + 12 * H;
+    expect(l.deadline(since, 'page') - since).toBeCloseTo(x * S, -2);
+  });
+
+  it('a silence running from day into night is judged by both rates (walks buckets)', () => {
+    const since = day15 + 20 * H - 5 * S; // 5 s before night: 5 events expected by day
+    const expected = day15 + 20 * H + ((x - 5) / 0.01) * S;
+    expect(Math.abs(l.deadline(since, 'page') - expected)).toBeLessThan(2 * S);
+    // Far longer than the day limit, far shorter than a night-only silence would allow... both bounded.
+    expect(l.deadline(since, 'page') - since).toBeGreaterThan(10 * x * S);
+  });
+
+  it('a silence running from night into day ends soon after the day starts', () => {
+    const since = day15 + 8 * H - 60 * S; // 0.6 events expected before 08:00
+    const expected = day15 + 8 * H + (x - 0.6) * S;
+    expect(Math.abs(l.deadline(since, 'page') - expected)).toBeLessThan(2 * S);
+  });
+
+  it('describe shows the limits and the expected rate at that time of week', () => {
+    const d = l.describe(day15 + 12 * H);
+    expect(d.source).toBe('learned');
+    expect(d.expectedGapMs).toBeCloseTo(1000, -1);
+    expect(d.expectedPerMinute).toBeCloseTo(60, 0);
+    expect(l.describe(day15 + 2 * H).expectedGapMs).toBeCloseTo(100_000, -3);
+  });
+});
+
+describe('time of week, zones and holidays', () => {
+  it('maps a holiday onto the Sunday profile', () => {
+    const tow = new TimeOfWeek('UTC', H, ['2026-12-25']);
+    const xmas = Date.UTC(2026, 11, 25, 14); // a Friday
+    const sunday = Date.UTC(2026, 11, 27, 14);
+    expect(tow.locate(xmas).index).toBe(tow.locate(sunday).index);
+    expect(tow.locate(Date.UTC(2026, 11, 18, 14)).index).toBe(4 * 24 + 14);
+  });
+
+  it('buckets follow local time across a DST change', () => {
+    const tow = new TimeOfWeek('Europe/London', H);
+    // 2026-03-29 is the spring-forward Sunday; Monday 09:00 local before and after.
+    const before = tow.locate(Date.UTC(2026, 2, 23, 9)); // GMT
+    const after = tow.locate(Date.UTC(2026, 2, 30, 8)); // BST: 09:00 local
+    expect(before.index).toBe(9);
+    expect(after.index).toBe(9);
+    expect(after.start).toBe(Date.UTC(2026, 2, 30, 8));
+  });
+});
+
+describe('config', () => {
+  it('parses durations, rates and defaults', () => {
+    const c = learnConfigSchema.parse({ min: '90s', max: '2h', holidays: ['2026-12-25'] });
+    expect(c).toMatchObject({ min: 90_000, max: 7_200_000, bucket: H, model: 'nb', timezone: 'UTC', adapt: true });
+    expect(c.falseProbes).toBeCloseTo(parseRate('1/week')!, 20);
+    expect(c.falsePages).toBeCloseTo(1 / (365.25 * DAY), 20);
+  });
+
+  it('reports every problem with its path', () => {
+    const r = learnConfigSchema.safeParse({ min: 'soon', max: '1h', falsePages: 'often', timezone: 'Mars/Olympus', bucket: '7m' });
+    expect(r.success).toBe(false);
+    const paths = r.error!.issues.map((i) => i.path.join('.'));
+    expect(paths).toEqual(expect.arrayContaining(['min', 'falsePages', 'timezone']));
+  });
+
+  it("requires learn when a limit is 'auto', and builds spec limits", () => {
+    expect(learnedLimitsFieldsSchema.safeParse({ quietAfter: 'auto', pageAfter: '5m' }).success).toBe(false);
+    const f = learnedLimitsFieldsSchema.parse({ quietAfter: 'auto', pageAfter: '5m', learn: { min: '5s', max: '1h' } });
+    const s = specLimits(f);
+    expect(s.pageAfterMs).toBe(300_000);
+    expect(s.quietAfterMs).toBe(3_600_000);
+    expect(s.limits!.deadline(T0, 'page')).toBe(T0 + 300_000);
+    expect(specLimits(learnedLimitsFieldsSchema.parse({ quietAfter: '1m', pageAfter: '5m' })).limits).toBeUndefined();
+  });
+});
+
+describe('persistence', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qw-learn-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('round-trips a model through a real SQLite file', async () => {
+    const config = cfg({ model: 'nb', adapt: true });
+    const l = new LearnedLimits(config);
+    poisson(l, T0, T0 + 2 * WEEK, (t) => ((t - T0) % DAY < 12 * H ? 2 : 0.2));
+    const file = join(dir, 'qw.db');
+    let db = new Database(file);
+    await new SqliteLearnStore(db).save('cards', l.toJSON(), T0 + 2 * WEEK);
+    db.close();
+
+    db = new Database(file);
+    const store = new SqliteLearnStore(db);
+    expect(await store.list()).toEqual(['cards']);
+    const row = await store.load('cards');
+    expect(row!.savedAt).toBe(T0 + 2 * WEEK);
+    const back = LearnedLimits.fromJSON(config, row!.state);
+    for (const t of [T0 + 2 * WEEK + 5 * H, T0 + 2 * WEEK + 15 * H]) {
+      expect(back.deadline(t, 'page')).toBe(l.deadline(t, 'page'));
+      expect(back.describe(t)).toEqual(l.describe(t));
+    }
+    // Learning continues identically after the restore.
+    poisson(l, T0 + 2 * WEEK, T0 + 2 * WEEK + DAY, () => 1, 3);
+    poisson(back, T0 + 2 * WEEK, T0 + 2 * WEEK + DAY, () => 1, 3);
+    expect(back.toJSON()).toEqual(l.toJSON());
+    expect(await store.load('nope')).toBeNull();
+    await store.delete('cards');
+    expect(await store.list()).toEqual([]);
+    db.close();
+  });
+
+  it('ignores a saved state of another bucket size (starts over on the bounds)', () => {
+    const l = new LearnedLimits(cfg());
+    poisson(l, T0, T0 + 2 * DAY, () => 1);
+    const other = new ArrivalModel(cfg({ bucket: '15m' }), l.toJSON());
+    expect(other.learned()).toBe(false);
+  });
+});
