@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import type { CheckSpec } from '../src/checks/types.ts';
 import { runBacktest, type BacktestReport } from '../src/backtest/run.ts';
 import { cursor, loadTrace, parseTime, traceSpan, type Outage, type Trace } from '../src/backtest/trace.ts';
-import { parseLearnConfig, type LearnConfigInput } from '../src/learn/config.ts';
+import { parseLearnConfig, parseRate, type LearnConfigInput } from '../src/learn/config.ts';
+import { evaluateRateDrop } from '../src/learn/rate-drop.ts';
 import { LearnedLimits } from '../src/learn/model.ts';
 import { formatDuration } from '../src/lib/duration.ts';
 
@@ -183,8 +184,46 @@ function prometheus(times: Float64Array, from: number, to: number, outages: Outa
   };
 }
 
+/**
+ * Rate-drop on 5-minute windows (80% below normal and p below 1/year per window), learned online
+ * like the limits: which windows it flags inside outages (incl. the hour after, where traffic is
+ * back at a fraction) and outside them.
+ */
+function rateDrop(trace: Trace, outages: Outage[], holidays: string[]): { inside: number; outside: number; outsideAt: string[]; perOutage: boolean[] } {
+  const W = 300_000;
+  const l = new LearnedLimits(parseLearnConfig({ ...LEARN, holidays }));
+  const opts = { minDrop: 0.8, falseAlarmsPerMs: parseRate('1/year')! };
+  const c = cursor(trace, SEED);
+  let t = c.next();
+  let ws = Math.floor(t / W) * W;
+  let n = 0;
+  let inside = 0;
+  const outsideAt: string[] = [];
+  const perOutage = outages.map(() => false);
+  const close = () => {
+    const r = evaluateRateDrop(l.model, ws, ws + W, n, opts);
+    if (r.verdict === 'drop') {
+      const o = outages.findIndex((x) => ws < x.end && ws + W > x.start);
+      if (o >= 0) {
+        inside++;
+        perOutage[o] = true;
+      } else outsideAt.push(new Date(ws).toISOString().slice(0, 16));
+    }
+    ws += W;
+    n = 0;
+  };
+  for (; !Number.isNaN(t); t = c.next()) {
+    while (t >= ws + W) close();
+    l.observe(t);
+    n++;
+  }
+  close();
+  return { inside, outside: outsideAt.length, outsideAt, perOutage };
+}
+
 export interface TraceResult {
   file: string;
+  rateDrop: ReturnType<typeof rateDrop>;
   rows: Row[];
   floors: Array<number | null>;
   outages: TraceCase['outages'];
@@ -233,7 +272,8 @@ export function benchTrace(c: TraceCase, models: Array<'nb' | 'poisson' | 'gap'>
       if (model === 'nb' && !probe) floors = r.outages.map((o) => o.floorMs ?? null);
     }
   }
-  return { file: c.file, rows, floors, outages: c.outages, busy: c.busy, days, arrivals: times.length };
+  const rd = rateDrop(trace, outages, c.holidays ?? []);
+  return { file: c.file, rows, floors, outages: c.outages, busy: c.busy, days, arrivals: times.length, rateDrop: rd };
 }
 
 const fmt = (ms: number | null | undefined): string => (ms === null || ms === undefined ? 'MISSED' : ms === Infinity ? '∞' : formatDuration(ms));
@@ -277,6 +317,11 @@ export function formatResult(r: TraceResult): string {
     }
   }
   checks.push(`probes within 2% of one a minute (${PROBE_BUDGET_PER_DAY.toFixed(1)}/day): ${(nbp.probesPerDay ?? 0) <= PROBE_BUDGET_PER_DAY ? 'yes' : 'NO'} (${(nbp.probesPerDay ?? 0).toFixed(2)}/day)`);
+  const rd = r.rateDrop;
+  checks.push(
+    `rate-drop (5-min windows, >= 80% below normal, p < 1/year per window): outages flagged ${rd.perOutage.map((f, i) => `#${i + 1} ${f ? 'yes' : 'no'}`).join(', ')}; ` +
+      `${rd.inside} windows inside outages, ${rd.outside} outside (${(rd.outside / r.days).toFixed(2)}/day)${rd.outside ? `: ${rd.outsideAt.slice(0, 6).join(', ')}${rd.outside > 6 ? ', …' : ''}` : ''}`,
+  );
   const wall = r.rows.filter((x) => x.wallMs !== undefined).map((x) => x.wallMs!);
   out.push(...checks.map((c) => `- ${c}`), `- replay time per engine run: ${(Math.min(...wall) / 1000).toFixed(1)}..${(Math.max(...wall) / 1000).toFixed(1)} s`, '');
   return out.join('\n');

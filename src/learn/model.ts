@@ -341,6 +341,12 @@ export class ArrivalModel {
     return b > 0 && a > 0 ? a / b : 0;
   }
 
+  /** Over-dispersion at t including the uncertainty of that bucket's estimate (1/r of the predictive). */
+  dispersionAt(t: number): number {
+    const n = this.support[this.tow.locate(t).index]!;
+    return this.dispersion() + (n > 0 ? 1 / n : Infinity);
+  }
+
   /** Events expected in [from, to) from the learned profile (no level adjustment). */
   expectedCount(from: number, to: number): number {
     const cur = this.s.cur;

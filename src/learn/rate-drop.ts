@@ -6,7 +6,7 @@
  *
  * A drop needs both: the count is at least `minDrop` below the expectation (e.g. 80%), and it is
  * unlikely under the learned normal: the lower tail P(N <= observed) of a negative binomial with the
- * model's over-dispersion (Poisson when there is none) is below the tolerated false rate converted
+ * model's over-dispersion plus the uncertainty of the bucket's estimate (1/r = dispersion + 1/n) is below the tolerated false rate converted
  * to a per-window probability (falseAlarms * window length: one opportunity per window).
  */
 import type { ArrivalModel } from './model.ts';
@@ -68,7 +68,7 @@ export function evaluateRateDrop(model: ArrivalModel, windowStart: number, windo
   if (!model.learned() || expected <= 0) {
     return { verdict: 'normal', learned: false, probability: 1, ...base, reason: 'no history for this time of week yet' };
   }
-  const phi = opts.overDispersion === false ? 0 : model.dispersion();
+  const phi = opts.overDispersion === false ? 0 : model.dispersionAt(windowStart);
   const probability = lowerTail(observedCount, expected, phi);
   const drop = 1 - observedCount / expected;
   const pct = Math.round(drop * 100);
