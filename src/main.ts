@@ -23,6 +23,7 @@ import { createMetrics, type Metrics } from './metrics/index.ts';
 import { InfluxSource } from './sources/influx.ts';
 import { createAlertManager } from './alerts/index.ts';
 import { alertApiPlugin } from './alerts/routes.ts';
+import { boardPlugin } from './board/index.ts';
 import { SqliteAlertStore } from './alerts/store-sqlite.ts';
 import type { AlertManager } from './alerts/manager.ts';
 import type { IngestEvent } from './checks/runtime.ts';
@@ -260,6 +261,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
 
   const plugins: ApiPlugin[] = [
     alertApiPlugin(alerts) as ApiPlugin,
+    boardPlugin({ runtime, clock, logger, incidents: () => alerts.listIncidents({ open: true }) }),
     {
       register(app, { requireScope }) {
         app.get<{ Querystring: { check?: string; limit?: string } }>('/v1/probes', { preHandler: requireScope('read') }, async (req, reply) => {

@@ -56,6 +56,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     bodyLimit: deps.bodyLimit,
     // Clients get JSON errors; see the error handler below.
     return503OnClosing: true,
+    // Close idle keep-alive and never-used sockets on shutdown (browsers and fetch preconnect them).
+    forceCloseConnections: true,
   });
   const requireScope: RequireScope = (scope, opts) => auth.require(scope, opts);
 

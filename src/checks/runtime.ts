@@ -207,6 +207,7 @@ export class CheckRuntime extends EventEmitter {
     await this.persist([e], effects);
     this.schedule(e);
     this.dispatch(effects);
+    this.emit('events', [name]);
     return e.state;
   }
 
@@ -341,5 +342,6 @@ export class CheckRuntime extends EventEmitter {
     for (const e of due) this.schedule(e);
     this.arm();
     this.dispatch(effects);
+    if (due.length > 0) this.emit('events', due.map((e) => e.spec.name));
   }
 }
