@@ -38,6 +38,8 @@ export interface BacktestOptions {
   to?: number;
   /** Keep every page's reason text in the report (default true). */
   keepReasons?: boolean;
+  /** Give the engine every arrival (slow; for proving that skipping changes nothing). */
+  feedAll?: boolean;
 }
 
 export interface BacktestPage {
@@ -226,7 +228,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
     lastArrival = t;
     const following = Number.isNaN(next) || next > to ? Infinity : next;
     const matters =
-      state.status !== 'ok' || pending.length > 0 || (following - lastFed >= skipBound && deadlineNow() <= following);
+      opts.feedAll === true || state.status !== 'ok' || pending.length > 0 || (following - lastFed >= skipBound && deadlineNow() <= following);
     if (matters) {
       run(t, { kind: 'event', at: t, time: t });
       lastFed = t;

@@ -106,7 +106,15 @@ export type LearnConfig = z.output<typeof learnConfigSchema>;
 export type LearnConfigInput = z.input<typeof learnConfigSchema>;
 
 /** `quietAfter` / `pageAfter`: 'auto' (learned) or a fixed duration in ms. */
-export const autoDurationSchema = z.union([z.literal('auto'), durationSchema]);
+export const autoDurationSchema = z.union([z.string(), z.number()]).transform((v, ctx): 'auto' | number => {
+  if (v === 'auto') return 'auto';
+  const ms = parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a duration or 'auto': ${JSON.stringify(v)} (try auto, 90s, 5m)` });
+    return z.NEVER;
+  }
+  return ms;
+});
 export type AutoDuration = z.output<typeof autoDurationSchema>;
 
 /**
