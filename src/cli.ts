@@ -166,6 +166,41 @@ program
     process.stdout.write(`sandbox pipeline: ${r.previous} -> ${r.mode}\n`);
   });
 
+program
+  .command('ack <incident>')
+  .description('acknowledge an incident (admin scope); PagerDuty and Slack follow')
+  .option(...serverOpt)
+  .option(...tokenOpt)
+  .option('--by <name>', 'who acknowledges', process.env.USER ?? 'cli')
+  .action(async (incident: string, o: { server: string; token?: string; by: string }) => {
+    const r = (await api(o, 'POST', `/v1/incidents/${encodeURIComponent(incident)}/ack`, { by: o.by })) as { incident: { id: string; check: string; status: string } };
+    process.stdout.write(`incident ${r.incident.id} (${r.incident.check}): ${r.incident.status}\n`);
+  });
+
+program
+  .command('incidents')
+  .description('open incidents (read scope)')
+  .option(...serverOpt)
+  .option(...tokenOpt)
+  .option('--all', 'include resolved incidents')
+  .action(async (o: { server: string; token?: string; all?: boolean }) => {
+    const r = (await api(o, 'GET', `/v1/incidents${o.all ? '' : '?open=true'}`)) as { incidents: Array<Record<string, any>> };
+    if (r.incidents.length === 0) process.stdout.write('no incidents\n');
+    for (const i of r.incidents) process.stdout.write(`${i.id}  ${i.check}  ${i.status}  opened ${new Date(i.openedAt).toISOString()}  ${i.summary ?? ''}\n`);
+  });
+
+program
+  .command('silence <check>')
+  .description('silence a check for a while (admin scope): it still changes state, its pages are held')
+  .option(...serverOpt)
+  .option(...tokenOpt)
+  .requiredOption('--for <duration>', 'how long, e.g. 2h, 30m')
+  .requiredOption('--reason <text>', 'why (shown to on-call)')
+  .action(async (check: string, o: { server: string; token?: string; for: string; reason: string }) => {
+    const r = (await api(o, 'POST', '/v1/silences', { check, for: o.for, reason: o.reason })) as { silence: { id: string; endsAt: number } };
+    process.stdout.write(`silence ${r.silence.id} on ${check} until ${new Date(r.silence.endsAt).toISOString()}\n`);
+  });
+
 export { program };
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/bin/quietwatch.js') || process.argv[1]?.endsWith('cli.ts')) {

@@ -251,7 +251,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
         .then(async () => {
           if (effect.kind === 'down') await alerts.checkDown({ check: spec.name, labels: spec.labels, at: effect.at, reason: effect.reason, details });
           else if (effect.kind === 'recovered') await alerts.checkRecovered({ check: spec.name, at: effect.at, reason: effect.reason, details });
-          else await alerts.warning({ check: spec.name, labels: spec.labels, at: effect.at, kind: effect.warning ?? 'quiet', summary: `${spec.name}: ${effect.reason}`, details });
+          else await alerts.warning({ check: spec.name, labels: spec.labels, at: effect.at, kind: effect.warning ?? 'quiet', summary: effect.reason, details });
           sink.incidents((await alerts.listIncidents({ open: true })).length, clock.now());
         })
         .catch((err) => log.error({ err }, 'alert could not be queued'));

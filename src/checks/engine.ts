@@ -86,15 +86,17 @@ export function nextDeadline(spec: CheckSpec, state: CheckState): number | null 
   return nextDue(spec, state)?.at ?? null;
 }
 
+/** "normal at this hour: 1 event every 0.8 s" (learned) or "limits: quiet after 30s, page after 2m" (fixed). */
+export function describeNormal(spec: CheckSpec, at: number): string {
+  const lim = limitsAt(spec, at);
+  return lim.expectedGapMs !== undefined
+    ? `normal at this hour: 1 event every ${formatDuration(lim.expectedGapMs)}`
+    : `limits: quiet after ${formatDuration(lim.quietAfterMs)}, page after ${formatDuration(lim.pageAfterMs)}`;
+}
+
 /** "silent 41 s; normal at this hour: 1 event every 0.8 s" */
 export function describeSilence(spec: CheckSpec, state: CheckState, at: number): string {
-  const silence = at - state.watchFrom;
-  const lim = limitsAt(spec, at);
-  const normal =
-    lim.expectedGapMs !== undefined
-      ? `normal at this hour: 1 event every ${formatDuration(lim.expectedGapMs)}`
-      : `limits: quiet after ${formatDuration(lim.quietAfterMs)}, page after ${formatDuration(lim.pageAfterMs)}`;
-  return `silent ${formatDuration(silence)}; ${normal}`;
+  return `silent ${formatDuration(at - state.watchFrom)}; ${describeNormal(spec, at)}`;
 }
 
 function details(spec: CheckSpec, state: CheckState, at: number): AlertDetails {
@@ -103,7 +105,7 @@ function details(spec: CheckSpec, state: CheckState, at: number): AlertDetails {
     lastEventAt: state.lastEventAt,
     silenceMs: at - state.watchFrom,
     limits: limitsAt(spec, at),
-    normal: describeSilence(spec, state, at),
+    normal: describeNormal(spec, at),
   };
   if (state.probe) d.probe = { id: state.probe.id, result: state.probe.accepted ? 'accepted' : 'pending', reference: state.probe.reference };
   return d;

@@ -1,0 +1,144 @@
+/**
+ * Alerts through the real service: a check goes down and comes back; PagerDuty and Slack contract
+ * servers validate what they receive. Then the crash case: the service is SIGKILLed while PagerDuty
+ * has not answered the trigger; after a restart the trigger is delivered and PagerDuty sees one incident.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startPagerDutyContract, type PagerDutyContract } from '../contract/pagerduty.ts';
+import { startSlackContract, type SlackContract } from '../contract/slack.ts';
+import { freePort, getJson, runCli, waitFor, type Proc } from '../helpers/process.ts';
+import { startService, tempDir, type Running } from '../helpers/service.ts';
+
+const ROUTING_KEY = 'R0123456789abcdef0123456789abcde'; // 32 characters
+const SLACK_TOKEN = 'xoxb-test-token-0123456789';
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+function alertsYaml(pd: PagerDutyContract, slack: SlackContract, extra = ''): string {
+  return `
+alerts:
+  notifiers:
+    pager: { type: pagerduty, routingKey: "\${PD_KEY}", eventsUrl: "${pd.url}", timeoutMs: 1000 }
+    team: { type: slack, token: "\${SLACK_TOKEN}", channel: C0PAYMENTS, apiUrl: "${slack.apiUrl}", timeoutMs: 1000 }
+  routes: { default: { warning: [team], page: [pager, team] } }
+  retry: { minDelay: 50ms, maxDelay: 300ms }
+${extra}
+checks:
+  - name: cards
+    quietAfter: 300ms
+    pageAfter: 700ms
+    runbook: https://runbooks.example/cards
+    dashboard: https://grafana.example/d/quietwatch-check?var-check=cards
+    labels: { team: payments }
+`;
+}
+
+async function contracts() {
+  const pd = await startPagerDutyContract({ validKeys: [ROUTING_KEY] });
+  const slack = await startSlackContract({ token: SLACK_TOKEN, channels: ['C0PAYMENTS'] });
+  cleanups.push(() => pd.close(), () => slack.close());
+  return { pd, slack };
+}
+
+describe('alerts through the real service', () => {
+  it('a down -> ack -> ok cycle: one trigger, one acknowledge, one resolve with one dedup key; one Slack message edited twice', async () => {
+    const { pd, slack } = await contracts();
+    const s: Running = await startService(alertsYaml(pd, slack), { env: { PD_KEY: ROUTING_KEY, SLACK_TOKEN } });
+    cleanups.push(() => s.close());
+
+    await s.fetch('/v1/streams/cards/ping', { method: 'POST' });
+    await waitFor(() => (pd.events.some((e) => e.event_action === 'trigger') ? true : undefined));
+    const trigger = pd.events.find((e) => e.event_action === 'trigger')!;
+    expect(trigger.payload!.summary.length).toBeLessThanOrEqual(1024);
+    expect(trigger.payload!.summary).toMatch(/cards/);
+    expect(trigger.payload!.severity).toBe('critical');
+    const cd = trigger.payload!.custom_details as Record<string, unknown>;
+    expect(JSON.stringify(cd)).toMatch(/silent/);
+    expect(JSON.stringify(cd)).toContain('https://runbooks.example/cards');
+    expect(trigger.links?.map((l) => l.href)).toEqual(expect.arrayContaining(['https://runbooks.example/cards']));
+
+    const incidents = (await s.fetch('/v1/incidents?open=true')).body.incidents;
+    expect(incidents).toHaveLength(1);
+    const ack = await s.fetch(`/v1/incidents/${incidents[0].id}/ack`, { method: 'POST', body: JSON.stringify({ by: 'alice' }), headers: { 'content-type': 'application/json' } });
+    expect(ack.status).toBe(200);
+    await waitFor(() => (pd.events.some((e) => e.event_action === 'acknowledge') ? true : undefined));
+
+    await s.fetch('/v1/streams/cards/ping', { method: 'POST' });
+    await waitFor(() => (pd.events.some((e) => e.event_action === 'resolve') ? true : undefined));
+    // The incident's message (the quiet warning before it is a message of its own).
+    const incidentMessages = () => slack.topLevel().filter((m) => /DOWN/.test(m.history[0] ?? ''));
+    await waitFor(() => (incidentMessages()[0]?.edits === 2 ? true : undefined));
+
+    const actions = pd.events.map((e) => e.event_action);
+    expect(actions).toEqual(['trigger', 'acknowledge', 'resolve']);
+    expect(new Set(pd.events.map((e) => e.dedup_key)).size).toBe(1);
+    expect(pd.incidentsOpened()).toBe(1);
+    const top = incidentMessages();
+    expect(top).toHaveLength(1);
+    expect(top[0]!.history.map((h) => h.split(']')[0])).toEqual(['[DOWN', '[ACKNOWLEDGED', '[RESOLVED']);
+    expect(slack.topLevel().filter((m) => /WARNING \(quiet\)/.test(m.text))).toHaveLength(1);
+    expect(top[0]!.edits).toBe(2);
+    expect(slack.replies(top[0]!.ts).length).toBeGreaterThanOrEqual(2);
+    // The check's API view shows no open incident any more.
+    expect((await s.fetch('/v1/checks/cards')).body.incident).toBeNull();
+  });
+
+  it('a silenced check still goes down and records it, its page is held, and goes out when the silence is lifted', async () => {
+    const { pd, slack } = await contracts();
+    const s = await startService(alertsYaml(pd, slack), { env: { PD_KEY: ROUTING_KEY, SLACK_TOKEN } });
+    cleanups.push(() => s.close());
+    const sil = await s.fetch('/v1/silences', { method: 'POST', body: JSON.stringify({ check: 'cards', for: '2h', reason: 'card network maintenance' }), headers: { 'content-type': 'application/json' } });
+    expect(sil.status).toBe(201);
+    await s.fetch('/v1/streams/cards/ping', { method: 'POST' });
+    await waitFor(async () => ((await s.fetch('/v1/checks/cards')).body.status === 'down' ? true : undefined));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(pd.events).toEqual([]);
+    expect((await s.fetch('/v1/incidents?open=true')).body.incidents).toHaveLength(1);
+    const bad = await s.fetch('/v1/silences', { method: 'POST', body: JSON.stringify({ check: 'cards', for: 'forever', reason: 'x' }), headers: { 'content-type': 'application/json' } });
+    expect(bad).toMatchObject({ status: 400, body: { field: 'for' } });
+    expect((await s.fetch(`/v1/silences/${sil.body.silence.id}`, { method: 'DELETE' })).status).toBeLessThan(300);
+    await waitFor(() => (pd.events.some((e) => e.event_action === 'trigger') ? true : undefined));
+    expect(pd.incidentsOpened()).toBe(1);
+  });
+
+  it('SIGKILL after the incident opened but before PagerDuty answered: the trigger is delivered after restart, one incident', async () => {
+    const { pd, slack } = await contracts();
+    pd.setDown({ hang: true });
+    const dir = tempDir();
+    const port = await freePort();
+    const cfg = join(dir, 'qw.yaml');
+    writeFileSync(cfg, `server: { port: ${port} }\nstore: { path: ${join(dir, 'qw.sqlite')} }\n${alertsYaml(pd, slack)}`);
+    const env = { PD_KEY: ROUTING_KEY, SLACK_TOKEN };
+    const url = `http://127.0.0.1:${port}`;
+    const procs: Proc[] = [];
+    cleanups.push(() => procs.forEach((p) => p.child.kill('SIGKILL')));
+    const p1 = runCli(['serve', '--config', cfg], env);
+    procs.push(p1);
+    await waitFor(async () => (await fetch(`${url}/healthz`)).ok);
+    await fetch(`${url}/v1/streams/cards/ping`, { method: 'POST' });
+    // The trigger reached PagerDuty, which is hanging: kill the service before it hears back.
+    await waitFor(() => (pd.requests.length > 0 ? true : undefined));
+    p1.child.kill('SIGKILL');
+    await p1.exited;
+    expect(pd.events).toEqual([]);
+
+    pd.setDown(undefined);
+    const p2 = runCli(['serve', '--config', cfg], env);
+    procs.push(p2);
+    await waitFor(async () => (await fetch(`${url}/healthz`)).ok);
+    await waitFor(() => (pd.events.some((e) => e.event_action === 'trigger') ? true : undefined));
+    expect(pd.incidentsOpened()).toBe(1);
+    const incidents = (await getJson(`${url}/v1/incidents?open=true`)).incidents;
+    expect(incidents).toHaveLength(1);
+    expect((await getJson(`${url}/v1/checks/cards`)).status).toBe('down');
+    // Traffic returns: resolved with the same dedup key.
+    await fetch(`${url}/v1/streams/cards/ping`, { method: 'POST' });
+    await waitFor(() => (pd.events.some((e) => e.event_action === 'resolve') ? true : undefined));
+    expect(new Set(pd.events.map((e) => e.dedup_key)).size).toBe(1);
+  }, 40_000);
+});
