@@ -26,7 +26,7 @@ describe('createMetrics', () => {
   });
 
   it('validates the metrics block', () => {
-    expect(metricsConfigSchema.parse({})).toEqual({ prometheus: { enabled: true, processMetrics: true } });
+    expect(metricsConfigSchema.parse({})).toEqual({ stateInterval: 5000, prometheus: { enabled: true, processMetrics: true } });
     expect(metricsConfigSchema.safeParse({ influxdb: { url: 'x' } }).success).toBe(false);
     expect(createMetrics({ prometheus: { enabled: false } }).scrape).toBeUndefined();
   });
