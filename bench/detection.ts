@@ -32,6 +32,8 @@ const PROBE = { timeoutMs: 60_000, backoffFactor: 2, backoffMaxMs: 3_600_000 };
 const PROBE_LATENCY_MS = 10_000;
 /** 2% of the charges a probe every minute would cost. */
 const PROBE_BUDGET_PER_DAY = 0.02 * 1440;
+/** The second probe budget compared (falseProbes). */
+const PROBE_BUDGET_2 = '2/day';
 
 export const LEARN: LearnConfigInput = { min: '2s', max: '12h', falseProbes: '1/week', falsePages: '1/year' };
 
@@ -250,6 +252,10 @@ export function benchTrace(c: TraceCase, models: Array<'nb' | 'poisson' | 'gap'>
   rows.push(fromReport('fixed', `pageAfter=${formatDuration(fixedPage)}`, fx, false));
   const fxp = runBacktest({ spec: spec('fixed', fixedQuiet, fixedPage, true), trace, outages, seed: SEED, probeLatencyMs: PROBE_LATENCY_MS, keepReasons: false });
   rows.push(fromReport('fixed+probe', `quietAfter=${formatDuration(fixedQuiet)}`, fxp, true));
+  // A looser probe budget, still far inside 2% of one a minute: the same for both.
+  const fixedQuiet2 = Math.min(fixedPage, tuneLimit(gaps, parseLearnConfig({ ...LEARN, falseProbes: PROBE_BUDGET_2 }).falseProbes * (to - from)));
+  const fxp2 = runBacktest({ spec: spec('fixed', fixedQuiet2, fixedPage, true), trace, outages, seed: SEED, probeLatencyMs: PROBE_LATENCY_MS, keepReasons: false });
+  rows.push(fromReport(`fixed+probe ${PROBE_BUDGET_2}`, `quietAfter=${formatDuration(fixedQuiet2)}`, fxp2, true));
 
   // Prometheus-style, X tuned the same way on the 15 s grid.
   const promGaps = naturalGaps(times, from, outages).map(([a, b]) => {
@@ -263,6 +269,11 @@ export function benchTrace(c: TraceCase, models: Array<'nb' | 'poisson' | 'gap'>
 
   // quietwatch: learned online.
   let floors: Array<number | null> = outages.map(() => null);
+  {
+    const limits = new LearnedLimits(parseLearnConfig({ ...LEARN, falseProbes: PROBE_BUDGET_2, holidays: c.holidays ?? [] }));
+    const r = runBacktest({ spec: spec('learned', 0, 0, true, limits), trace, outages, seed: SEED, probeLatencyMs: PROBE_LATENCY_MS, keepReasons: false });
+    rows.push(fromReport(`learned/nb+probe ${PROBE_BUDGET_2}`, 'min 2s, max 12h', r, true));
+  }
   for (const model of models) {
     for (const probe of [false, true]) {
       const limits = new LearnedLimits(parseLearnConfig({ ...LEARN, model, holidays: c.holidays ?? [] }));
