@@ -5,15 +5,19 @@
  * Replays a trace through the real engine for each selected check of the config and prints a
  * report: pages (true/false), probes per day, detection delay of each outage.
  *
- * Until src/config/ exists this reads a minimal YAML config of its own:
+ * The config is read with the service's loader (src/config/load.ts); a config that it refuses but
+ * that fits this minimal schema is accepted too, so a check can be tuned before the rest of the
+ * config (drivers, tokens, …) exists:
  *   checks: [{ name, stream, quietAfter, pageAfter, learn?, probe?: { timeout, backoffFactor?, backoffMax? } }]
- * (other keys are ignored). Switch `loadChecks` to the real config loader when it lands.
+ * When neither accepts it, the service loader's error is shown.
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { CheckSpec } from '../checks/types.ts';
-import { durationSchema, learnedLimitsShape, refineLearnedLimits } from '../learn/config.ts';
+import { parseConfig } from '../config/load.ts';
+import type { CheckConfig } from '../config/schema.ts';
+import { durationSchema, learnConfigSchema, learnedLimitsShape, refineLearnedLimits } from '../learn/config.ts';
 import { specLimits } from '../learn/spec.ts';
 import { formatDuration } from '../lib/duration.ts';
 import { runBacktest, type BacktestReport } from './run.ts';
@@ -38,13 +42,17 @@ const checkSchema = z
 
 export const backtestConfigSchema = z.looseObject({ checks: z.array(checkSchema).min(1) });
 
+/** The check specs of a quietwatch config: the real loader (src/config/) first, else the minimal schema. */
 export function loadChecks(path: string): CheckSpec[] {
-  const raw = parseYaml(readFileSync(path, 'utf8')) as unknown;
-  const parsed = backtestConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new Error(`${path}: invalid config\n${lines.join('\n')}`);
+  const text = readFileSync(path, 'utf8');
+  let realError: Error;
+  try {
+    return parseConfig(text, path).checks.map(specFromConfig);
+  } catch (e) {
+    realError = e as Error;
   }
+  const parsed = backtestConfigSchema.safeParse(parseYaml(text) as unknown);
+  if (!parsed.success) throw realError;
   return parsed.data.checks.map((c) => {
     const l = specLimits(c);
     return {
@@ -58,6 +66,25 @@ export function loadChecks(path: string): CheckSpec[] {
       ...(c.probe ? { probe: { timeoutMs: c.probe.timeout, backoffFactor: c.probe.backoffFactor, backoffMaxMs: c.probe.backoffMax } } : {}),
     };
   });
+}
+
+/** A check of the real config -> the engine's spec, with learned limits for 'auto'. */
+function specFromConfig(c: CheckConfig): CheckSpec {
+  const learn = c.learn ? learnConfigSchema.parse(c.learn) : undefined;
+  const l = specLimits({ quietAfter: c.quietAfter, pageAfter: c.pageAfter, ...(learn ? { learn } : {}) });
+  const match: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(c.match)) match[k] = (Array.isArray(v) ? v : [v]).map(String);
+  return {
+    name: c.name,
+    stream: c.stream ?? c.name,
+    match,
+    labels: c.labels,
+    quietAfterMs: l.quietAfterMs,
+    pageAfterMs: l.pageAfterMs,
+    ...(l.limits ? { limits: l.limits } : {}),
+    ...(c.probe ? { probe: { timeoutMs: c.probe.timeout, backoffFactor: c.probe.backoff.factor, backoffMaxMs: c.probe.backoff.max } } : {}),
+    ...(c.flap ? { flap: { maxFlips: c.flap.maxFlips, windowMs: c.flap.window, stableForMs: c.flap.stableFor } } : {}),
+  };
 }
 
 const iso = (t: number) => new Date(t).toISOString().replace('.000Z', 'Z');

@@ -193,13 +193,27 @@ describe('backtest command', () => {
     expect(text).not.toMatch(/check other/);
   });
 
+  it('reads a config the service loader accepts, with learned limits', async () => {
+    writeFileSync(join(dir, 'real.yaml'), 'checks:\n  - name: learned\n    stream: auth\n    quietAfter: auto\n    pageAfter: auto\n    learn: { min: 2s, max: 1h }\n');
+    const out: string[] = [];
+    const io = { out: (s: string) => out.push(s), err: (s: string) => out.push(s) };
+    const code = await backtestCommand(['--config', join(dir, 'real.yaml'), '--trace', join(dir, 'trace.txt'), '--outages', join(dir, 'outages.csv')], io);
+    expect(out.join('\n')).toMatch(/check learned \(learned limits\)/);
+    // Two hours of history is less than the 1-day warm-up: the bounds (max 1h) apply, the
+    // 10-minute outage is missed, and the exit code says so.
+    expect(out.join('\n')).toMatch(/pages: 0 /);
+    expect(out.join('\n')).toMatch(/#1 .* NOT DETECTED/);
+    expect(code).toBe(1);
+  });
+
   it('fails with a clear message on a bad config or missing options', async () => {
     writeFileSync(join(dir, 'bad.yaml'), 'checks:\n  - name: cards\n    stream: auth\n    quietAfter: 1m\n    pageAfter: soon\n  - name: auto\n    stream: auth\n    quietAfter: auto\n    pageAfter: 5m\n');
     const err: string[] = [];
     const io = { out: () => {}, err: (s: string) => err.push(s) };
     expect(await backtestCommand(['--config', join(dir, 'bad.yaml'), '--trace', join(dir, 'trace.txt')], io)).toBe(2);
-    expect(err.join('\n')).toMatch(/checks\.0\.pageAfter: not a duration or 'auto'/);
-    expect(err.join('\n')).toMatch(/checks\.1\.learn: required/);
+    // The service's config loader reports the problems, with their paths.
+    expect(err.join('\n')).toMatch(/checks\[0\]\.pageAfter/);
+    expect(err.join('\n')).toMatch(/checks\[1\]\.learn/);
     expect(await backtestCommand(['--trace', 'x'], io)).toBe(2);
   });
 });
