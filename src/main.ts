@@ -333,6 +333,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
         )
       : undefined;
   let stateTimer: NodeJS.Timeout | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
   const app = await buildServer({
     runtime,
     store,
@@ -381,6 +382,11 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
         sink.health({ component: 'quietwatch', ok: true, at: now });
       }, everyMs);
       stateTimer.unref();
+      // Keep the store small: flips older than 90 days go, hourly.
+      pruneTimer = setInterval(() => {
+        store.pruneFlips(clock.now() - 90 * 86_400_000).catch((err) => logger.error({ err }, 'could not prune old flips'));
+      }, 3_600_000);
+      pruneTimer.unref();
       const address = await app.listen({ host: config.server.host, port: config.server.port });
       if (auth.open) logger.warn({ address }, `no API tokens configured: the API is open and listens on loopback only (${address})`);
       logger.info({ address, checks: runtime.names().length }, `quietwatch listening on ${address}`);
@@ -388,6 +394,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     },
     async close() {
       if (stateTimer) clearInterval(stateTimer);
+      if (pruneTimer) clearInterval(pruneTimer);
       influxSource?.stop();
       sandbox?.stop();
       scheduler.stop();
