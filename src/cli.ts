@@ -201,6 +201,26 @@ program
     process.stdout.write(`silence ${r.silence.id} on ${check} until ${new Date(r.silence.endsAt).toISOString()}\n`);
   });
 
+program
+  .command('backtest')
+  .description('replay a trace through the real engine in virtual time and report pages, probes/day and detection delays')
+  .requiredOption('-c, --config <file>', 'quietwatch config with the check(s) to test')
+  .requiredOption('--trace <file>', 'events (one timestamp per line, or CSV) or counts per bucket (timestamp,value CSV)')
+  .option('--outages <file>', 'known outages: CSV or JSON of [start, end]')
+  .option('--check <name>', 'only this check')
+  .option('--seed <n>', 'seed for spreading bucket counts as Poisson arrivals (runs repeat)', '1')
+  .option('--probe-latency <duration>', 'simulated probe latency outside outages', '10s')
+  .option('--json', 'print the raw report')
+  .action(async (o: { config: string; trace: string; outages?: string; check?: string; json?: boolean; seed: string; probeLatency: string }) => {
+    const { backtestCommand } = await import('./backtest/cli.ts');
+    const argv = ['--config', o.config, '--trace', o.trace];
+    if (o.outages) argv.push('--outages', o.outages);
+    if (o.check) argv.push('--check', o.check);
+    argv.push('--seed', o.seed, '--probe-latency', o.probeLatency);
+    if (o.json) argv.push('--json');
+    process.exitCode = await backtestCommand(argv);
+  });
+
 export { program };
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/bin/quietwatch.js') || process.argv[1]?.endsWith('cli.ts')) {

@@ -26,6 +26,10 @@ import { alertApiPlugin } from './alerts/routes.ts';
 import { boardPlugin } from './board/index.ts';
 import { SqliteAlertStore } from './alerts/store-sqlite.ts';
 import type { AlertManager } from './alerts/manager.ts';
+import { evaluateRateDrop } from './learn/rate-drop.ts';
+import { specLimits } from './learn/spec.ts';
+import type { LearnedLimits, ModelState } from './learn/model.ts';
+import { SqliteLearnStore } from './learn/store-sqlite.ts';
 import type { IngestEvent } from './checks/runtime.ts';
 
 export class StartupError extends Error {
@@ -53,6 +57,23 @@ export function toSpec(c: CheckConfig): CheckSpec {
   };
   if (c.probe) spec.probe = { timeoutMs: c.probe.timeout, backoffFactor: c.probe.backoff.factor, backoffMaxMs: c.probe.backoff.max };
   if (c.flap) spec.flap = { maxFlips: c.flap.maxFlips, windowMs: c.flap.window, stableForMs: c.flap.stableFor };
+  return spec;
+}
+
+/**
+ * The engine's spec for a check, with a learned-limits model for `auto` limits (restored from
+ * `saved` when given). Used by the service and by `quietwatch backtest`, so both run the same check.
+ */
+export function specFor(c: CheckConfig, saved?: ModelState): CheckSpec {
+  const spec = toSpec(c);
+  if (c.learn && (c.quietAfter === 'auto' || c.pageAfter === 'auto')) {
+    const sl = specLimits({ quietAfter: c.quietAfter, pageAfter: c.pageAfter, learn: c.learn }, saved);
+    if (sl.limits) {
+      spec.limits = sl.limits;
+      spec.quietAfterMs = sl.quietAfterMs;
+      spec.pageAfterMs = Math.max(sl.pageAfterMs, sl.quietAfterMs + 1);
+    }
+  }
   return spec;
 }
 
@@ -110,21 +131,50 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const store = opts.store ?? new SqliteStore(config.store.path);
 
   const checkConfigs = new Map(config.checks.map((c) => [c.name, c]));
-  const checks: RuntimeCheck[] = config.checks.map((c) => ({ spec: toSpec(c), correlate: correlateFor(c) }));
   const db = store.sqlite();
   if (!db) throw new StartupError('the probe and alert tables need the SQLite store');
+
+  // --- learned limits: restored from the store, fed by every real event ------------------------------
+  const learnStore = new SqliteLearnStore(db);
+  const learned = new Map<string, LearnedLimits>();
+  /** Real events per rate-drop window, per check. */
+  const windowCounts = new Map<string, { start: number; count: number }>();
+  const checks: RuntimeCheck[] = [];
+  for (const c of config.checks) {
+    const needsModel = c.learn && (c.quietAfter === 'auto' || c.pageAfter === 'auto');
+    const spec = specFor(c, needsModel ? (await learnStore.load(c.name))?.state : undefined);
+    let observe: ((at: number) => void) | undefined;
+    if (spec.limits && c.learn) {
+      const limits = spec.limits as LearnedLimits;
+      learned.set(c.name, limits);
+      const rd = c.learn.rateDrop;
+      observe = (at) => {
+        limits.observe(at);
+        if (rd) {
+          const w = windowCounts.get(c.name);
+          if (w && at >= w.start) w.count++;
+        }
+      };
+    }
+    checks.push({ spec, correlate: correlateFor(c), observe });
+  }
+  const saveModels = async () => {
+    const now = clock.now();
+    for (const [name, limits] of learned) await learnStore.save(name, limits.model.toJSON(), now);
+  };
 
   // --- metrics -----------------------------------------------------------------------------------
   const metrics = createMetrics(config.metrics, { clock, logger });
   const sink = metrics.sink;
   const probeAttrs = [...new Set(config.checks.map((c) => (c.probe && 'attribute' in c.probe.correlate ? c.probe.correlate.attribute : 'probe_id')))];
+  const isSynthetic = (attrs: Record<string, AttrValue>) => probeAttrs.some((a) => attributePath(attrs, a) !== undefined);
   const countEvents = (events: readonly IngestEvent[]) => {
     // Aggregate per batch: one call per (stream, synthetic) and one lag sample per event.
     const counts = new Map<string, [number, number]>();
     for (const e of events) {
       let c = counts.get(e.stream);
       if (!c) counts.set(e.stream, (c = [0, 0]));
-      const synthetic = probeAttrs.some((a) => attributePath(e.attributes, a) !== undefined);
+      const synthetic = isSynthetic(e.attributes);
       c[synthetic ? 1 : 0]++;
       sink.lag(e.stream, e.arrivedAt - e.time, e.arrivedAt);
     }
@@ -257,7 +307,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
         .catch((err) => log.error({ err }, 'alert could not be queued'));
     }
   };
-  runtime = new CheckRuntime({ checks, store, clock, logger, onEffect });
+  runtime = new CheckRuntime({ checks, store, clock, logger, onEffect, isSynthetic });
 
   const plugins: ApiPlugin[] = [
     alertApiPlugin(alerts) as ApiPlugin,
@@ -327,6 +377,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       ? new InfluxSource(
           fed,
           (check, t) => {
+            learned.get(check)?.observe(Math.min(t, clock.now()));
             runtime.input(check, { kind: 'event', at: t, time: t }).catch((err) => logger.error({ err, check }, 'could not apply an InfluxDB point'));
           },
           { clock, logger: logger.child({ component: 'influx-source' }) },
@@ -334,6 +385,31 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       : undefined;
   let stateTimer: NodeJS.Timeout | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
+  let learnTimer: NodeJS.Timeout | undefined;
+  /** Rate-drop: at the end of each window, compare the count with the learned normal. One timer for all. */
+  const rateDropChecks = config.checks.filter((c) => c.learn?.rateDrop && learned.has(c.name));
+  const evaluateWindows = () => {
+    const now = clock.now();
+    for (const c of rateDropChecks) {
+      const rd = c.learn!.rateDrop!;
+      const w = windowCounts.get(c.name);
+      if (!w) {
+        windowCounts.set(c.name, { start: Math.floor(now / rd.window) * rd.window + rd.window, count: 0 });
+        continue;
+      }
+      const end = w.start + rd.window;
+      if (now < end) continue;
+      const r = evaluateRateDrop(learned.get(c.name)!.model, w.start, end, w.count, { minDrop: rd.minDrop, falseAlarmsPerMs: rd.falseAlarms });
+      windowCounts.set(c.name, { start: end, count: 0 });
+      if (!r.learned) continue;
+      const prev = runtime.state(c.name)?.rateLow ?? false;
+      if (r.verdict === 'drop' || prev) {
+        runtime
+          .input(c.name, { kind: 'rate', verdict: r.verdict, reason: r.reason })
+          .catch((err) => logger.error({ err, check: c.name }, 'rate-drop verdict could not be applied'));
+      }
+    }
+  };
   const app = await buildServer({
     runtime,
     store,
@@ -373,6 +449,16 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       }
       for (const c of config.checks) if (c.probe?.schedule) scheduler.add(c.name, c.probe.schedule);
       sandbox?.start();
+      // InfluxDB-fed checks with learned limits start from the measurement's own history.
+      for (const f of fed) {
+        const limits = learned.get(f.name);
+        if (!limits || !influxSource || limits.learned()) continue;
+        const bucketMs = 300_000;
+        influxSource
+          .seedHistory(f.name, clock.now() - 28 * 86_400_000, { bucketMs })
+          .then((buckets) => limits.seed(buckets.map((b) => ({ start: b.start, count: b.count, bucketMs }))))
+          .catch((err) => logger.warn({ err, check: f.name }, 'could not seed learned limits from InfluxDB history'));
+      }
       influxSource?.start();
       // Each check's state and seconds since its last event, every few seconds: a live counter on screens.
       const everyMs = config.metrics.stateInterval;
@@ -387,6 +473,14 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
         store.pruneFlips(clock.now() - 90 * 86_400_000).catch((err) => logger.error({ err }, 'could not prune old flips'));
       }, 3_600_000);
       pruneTimer.unref();
+      let ticks = 0;
+      learnTimer = setInterval(() => {
+        evaluateWindows();
+        // Learned models are saved every minute (and on shutdown): a restart keeps what was learned.
+        if (++ticks % 6 === 0) saveModels().catch((err) => logger.error({ err }, 'could not save learned models'));
+      }, 10_000);
+      learnTimer.unref();
+      evaluateWindows();
       const address = await app.listen({ host: config.server.host, port: config.server.port });
       if (auth.open) logger.warn({ address }, `no API tokens configured: the API is open and listens on loopback only (${address})`);
       logger.info({ address, checks: runtime.names().length }, `quietwatch listening on ${address}`);
@@ -395,6 +489,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     async close() {
       if (stateTimer) clearInterval(stateTimer);
       if (pruneTimer) clearInterval(pruneTimer);
+      if (learnTimer) clearInterval(learnTimer);
+      await saveModels().catch((err) => logger.error({ err }, 'could not save learned models'));
       influxSource?.stop();
       sandbox?.stop();
       scheduler.stop();

@@ -5,86 +5,21 @@
  * Replays a trace through the real engine for each selected check of the config and prints a
  * report: pages (true/false), probes per day, detection delay of each outage.
  *
- * The config is read with the service's loader (src/config/load.ts); a config that it refuses but
- * that fits this minimal schema is accepted too, so a check can be tuned before the rest of the
- * config (drivers, tokens, …) exists:
- *   checks: [{ name, stream, quietAfter, pageAfter, learn?, probe?: { timeout, backoffFactor?, backoffMax? } }]
- * When neither accepts it, the service loader's error is shown.
+ * The config is read with the service's loader (src/config/load.ts) and each check is built with
+ * the service's own `specFor`, so the backtest runs exactly the check that would be deployed.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
 import type { CheckSpec } from '../checks/types.ts';
 import { parseConfig } from '../config/load.ts';
-import type { CheckConfig } from '../config/schema.ts';
-import { durationSchema, learnConfigSchema, learnedLimitsShape, refineLearnedLimits } from '../learn/config.ts';
-import { specLimits } from '../learn/spec.ts';
+import { durationSchema } from '../learn/config.ts';
+import { specFor } from '../main.ts';
 import { formatDuration } from '../lib/duration.ts';
 import { runBacktest, type BacktestReport } from './run.ts';
 import { loadOutages, loadTrace, type Outage } from './trace.ts';
 
-const probeSchema = z
-  .object({
-    timeout: durationSchema,
-    backoffFactor: z.number().min(1).default(2),
-    backoffMax: durationSchema.default(3_600_000),
-  })
-  .strict();
-
-const checkSchema = z
-  .looseObject({
-    name: z.string().min(1),
-    stream: z.string().min(1),
-    ...learnedLimitsShape,
-    probe: probeSchema.optional(),
-  })
-  .superRefine(refineLearnedLimits);
-
-export const backtestConfigSchema = z.looseObject({ checks: z.array(checkSchema).min(1) });
-
-/** The check specs of a quietwatch config: the real loader (src/config/) first, else the minimal schema. */
+/** The check specs of a quietwatch config, built exactly as the service builds them. */
 export function loadChecks(path: string): CheckSpec[] {
-  const text = readFileSync(path, 'utf8');
-  let realError: Error;
-  try {
-    return parseConfig(text, path).checks.map(specFromConfig);
-  } catch (e) {
-    realError = e as Error;
-  }
-  const parsed = backtestConfigSchema.safeParse(parseYaml(text) as unknown);
-  if (!parsed.success) throw realError;
-  return parsed.data.checks.map((c) => {
-    const l = specLimits(c);
-    return {
-      name: c.name,
-      stream: c.stream,
-      match: {},
-      labels: {},
-      quietAfterMs: l.quietAfterMs,
-      pageAfterMs: l.pageAfterMs,
-      ...(l.limits ? { limits: l.limits } : {}),
-      ...(c.probe ? { probe: { timeoutMs: c.probe.timeout, backoffFactor: c.probe.backoffFactor, backoffMaxMs: c.probe.backoffMax } } : {}),
-    };
-  });
-}
-
-/** A check of the real config -> the engine's spec, with learned limits for 'auto'. */
-function specFromConfig(c: CheckConfig): CheckSpec {
-  const learn = c.learn ? learnConfigSchema.parse(c.learn) : undefined;
-  const l = specLimits({ quietAfter: c.quietAfter, pageAfter: c.pageAfter, ...(learn ? { learn } : {}) });
-  const match: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(c.match)) match[k] = (Array.isArray(v) ? v : [v]).map(String);
-  return {
-    name: c.name,
-    stream: c.stream ?? c.name,
-    match,
-    labels: c.labels,
-    quietAfterMs: l.quietAfterMs,
-    pageAfterMs: l.pageAfterMs,
-    ...(l.limits ? { limits: l.limits } : {}),
-    ...(c.probe ? { probe: { timeoutMs: c.probe.timeout, backoffFactor: c.probe.backoff.factor, backoffMaxMs: c.probe.backoff.max } } : {}),
-    ...(c.flap ? { flap: { maxFlips: c.flap.maxFlips, windowMs: c.flap.window, stableForMs: c.flap.stableFor } } : {}),
-  };
+  return parseConfig(readFileSync(path, 'utf8'), path).checks.map((c) => specFor(c));
 }
 
 const iso = (t: number) => new Date(t).toISOString().replace('.000Z', 'Z');

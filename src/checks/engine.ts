@@ -21,6 +21,7 @@ import type {
   CheckStatus,
   Effect,
   LimitDescription,
+  ProbeReason,
   StepContext,
   StepResult,
   WarningKind,
@@ -71,7 +72,9 @@ export function nextDue(spec: CheckSpec, state: CheckState): Due | null {
   if (s === 'paused') return null;
   if (state.probe) cands.push({ at: state.probe.deadline, what: 'probe' });
   if (s === 'ok' || s === 'unknown') cands.push({ at: silenceDeadline(spec, state, 'quiet'), what: 'quiet' });
-  if ((s === 'ok' || s === 'unknown' || s === 'quiet') && !state.probe) {
+  // With fixed limits a probe in flight holds the page: it will tell quiet from broken. Learned
+  // limits already put the page where a silence is unlikely enough (falsePages), so they page there.
+  if ((s === 'ok' || s === 'unknown' || s === 'quiet') && (!state.probe || spec.limits)) {
     cands.push({ at: silenceDeadline(spec, state, 'page'), what: 'page' });
   }
   if (s === 'down' && state.held && state.heldUntil !== null) cands.push({ at: state.heldUntil, what: 'release' });
@@ -144,7 +147,7 @@ class Step {
     this.effects.push({ type: 'alert', check: this.spec.name, kind, ...(warning ? { warning } : {}), at, reason, details: d });
   }
 
-  fireProbe(at: number, reason: 'quiet' | 'schedule' | 'manual'): void {
+  fireProbe(at: number, reason: ProbeReason): void {
     if (!this.spec.probe || this.s.probe) return; // never two in flight
     const id = this.ctx.newProbeId();
     const deadline = at + this.spec.probe.timeoutMs;
@@ -247,6 +250,7 @@ class Step {
     }
 
     if (s.status === 'paused') return;
+    if (s.status === 'down' && s.rateLow && !synthetic) return; // a trickle is not recovery; a normal window is
     if (s.status === 'down' && s.held) {
       // Flapping: stay down until events flow without a silence for stableForMs.
       const f = this.spec.flap!;
@@ -311,6 +315,21 @@ export function step(spec: CheckSpec, state: CheckState, input: CheckInput, ctx:
       if (s.status !== 'down' && s.status !== 'paused') {
         s.watchFrom = now;
         st.flip('unknown', now, 'service restarted');
+      }
+      break;
+    case 'rate':
+      st.advance(now);
+      if (s.status === 'paused') break;
+      if (input.verdict === 'drop') {
+        s.rateLow = true;
+        // With a probe, the probe decides (lost -> down); without one the drop itself pages.
+        if (spec.probe) st.fireProbe(now, 'rate-drop');
+        else st.flip('down', now, input.reason);
+      } else if (s.rateLow) {
+        s.rateLow = false;
+        if (s.status === 'down' && !s.held && s.lastEventAt !== null && now - s.lastEventAt < limitsAt(spec, now).quietAfterMs) {
+          st.flip('ok', now, input.reason);
+        }
       }
       break;
     case 'probe-request':

@@ -31,6 +31,8 @@ export type Correlate = (attributes: Record<string, AttrValue>, state: CheckStat
 export interface RuntimeCheck {
   spec: CheckSpec;
   correlate?: Correlate;
+  /** Told the arrival time of every real (not synthetic) matching event: learned limits learn here. */
+  observe?: (at: number) => void;
 }
 
 export interface EffectHandler {
@@ -77,6 +79,7 @@ export function matches(match: Record<string, string[]>, attrs: Record<string, A
 interface Entry {
   spec: CheckSpec;
   correlate?: Correlate;
+  observe?: (at: number) => void;
   state: CheckState;
   /** Bumped on every state change; heap entries with an older version are stale. */
   version: number;
@@ -89,6 +92,8 @@ export interface RuntimeOptions {
   logger: Logger;
   onEffect: EffectHandler;
   newProbeId?: () => string;
+  /** Recognises any synthetic (probe) transaction, whichever check sent it: those never teach learned limits. */
+  isSynthetic?: (attributes: Record<string, AttrValue>) => boolean;
 }
 
 export class CheckRuntime extends EventEmitter {
@@ -107,7 +112,7 @@ export class CheckRuntime extends EventEmitter {
     this.newProbeId = opts.newProbeId ?? (() => `pr_${randomUUID()}`);
     const now = opts.clock.now();
     for (const c of opts.checks) {
-      const e: Entry = { spec: c.spec, correlate: c.correlate, state: initialState(now), version: 0 };
+      const e: Entry = { spec: c.spec, correlate: c.correlate, observe: c.observe, state: initialState(now), version: 0 };
       this.entries.set(c.spec.name, e);
       const list = this.byStream.get(c.spec.stream) ?? [];
       list.push(e);
@@ -184,6 +189,7 @@ export class CheckRuntime extends EventEmitter {
       for (const e of list) {
         if (!matches(e.spec.match, ev.attributes)) continue;
         const probeId = e.correlate?.(ev.attributes, e.state);
+        if (e.observe && probeId === undefined && !this.opts.isSynthetic?.(ev.attributes)) e.observe(Math.min(ev.arrivedAt, now));
         const input: CheckInput = { kind: 'event', at: ev.arrivedAt, time: ev.time, ...(probeId !== undefined ? { probeId } : {}) };
         this.apply(e, input, now, effects);
         touched.add(e);

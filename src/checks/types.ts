@@ -69,7 +69,7 @@ export interface ProbeInFlight {
   reference?: string;
 }
 
-export type ProbeReason = 'quiet' | 'schedule' | 'manual';
+export type ProbeReason = 'quiet' | 'schedule' | 'manual' | 'rate-drop';
 
 export interface CheckState {
   status: CheckStatus;
@@ -91,6 +91,8 @@ export interface CheckState {
   /** Flapping: held down until stable; the instant it may be released, or null while silent. */
   heldUntil: number | null;
   held: boolean;
+  /** A rate-drop check found the window's count far below normal; cleared by a normal window. */
+  rateLow?: boolean;
 }
 
 export type CheckInput =
@@ -100,6 +102,8 @@ export type CheckInput =
   | { kind: 'resume'; by?: string }
   | { kind: 'restart' }
   | { kind: 'probe-request'; reason: ProbeReason }
+  /** The verdict of a rate-drop window (counts far below the learned normal, or back to normal). */
+  | { kind: 'rate'; verdict: 'drop' | 'normal'; reason: string }
   | {
       kind: 'probe-result';
       probeId: string;

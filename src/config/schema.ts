@@ -7,6 +7,7 @@ import { parseDuration } from '../lib/duration.ts';
 import { checkProbeSchema, globalBudgetSchema, probeDriverConfigSchema } from '../probes/config.ts';
 import { metricsConfigSchema } from '../metrics/index.ts';
 import { alertsConfigSchema } from '../alerts/config.ts';
+import { learnConfigSchema } from '../learn/config.ts';
 import { influxSourceSchema } from '../sources/influx.ts';
 
 export { checkProbeSchema };
@@ -48,14 +49,7 @@ const autoOr = z.union([z.string(), z.number()]).transform((v, ctx): number | 'a
   return ms;
 });
 
-export const learnSchema = z.object({
-  min: duration().default(5_000),
-  max: duration().default(3_600_000),
-  falseProbes: z.string().default('1/week'),
-  falsePages: z.string().default('1/year'),
-  timezone: z.string().default('UTC'),
-  holidays: z.array(z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')).default([]),
-});
+export { learnConfigSchema as learnSchema };
 
 export const sandboxSchema = z.object({
   enabled: z.boolean().default(true),
@@ -81,7 +75,7 @@ export const checkSchema = z
     match: z.record(z.string(), matchValue).default({}).describe('Attribute values the events must carry'),
     quietAfter: autoOr.describe('Silence after which the stream is suspicious (a probe fires)'),
     pageAfter: autoOr.describe('Silence after which on-call is paged'),
-    learn: learnSchema.optional(),
+    learn: learnConfigSchema.optional().describe('Learned limits: bounds, tolerated false alarms, time zone, holidays, rate-drop'),
     labels: z.record(z.string(), z.string()).default({}),
     runbook: z.string().url().optional(),
     dashboard: z.string().url().optional(),

@@ -1,6 +1,6 @@
 /** What is stored about each probe, and the small async interface the ProbeManager uses. */
 
-export type ProbeReason = 'quiet' | 'schedule' | 'manual';
+export type ProbeReason = 'quiet' | 'schedule' | 'manual' | 'rate-drop';
 export type ProbeResult = 'pending' | 'accepted' | 'proven' | 'lost' | 'refused' | 'error' | 'skipped-budget';
 
 export interface ProbeRecord {

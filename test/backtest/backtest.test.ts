@@ -178,7 +178,7 @@ describe('backtest command', () => {
     writeFileSync(join(dir, 'outages.csv'), `${new Date(T0 + H).toISOString()},${new Date(T0 + H + 600 * S).toISOString()}\n`);
     writeFileSync(
       join(dir, 'qw.yaml'),
-      'checks:\n  - name: cards\n    stream: auth\n    quietAfter: 30s\n    pageAfter: 2m\n    probe: { timeout: 45s }\n  - name: other\n    stream: x\n    quietAfter: 1m\n    pageAfter: 5m\n',
+      'probes: { drivers: { acquirer: { type: sandbox } } }\nchecks:\n  - name: cards\n    stream: auth\n    quietAfter: 30s\n    pageAfter: 2m\n    probe: { driver: acquirer, timeout: 45s }\n  - name: other\n    stream: x\n    quietAfter: 1m\n    pageAfter: 5m\n',
     );
     const out: string[] = [];
     const err: string[] = [];

@@ -257,3 +257,45 @@ describe('engine: flap control', () => {
     expect(st.held).toBe(false);
   });
 });
+
+describe('engine: rate drop', () => {
+  it('without a probe, a drop pages; a trickle of events does not resolve it; a normal window does', () => {
+    const r = run(base, [
+      [0, ev(0)],
+      [10 * S, { kind: 'rate', verdict: 'drop', reason: 'rate drop: 3 events in 5m, normal 300' }],
+      [15 * S, ev(15 * S)],
+    ]);
+    expect(r.state.status).toBe('down');
+    expect(r.flips.at(-1)).toMatchObject({ to: 'down', at: T0 + 10 * S, reason: 'rate drop: 3 events in 5m, normal 300' });
+    const r2 = run(base, [
+      [0, ev(0)],
+      [10 * S, { kind: 'rate', verdict: 'drop', reason: 'drop' }],
+      [15 * S, ev(15 * S)],
+      [20 * S, { kind: 'rate', verdict: 'normal', reason: 'rate back to normal' }],
+    ]);
+    expect(r2.state.status).toBe('ok');
+    expect(r2.effects.filter((e) => e.type === 'alert').map((e) => (e as { kind: string }).kind)).toEqual(['down', 'recovered']);
+  });
+
+  it('with a probe, a drop fires a probe and the probe decides', () => {
+    const r = run(withProbe, [[0, ev(0)], [10 * S, { kind: 'rate', verdict: 'drop', reason: 'drop' }]]);
+    expect(r.effects.find((e) => e.type === 'fire-probe')).toMatchObject({ reason: 'rate-drop' });
+    expect(r.state.status).toBe('ok');
+  });
+});
+
+describe('engine: learned limits and probes', () => {
+  const learned: CheckSpec = {
+    ...withProbe,
+    limits: {
+      deadline: (since, which) => since + (which === 'quiet' ? 10 * S : 40 * S),
+      describe: () => ({ quietAfterMs: 10 * S, pageAfterMs: 40 * S, expectedGapMs: 800, source: 'learned' }),
+    },
+    probe: { timeoutMs: 60 * S, backoffFactor: 2, backoffMaxMs: 3600 * S },
+  };
+  it('pages at the learned page deadline even while a probe is in flight, and says what is normal', () => {
+    const r = run(learned, [[0, ev(0)], [10 * S, tick], [11 * S, { kind: 'probe-result', probeId: 'p1', result: 'accepted' }], [40 * S, tick]]);
+    expect(r.flips.at(-1)).toMatchObject({ to: 'down', at: T0 + 40 * S });
+    expect(r.flips.at(-1)!.reason).toBe('no events: silent 40s; normal at this hour: 1 event every 800ms');
+  });
+});
