@@ -166,8 +166,15 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   // --- metrics -----------------------------------------------------------------------------------
   const metrics = createMetrics(config.metrics, { clock, logger });
   const sink = metrics.sink;
+  // A synthetic (probe) transaction, whichever check sent it: it carries a probe-id attribute, or the
+  // probe card's token and the probe amount. Those are counted apart and never teach learned limits.
   const probeAttrs = [...new Set(config.checks.map((c) => (c.probe && 'attribute' in c.probe.correlate ? c.probe.correlate.attribute : 'probe_id')))];
-  const isSynthetic = (attrs: Record<string, AttrValue>) => probeAttrs.some((a) => attributePath(attrs, a) !== undefined);
+  const probeCards = config.checks.flatMap((c) =>
+    c.probe && 'cardToken' in c.probe.correlate ? [{ ...c.probe.correlate, amount: String(c.probe.amount) }] : [],
+  );
+  const isSynthetic = (attrs: Record<string, AttrValue>) =>
+    probeAttrs.some((a) => attributePath(attrs, a) !== undefined) ||
+    probeCards.some((p) => attributePath(attrs, p.cardTokenAttribute) === p.cardToken && String(attributePath(attrs, p.amountAttribute)) === p.amount);
   const countEvents = (events: readonly IngestEvent[]) => {
     // Aggregate per batch: one call per (stream, synthetic) and one lag sample per event.
     const counts = new Map<string, [number, number]>();
@@ -263,7 +270,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       reportState(spec, clock.now());
       return;
     }
-    if (effect.type === 'probe-proven' || (effect.type === 'probe-lost' && effect.accepted)) {
+    // Only the event that settles the probe in flight counts (latencyMs -1: a late or duplicate copy).
+    if ((effect.type === 'probe-proven' && effect.latencyMs >= 0) || (effect.type === 'probe-lost' && effect.accepted)) {
       const c = checkConfigs.get(spec.name)?.probe;
       sink.probe({
         check: spec.name,
@@ -462,11 +470,26 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       influxSource?.start();
       // Each check's state and seconds since its last event, every few seconds: a live counter on screens.
       const everyMs = config.metrics.stateInterval;
-      stateTimer = setInterval(() => {
+      const reportHealth = async () => {
+        const now = clock.now();
+        const open = await alerts.listIncidents({ open: true, limit: 1_000_000 });
+        sink.incidents(open.length, now);
+        const storeOk = await store.ping().then(
+          () => true,
+          () => false,
+        );
+        sink.health({ component: 'quietwatch', ok: true, at: now });
+        sink.health({ component: 'store', ok: storeOk, at: now });
+        sink.health({ component: 'alerts', ok: (await alerts.health()).ok, at: now });
+        sink.health({ component: 'metrics', ok: !metrics.readiness().degraded, at: now });
+      };
+      const reportAll = () => {
         const now = clock.now();
         for (const name of runtime.names()) reportState(runtime.spec(name)!, now);
-        sink.health({ component: 'quietwatch', ok: true, at: now });
-      }, everyMs);
+        reportHealth().catch((err) => logger.warn({ err }, 'could not report health metrics'));
+      };
+      reportAll();
+      stateTimer = setInterval(reportAll, everyMs);
       stateTimer.unref();
       // Keep the store small: flips older than 90 days go, hourly.
       pruneTimer = setInterval(() => {

@@ -95,6 +95,10 @@ export const checkSchema = z
       ctx.addIssue({ code: 'custom', path: ['learn'], message: 'is required when quietAfter or pageAfter is "auto" (give at least min and max)' });
     }
     if (typeof q === 'number' && q <= 0) ctx.addIssue({ code: 'custom', path: ['quietAfter'], message: 'must be positive' });
+    const poll = (c.source as { pollInterval?: number } | undefined)?.pollInterval;
+    if (poll !== undefined && typeof q === 'number' && q <= poll) {
+      ctx.addIssue({ code: 'custom', path: ['quietAfter'], message: `must be longer than source.pollInterval (${poll} ms), or the check flaps between polls` });
+    }
   });
 
 export const configSchema = z

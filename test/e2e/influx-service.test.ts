@@ -9,8 +9,8 @@
  *    on /metrics past the buffer bound; influxd restarted on the same port and data: writing resumes.
  * 3. An InfluxDB-fed check (`checks[].source`): ok while points arrive, quiet then down when they
  *    stop, ok again when they resume.
- * 4./5. Known bugs in the wiring (src/main.ts), as `it.fails` tripwires with their setup checked in
- *    beforeAll: remove `.fails` once fixed (each names the fix).
+ * 4./5. Regression tests for wiring bugs found here (open incidents reported at start and
+ *    periodically; a redelivered probe transaction counted once; card-token probes are synthetic).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allPanelQueries, allVariableQueries } from '../../dashboards/grafana/generate.ts';
@@ -271,7 +271,7 @@ checks:
     stream: ['card-auth'],
     synthetic: ['false', 'true'],
     outcome: ['delivered'],
-    component: ['quietwatch'],
+    component: ['alerts', 'metrics', 'quietwatch', 'store'],
     currency: ['eur'],
     result: ['proven'], // latency is known for proven probes only
   };
@@ -620,7 +620,7 @@ checks:
   // incident (or an hour without alert activity: the office screen's range is now-1h) the "Open
   // incidents" tile says No data and quietwatch_incidents_open says 0. Remove `.fails` once
   // listen() reports the count at start and on every state interval.
-  it.fails('reports the open incident count after a restart, to Prometheus and InfluxDB', async () => {
+  it('reports the open incident count after a restart, to Prometheus and InfluxDB', async () => {
     const text = (await svc.fetch('/metrics')).body as string;
     expect(promValue(text, 'quietwatch_incidents_open')).toBe(1);
     const r = await influx.query(`SELECT last("open") FROM "qw_incidents" WHERE time >= ${restartedAt}ms`, DB);
@@ -690,7 +690,7 @@ checks:
   // engine emits for an event that settles no probe in flight (latencyMs -1): a duplicate or late
   // delivery of a probe's transaction, or any event matching a card-token correlation. Remove
   // `.fails` once only a probe-proven that settled the probe in flight (latencyMs >= 0) is reported.
-  it.fails('counts each charged probe once, whatever the pipeline redelivers', async () => {
+  it('counts each charged probe once, whatever the pipeline redelivers', async () => {
     const probes = await q(`SELECT count("ok"), sum("cost_minor") FROM "qw_probe" GROUP BY "check"`);
     const byCheck = Object.fromEntries(probes!.map((s) => [s.tags!.check, s.values[0]!.slice(1)]));
     expect(byCheck['card-auth']).toEqual([charges, 50 * charges]);
@@ -700,7 +700,7 @@ checks:
   // BUG: countEvents tells synthetic from real by the presence of a `probe_id`-like attribute only;
   // a check correlated by card token + amount has no such attribute, so its probe transactions are
   // counted as real traffic. Remove `.fails` once synthetic detection uses each check's correlation.
-  it.fails('counts a card-token probe transaction as synthetic', async () => {
+  it('counts a card-token probe transaction as synthetic', async () => {
     const events = await q(`SELECT sum("count") FROM "qw_events" WHERE "stream" = 'tok' GROUP BY "synthetic"`);
     expect(Object.fromEntries(events!.map((s) => [s.tags!.synthetic, s.values[0]![1]]))).toEqual({ true: 1 });
   });
