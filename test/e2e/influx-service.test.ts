@@ -615,11 +615,8 @@ checks:
     await influx?.stop();
   });
 
-  // BUG: createService reports sink.incidents() only after an alert (src/main.ts, the alertChain in
-  // onEffect), not at start nor periodically as docs/metrics.md says. After a restart with an open
-  // incident (or an hour without alert activity: the office screen's range is now-1h) the "Open
-  // incidents" tile says No data and quietwatch_incidents_open says 0. Remove `.fails` once
-  // listen() reports the count at start and on every state interval.
+  // Regression: the open incident count was reported only after an alert, so after a restart with an
+  // open incident (or an hour without alert activity) the "Open incidents" tile said No data.
   it('reports the open incident count after a restart, to Prometheus and InfluxDB', async () => {
     const text = (await svc.fetch('/metrics')).body as string;
     expect(promValue(text, 'quietwatch_incidents_open')).toBe(1);
@@ -686,10 +683,8 @@ checks:
     await influx?.stop();
   });
 
-  // BUG: onEffect reports every `probe-proven` effect as a probe (with its cost), also the ones the
-  // engine emits for an event that settles no probe in flight (latencyMs -1): a duplicate or late
-  // delivery of a probe's transaction, or any event matching a card-token correlation. Remove
-  // `.fails` once only a probe-proven that settled the probe in flight (latencyMs >= 0) is reported.
+  // Regression: a duplicate or late delivery of a probe's transaction (probe-proven with latencyMs -1)
+  // was counted as another proven probe, with its cost.
   it('counts each charged probe once, whatever the pipeline redelivers', async () => {
     const probes = await q(`SELECT count("ok"), sum("cost_minor") FROM "qw_probe" GROUP BY "check"`);
     const byCheck = Object.fromEntries(probes!.map((s) => [s.tags!.check, s.values[0]!.slice(1)]));
@@ -697,9 +692,8 @@ checks:
     expect(byCheck.tok).toBeUndefined(); // its probe never fired
   });
 
-  // BUG: countEvents tells synthetic from real by the presence of a `probe_id`-like attribute only;
-  // a check correlated by card token + amount has no such attribute, so its probe transactions are
-  // counted as real traffic. Remove `.fails` once synthetic detection uses each check's correlation.
+  // Regression: probe transactions of a check correlated by card token + amount carry no probe_id
+  // attribute and were counted as real traffic.
   it('counts a card-token probe transaction as synthetic', async () => {
     const events = await q(`SELECT sum("count") FROM "qw_events" WHERE "stream" = 'tok' GROUP BY "synthetic"`);
     expect(Object.fromEntries(events!.map((s) => [s.tags!.synthetic, s.values[0]![1]]))).toEqual({ true: 1 });
