@@ -55,6 +55,7 @@ checks:
       ['quiet', 1000],
       ['down', 2000],
     ]);
+    await waitFor(() => (p1.lines().some((l) => /^PAGE dies/.test(l.msg ?? '')) ? true : undefined));
     expect(p1.lines().filter((l) => /^PAGE dies/.test(l.msg ?? ''))).toHaveLength(1);
 
     // Keep "lives" fed, then kill the process hard.
@@ -80,6 +81,7 @@ checks:
     // Events return: the down check resolves.
     await post('dies');
     expect((await getJson(`${url}/v1/checks/dies`)).status).toBe('ok');
+    await waitFor(() => (p2.lines().some((l) => /^RESOLVED dies/.test(l.msg ?? '')) ? true : undefined));
     expect(p2.lines().filter((l) => /^RESOLVED dies/.test(l.msg ?? ''))).toHaveLength(1);
   }, 40_000);
 });
