@@ -60,7 +60,7 @@ export function renderStatusTable(checks: Array<Record<string, any>>, now: numbe
     ago(c.lastEventAt, now),
     inS(c.deadlines?.next ?? null, now),
     c.probe ? `${c.probe.id.slice(0, 12)} ${c.probe.accepted ? 'accepted' : 'pending'}` : '-',
-    c.incident ? `${c.incident.id}${c.incident.acknowledgedAt ? ' (acked)' : ''}` : '-',
+    c.incident ? `${c.incident.id}${c.incident.ackedAt ? ' (acked)' : ''}` : '-',
   ]);
   const head = ['CHECK', 'STATE', 'LAST EVENT', 'NEXT DEADLINE', 'PROBE', 'INCIDENT'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
@@ -223,6 +223,7 @@ program
 
 export { program };
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/bin/quietwatch.js') || process.argv[1]?.endsWith('cli.ts')) {
+// Run directly (`tsx src/cli.ts …`, as `npm start` does); bin/quietwatch.js imports `program` instead.
+if (process.argv[1]?.endsWith('cli.ts')) {
   program.parseAsync(process.argv).catch((err: unknown) => fail(err instanceof Error ? (err.stack ?? err.message) : String(err)));
 }

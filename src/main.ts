@@ -271,7 +271,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       return;
     }
     // Only the event that settles the probe in flight counts (latencyMs -1: a late or duplicate copy).
-    if ((effect.type === 'probe-proven' && effect.latencyMs >= 0) || (effect.type === 'probe-lost' && effect.accepted)) {
+    if ((effect.type === 'probe-proven' && effect.latencyMs >= 0) || (effect.type === 'probe-lost' && effect.accepted && effect.why === 'deadline')) {
       const c = checkConfigs.get(spec.name)?.probe;
       sink.probe({
         check: spec.name,
@@ -289,10 +289,9 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       return void probes.fire({ check: spec.name, probeId: effect.probeId, reason: effect.reason, deadline: effect.deadline, options: c.probe, stream: spec.stream });
     }
     if (effect.type === 'probe-proven') return void probes.proven(effect.probeId, effect.at);
-    if (effect.type === 'probe-lost') {
-      if (effect.accepted) return void probes.lost(effect.probeId, effect.at);
-      return;
-    }
+    // Settle the record whatever the reason (deadline, pause, restart): an accepted charge is
+    // reversed, and a charge still being answered is reversed once the acquirer accepts it.
+    if (effect.type === 'probe-lost') return void probes.lost(effect.probeId, effect.at);
     if (effect.type === 'alert') {
       const log = logger.child({ check: spec.name });
       const msg = `${effect.kind === 'down' ? 'PAGE' : effect.kind === 'recovered' ? 'RESOLVED' : 'WARNING'} ${spec.name}: ${effect.reason}`;
@@ -310,7 +309,6 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
           if (effect.kind === 'down') await alerts.checkDown({ check: spec.name, labels: spec.labels, at: effect.at, reason: effect.reason, details });
           else if (effect.kind === 'recovered') await alerts.checkRecovered({ check: spec.name, at: effect.at, reason: effect.reason, details });
           else await alerts.warning({ check: spec.name, labels: spec.labels, at: effect.at, kind: effect.warning ?? 'quiet', summary: effect.reason, details });
-          sink.incidents((await alerts.listIncidents({ open: true })).length, clock.now());
         })
         .catch((err) => log.error({ err }, 'alert could not be queued'));
     }
@@ -318,7 +316,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   runtime = new CheckRuntime({ checks, store, clock, logger, onEffect, isSynthetic });
 
   const plugins: ApiPlugin[] = [
-    alertApiPlugin(alerts) as ApiPlugin,
+    alertApiPlugin(alerts, { checkExists: (name) => runtime.has(name) }) as ApiPlugin,
     boardPlugin({ runtime, clock, logger, incidents: () => alerts.listIncidents({ open: true }) }),
     {
       register(app, { requireScope }) {
@@ -428,6 +426,10 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     components,
     plugins,
     checkDetails,
+    listDetails: async () => {
+      const open = await alerts.listIncidents({ open: true, limit: 1_000_000 });
+      return new Map(open.map((i) => [i.check, { incident: i }]));
+    },
     ...(metrics.scrape ? { metrics: metrics.scrape } : {}),
     onAccepted: (events) => {
       for (const f of onAccepted) f(events);
@@ -446,13 +448,29 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     alerts,
     async listen() {
       await alerts.start();
-      await runtime.start();
-      // Probes whose charge was never answered before a restart: resume them with the same
-      // probe id and idempotency key (a retry cannot charge twice) when the engine still waits.
+      // Probes whose charge was never answered before a restart: finish the charge with the same
+      // probe id and idempotency key (the acquirer answers the first result, no second charge), so a
+      // charge that went through is known and reversed. The engine no longer waits for them: the
+      // restart below settles each one (probe-lost, why: restart).
       for (const rec of await probes.recoverInterrupted()) {
         const c = checkConfigs.get(rec.check);
-        if (c?.probe && runtime.state(rec.check)?.probe?.id === rec.id) {
-          void probes.fire({ check: rec.check, probeId: rec.id, reason: rec.reason, deadline: rec.deadline, options: c.probe, stream: runtime.spec(rec.check)!.stream });
+        if (c?.probe) {
+          void probes.fire({ check: rec.check, probeId: rec.id, reason: rec.reason, deadline: rec.deadline, options: c.probe, stream: runtime.spec(rec.check)?.stream });
+        }
+      }
+      await runtime.start();
+      // Flips and incidents are written in two steps: a crash between them must not lose a page or
+      // leave an incident open. Reconcile: a down check has an open incident, and only a down one.
+      const open = await alerts.listIncidents({ open: true, limit: 1_000_000 });
+      const openChecks = new Set(open.map((i) => i.check));
+      for (const name of runtime.names()) {
+        const st = runtime.state(name)!;
+        const spec = runtime.spec(name)!;
+        if (st.status === 'down' && !openChecks.has(name)) {
+          const reason = `down since ${new Date(st.since).toISOString()} (page restored after a restart)`;
+          await alerts.checkDown({ check: name, labels: spec.labels, at: st.since, reason, details: { state: 'down', lastEventAt: st.lastEventAt, silenceMs: clock.now() - st.watchFrom } });
+        } else if (st.status !== 'down' && openChecks.has(name)) {
+          await alerts.checkRecovered({ check: name, at: st.since, reason: `${st.status} since ${new Date(st.since).toISOString()}` });
         }
       }
       for (const c of config.checks) if (c.probe?.schedule) scheduler.add(c.name, c.probe.schedule);

@@ -13,6 +13,8 @@ export interface AlertRouteDeps {
   requireScope: (scope: 'read' | 'admin') => preHandlerHookHandler;
   /** Defaults to the manager's clock; used to turn `for: 2h` into times. */
   now?: () => number;
+  /** Whether a check of that name exists: a silence for an unknown check (a typo) is refused. */
+  checkExists?: (name: string) => boolean;
 }
 
 const MAX_SILENCE_MS = 90 * 86_400_000;
@@ -111,6 +113,9 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
     }
     const b = parsed.data;
     if (b.check === undefined && Object.keys(b.labels ?? {}).length === 0) return badRequest(reply, 'give a check or labels', 'check');
+    if (b.check !== undefined && deps.checkExists && !deps.checkExists(b.check)) {
+      return badRequest(reply, `no check named ${JSON.stringify(b.check)}: the silence would match nothing`, 'check');
+    }
     let startsAt: number;
     let endsAt: number;
     if (b.for !== undefined) {
@@ -156,12 +161,15 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
  * The same routes in the API server's plugin shape (`{register, openApiPaths}`), so the composition
  * root can pass `alertApiPlugin(alerts)` in `plugins`.
  */
-export function alertApiPlugin(alerts: AlertManager): {
+export function alertApiPlugin(
+  alerts: AlertManager,
+  opts: { checkExists?: (name: string) => boolean } = {},
+): {
   register(app: FastifyInstance, deps: { requireScope: AlertRouteDeps['requireScope'] }): void;
   openApiPaths: Record<string, unknown>;
 } {
   return {
-    register: (app, deps) => registerAlertRoutes(app, { alerts, requireScope: deps.requireScope }),
+    register: (app, deps) => registerAlertRoutes(app, { alerts, requireScope: deps.requireScope, checkExists: opts.checkExists }),
     openApiPaths: alertOpenApiPaths,
   };
 }

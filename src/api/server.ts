@@ -38,6 +38,8 @@ export interface ServerDeps {
   components?: () => Promise<Record<string, ComponentHealth>>;
   /** Extra fields for GET /v1/checks/{name} (probes, incidents). */
   checkDetails?: (name: string) => Promise<Record<string, unknown>>;
+  /** Extra fields per check for GET /v1/checks (the open incident), by check name. */
+  listDetails?: () => Promise<Map<string, Record<string, unknown>>>;
   /** Called with each accepted batch after it is stored (metrics). */
   onAccepted?: (events: readonly IngestEvent[]) => void;
   metrics?: () => Promise<{ contentType: string; body: string }>;
@@ -58,6 +60,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     // Close idle keep-alive and never-used sockets on shutdown (browsers and fetch preconnect them).
     forceCloseConnections: true,
+    // Check names may be up to 128 characters and streams 200 (Fastify's default is 100).
+    maxParamLength: 256,
   });
   const requireScope: RequireScope = (scope, opts) => auth.require(scope, opts);
 
@@ -175,7 +179,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   // --- checks --------------------------------------------------------------------------------
-  app.get('/v1/checks', { preHandler: requireScope('read') }, async () => ({ checks: runtime.snapshots() }));
+  app.get('/v1/checks', { preHandler: requireScope('read') }, async () => {
+    const extra = (await deps.listDetails?.()) ?? new Map<string, Record<string, unknown>>();
+    return { checks: runtime.snapshots().map((c) => ({ ...c, ...extra.get(c.name) })) };
+  });
 
   app.get<{ Params: { name: string }; Querystring: { flips?: string } }>('/v1/checks/:name', { preHandler: requireScope('read') }, async (req, reply) => {
     const snap = runtime.snapshot(req.params.name);

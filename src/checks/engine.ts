@@ -147,6 +147,14 @@ class Step {
     this.effects.push({ type: 'alert', check: this.spec.name, kind, ...(warning ? { warning } : {}), at, reason, details: d });
   }
 
+  /** Stop waiting for the probe in flight (pause, restart); the shell settles its record. */
+  dropProbe(at: number, why: 'pause' | 'restart'): void {
+    const p = this.s.probe;
+    if (!p) return;
+    this.s.probe = null;
+    this.effects.push({ type: 'probe-lost', check: this.spec.name, probeId: p.id, at, accepted: p.accepted, why });
+  }
+
   fireProbe(at: number, reason: ProbeReason): void {
     if (!this.spec.probe || this.s.probe) return; // never two in flight
     const id = this.ctx.newProbeId();
@@ -184,13 +192,15 @@ class Step {
       case 'probe': {
         const p = s.probe!;
         s.probe = null;
-        this.effects.push({ type: 'probe-lost', check: this.spec.name, probeId: p.id, at, accepted: p.accepted });
+        this.effects.push({ type: 'probe-lost', check: this.spec.name, probeId: p.id, at, accepted: p.accepted, why: 'deadline' });
         if (!p.accepted) {
-          // The charge never went through (acquirer still failing): the probe proves nothing;
-          // the silence limits decide. The probe manager reports the error.
+          // The acquirer never accepted the charge in time: the probe proves nothing, the silence
+          // limits decide. Say so: a probe path that cannot charge is worth a look.
+          this.alert('warning', at, `probe ${p.id} expired before the acquirer accepted the charge`, 'probe-error', 'error');
           return;
         }
-        if (s.status === 'ok' || s.status === 'unknown') {
+        const rateDrop = p.reason === 'rate-drop' || s.rateLow === true;
+        if ((s.status === 'ok' || s.status === 'unknown') && !rateDrop) {
           // Real traffic flows but our synthetic transaction vanished: worth a look, not a page.
           this.alert('warning', at, `probe ${p.id} lost while traffic flows`, 'probe-lost', 'lost');
           return;
@@ -234,7 +244,8 @@ class Step {
       const firedAt = p && p.id === probeId ? p.firedAt : undefined;
       if (p && p.id === probeId) s.probe = null;
       s.lastProofAt = arrival;
-      s.quietStreak += 1;
+      // Only the probe in flight extends the backoff; a duplicate or late copy proves liveness only.
+      if (firedAt !== undefined) s.quietStreak += 1;
       this.effects.push({
         type: 'probe-proven',
         check: this.spec.name,
@@ -242,9 +253,6 @@ class Step {
         at: arrival,
         latencyMs: firedAt !== undefined ? arrival - firedAt : -1,
       });
-      if (firedAt !== undefined) {
-        this.effects.push({ type: 'metric', name: 'probe_latency_ms', check: this.spec.name, value: arrival - firedAt, at: arrival });
-      }
     } else {
       s.quietStreak = 0;
     }
@@ -289,13 +297,15 @@ export function step(spec: CheckSpec, state: CheckState, input: CheckInput, ctx:
     case 'pause':
       st.advance(now);
       if (s.status !== 'paused') {
-        const wasDown = s.status === 'down';
+        const from = s.status;
+        const wasDown = from === 'down';
+        st.dropProbe(now, 'pause');
         s.status = 'paused';
         s.since = now;
-        s.probe = null;
         s.held = false;
         s.heldUntil = null;
-        st.effects.push({ type: 'flip', check: spec.name, from: wasDown ? 'down' : state.status, to: 'paused', at: now, reason: `paused${input.by ? ` by ${input.by}` : ''}` });
+        s.rateLow = false;
+        st.effects.push({ type: 'flip', check: spec.name, from, to: 'paused', at: now, reason: `paused${input.by ? ` by ${input.by}` : ''}` });
         if (wasDown) st.alert('recovered', now, `check paused${input.by ? ` by ${input.by}` : ''}`);
       }
       break;
@@ -309,11 +319,12 @@ export function step(spec: CheckSpec, state: CheckState, input: CheckInput, ctx:
     case 'restart':
       // The service itself was down: never page for that time. A down check stays down (its
       // incident stays open) until events return; everything else starts over in unknown.
-      // A probe still within its deadline stays in flight (the probe manager resumes its charge
-      // with the same idempotency key); one that expired while we were not listening proves nothing.
-      if (s.probe && s.probe.deadline <= now) s.probe = null;
+      // A probe in flight is forgotten: its transaction may have come out while nobody listened,
+      // and a lost probe must never page for our own downtime. A late arrival still proves liveness.
+      st.dropProbe(now, 'restart');
       if (s.status !== 'down' && s.status !== 'paused') {
         s.watchFrom = now;
+        s.quietStreak = 0;
         st.flip('unknown', now, 'service restarted');
       }
       break;

@@ -48,6 +48,8 @@ export interface CheckSnapshot {
   since: number;
   lastEventAt: number | null;
   lastEventTime: number | null;
+  /** When a probe last proved the pipeline. */
+  lastProofAt: number | null;
   lagMs: number | null;
   silenceMs: number;
   deadlines: { quietAt: number | null; pageAt: number | null; probeDeadline: number | null; next: number | null };
@@ -180,27 +182,46 @@ export class CheckRuntime extends EventEmitter {
    */
   async ingest(events: readonly IngestEvent[]): Promise<number> {
     const now = this.opts.clock.now();
-    const touched = new Set<Entry>();
+    /** Each touched check's state before this batch, to roll back if the batch cannot be stored. */
+    const before = new Map<Entry, CheckState>();
     const effects: Array<[Entry, Effect]> = [];
+    const learned: Array<[Entry, number]> = [];
     let updates = 0;
     for (const ev of events) {
       const list = this.byStream.get(ev.stream);
       if (!list) continue;
+      let synthetic: boolean | undefined; // computed once per event, only if a learning check needs it
       for (const e of list) {
         if (!matches(e.spec.match, ev.attributes)) continue;
         const probeId = e.correlate?.(ev.attributes, e.state);
-        if (e.observe && probeId === undefined && !this.opts.isSynthetic?.(ev.attributes)) e.observe(Math.min(ev.arrivedAt, now));
+        if (e.observe && probeId === undefined) {
+          synthetic ??= this.opts.isSynthetic?.(ev.attributes) ?? false;
+          if (!synthetic) learned.push([e, Math.min(ev.arrivedAt, now)]);
+        }
         const input: CheckInput = { kind: 'event', at: ev.arrivedAt, time: ev.time, ...(probeId !== undefined ? { probeId } : {}) };
+        if (!before.has(e)) before.set(e, e.state);
         this.apply(e, input, now, effects);
-        touched.add(e);
         updates++;
       }
     }
-    if (touched.size === 0) return 0;
-    await this.persist([...touched], effects);
+    if (before.size === 0) return 0;
+    const touched = [...before.keys()];
+    try {
+      await this.persist(touched, effects);
+    } catch (err) {
+      // Nothing of this batch is accepted: put the states back and keep every check's timer armed.
+      for (const [e, st] of before) {
+        e.state = st;
+        e.version++;
+        this.schedule(e);
+      }
+      throw err;
+    }
+    // Learned limits learn only from batches that were stored.
+    for (const [e, at] of learned) e.observe!(at);
     for (const e of touched) this.schedule(e);
     this.dispatch(effects);
-    this.emit('events', [...touched].map((e) => e.spec.name));
+    this.emit('events', touched.map((e) => e.spec.name));
     return updates;
   }
 
@@ -209,8 +230,16 @@ export class CheckRuntime extends EventEmitter {
     const e = this.entries.get(name);
     if (!e) throw new Error(`no check named ${name}`);
     const effects: Array<[Entry, Effect]> = [];
+    const prev = e.state;
     this.apply(e, input, this.opts.clock.now(), effects);
-    await this.persist([e], effects);
+    try {
+      await this.persist([e], effects);
+    } catch (err) {
+      e.state = prev;
+      e.version++;
+      this.schedule(e);
+      throw err;
+    }
     this.schedule(e);
     this.dispatch(effects);
     this.emit('events', [name]);
@@ -234,7 +263,8 @@ export class CheckRuntime extends EventEmitter {
     const { spec, state: s } = e;
     const active = s.status !== 'paused';
     const quietAt = active && (s.status === 'ok' || s.status === 'unknown') ? silenceDeadline(spec, s, 'quiet') : null;
-    const pageAt = active && s.status !== 'down' && !s.probe ? silenceDeadline(spec, s, 'page') : null;
+    // Same rule as the engine: a probe in flight holds the page only with fixed limits.
+    const pageAt = active && s.status !== 'down' && (!s.probe || spec.limits) ? silenceDeadline(spec, s, 'page') : null;
     return {
       name: spec.name,
       stream: spec.stream,
@@ -244,6 +274,7 @@ export class CheckRuntime extends EventEmitter {
       since: s.since,
       lastEventAt: s.lastEventAt,
       lastEventTime: s.lastEventTime,
+      lastProofAt: s.lastProofAt,
       lagMs: s.lastEventAt !== null && s.lastEventTime !== null ? s.lastEventAt - s.lastEventTime : null,
       silenceMs: now - s.watchFrom,
       deadlines: { quietAt, pageAt, probeDeadline: s.probe?.deadline ?? null, next: nextDeadline(spec, s) },

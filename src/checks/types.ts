@@ -133,7 +133,11 @@ export type Effect =
   | ({ type: 'flip' } & Flip)
   | { type: 'fire-probe'; check: string; probeId: string; reason: ProbeReason; at: number; deadline: number }
   | { type: 'probe-proven'; check: string; probeId: string; at: number; latencyMs: number }
-  | { type: 'probe-lost'; check: string; probeId: string; at: number; accepted: boolean }
+  /**
+   * The engine stopped waiting for a probe: its deadline passed (`deadline`), the check was paused, or
+   * the service restarted. The shell settles the record (and reverses an accepted charge).
+   */
+  | { type: 'probe-lost'; check: string; probeId: string; at: number; accepted: boolean; why: 'deadline' | 'pause' | 'restart' }
   | {
       type: 'alert';
       check: string;
@@ -142,8 +146,7 @@ export type Effect =
       at: number;
       reason: string;
       details: AlertDetails;
-    }
-  | { type: 'metric'; name: 'probe_latency_ms' | 'silence_ms'; check: string; value: number; at: number };
+    };
 
 export interface AlertDetails {
   state: CheckStatus;

@@ -130,12 +130,28 @@ export const configSchema = z
     sandbox: sandboxSchema.optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.metrics.stateInterval < 1000) ctx.addIssue({ code: 'custom', path: ['metrics', 'stateInterval'], message: 'must be at least 1s' });
     const seen = new Map<string, number>();
     c.checks.forEach((ch, i) => {
       if (seen.has(ch.name)) ctx.addIssue({ code: 'custom', path: ['checks', i, 'name'], message: `duplicates checks[${seen.get(ch.name)}].name "${ch.name}"` });
       seen.set(ch.name, i);
       if (ch.probe && !(ch.probe.driver in c.probes.drivers)) {
         ctx.addIssue({ code: 'custom', path: ['checks', i, 'probe', 'driver'], message: `names no driver under probes.drivers (have: ${Object.keys(c.probes.drivers).join(', ') || 'none'})` });
+      }
+      if (ch.probe && ch.probe.timeout < 1000) {
+        ctx.addIssue({ code: 'custom', path: ['checks', i, 'probe', 'timeout'], message: 'must be at least 1s' });
+      }
+      const driver = ch.probe ? c.probes.drivers[ch.probe.driver] : undefined;
+      const driverTimeout = driver && 'timeout' in driver ? (driver.timeout as number) : undefined;
+      if (ch.probe && driverTimeout !== undefined && driverTimeout >= ch.probe.timeout) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['checks', i, 'probe', 'timeout'],
+          message: `must be longer than the timeout of driver ${ch.probe.driver} (${driverTimeout} ms): a charge answered after the probe's deadline proves nothing`,
+        });
+      }
+      if (ch.source && ch.learn?.rateDrop) {
+        ctx.addIssue({ code: 'custom', path: ['checks', i, 'learn', 'rateDrop'], message: 'is not supported for InfluxDB-fed checks (only the newest point is polled, not every event)' });
       }
     });
   });

@@ -43,6 +43,10 @@ function parseTime(v: unknown): number | string {
     if (!RFC3339.test(v)) return 'must be an RFC 3339 timestamp like 2026-11-29T17:00:00Z, or epoch milliseconds';
     const t = Date.parse(v);
     if (Number.isNaN(t)) return 'is not a valid date';
+    // Date.parse rolls 2026-02-30 over to March: the calendar date must exist as written.
+    const [y, mo, d] = v.slice(0, 10).split('-').map(Number) as [number, number, number];
+    const cal = new Date(Date.UTC(y, mo - 1, d));
+    if (cal.getUTCFullYear() !== y || cal.getUTCMonth() !== mo - 1 || cal.getUTCDate() !== d) return `is not a calendar date (${v.slice(0, 10)})`;
     return t;
   }
   return 'must be an RFC 3339 string or epoch milliseconds';

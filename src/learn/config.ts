@@ -92,6 +92,8 @@ export const learnConfigSchema = z
     warmup: durationSchema.default(DAY),
     /** Follow the current level (slow day, holiday, partial outage): only ever lengthens limits. */
     adapt: z.boolean().default(true),
+    /** nb: widen the tail when silences beyond the quiet limit occur more often than falseProbes says. */
+    tailCalibration: z.boolean().optional(),
     rateDrop: rateDropConfigSchema.optional(),
   })
   .strict()

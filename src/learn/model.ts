@@ -39,6 +39,8 @@ import type { LearnConfig, LimitModelKind } from './config.ts';
 import { TimeOfWeek, type BucketRef } from './time-of-week.ts';
 
 const WEEK = 7 * 86_400_000;
+/** Tail calibration prior: this many weeks of exceedances at exactly the tolerated rate. */
+const CAL_PRIOR_WEEKS = 1;
 const GAP_U = 3;
 const GAP_CAP = 30;
 const GAP_MIN_TAIL = 50;
@@ -69,6 +71,8 @@ export interface ModelState {
   gaps: [number, number, number];
   /** Level EWMA: observed, expected, at. */
   level: [number, number, number];
+  /** Tail calibration: decayed count of silences beyond the reference quiet limit, decayed ms observed. Absent in older states. */
+  exceed?: [number, number];
 }
 
 export interface SeedBucket {
@@ -86,7 +90,7 @@ export class ArrivalModel {
   /** Events behind each bucket's estimate (the Gamma posterior's shape). */
   private readonly support: Float64Array;
   /** x* per time-of-week bucket, for quiet and page (null = recompute). */
-  private thresholds: { quiet: Float64Array; page: Float64Array } | null = null;
+  private thresholds: { quiet: Float64Array; page: Float64Array; ref: Float64Array } | null = null;
   private readonly decayWeek: number;
   private readonly decayDay: number;
   private readonly decayFold: number;
@@ -124,6 +128,7 @@ export class ArrivalModel {
       disp: [0, 0],
       gaps: [0, 0, 0],
       level: [0, 0, 0],
+      exceed: [0, 0],
     };
     // A state saved with another bucket size or zone cannot be reused: start over (bounds apply).
     this.s = state && state.v === 1 && state.bucketMs === config.bucket && state.timezone === config.timezone && state.counts.length === nb ? structuredClone(state) : fresh;
@@ -154,6 +159,13 @@ export class ArrivalModel {
       if (x > GAP_U) {
         g[1] += 1;
         g[2] += Math.min(x - GAP_U, GAP_CAP);
+        if (this.config.model === 'nb') {
+          // Tail calibration: a silence beyond the reference quiet limit. One long enough to page
+          // is the incident path's business, not a normal lull (and an outage must not teach the
+          // model to tolerate outages): not counted.
+          const j = this.tow.locate(at).index;
+          if (x >= this.referenceQuiet(j) && x < this.threshold('page', j)) (s.exceed ??= [0, 0])[0] += 1;
+        }
       }
     }
     s.lastAt = at;
@@ -274,6 +286,11 @@ export class ArrivalModel {
     g[0] *= this.decayFold;
     g[1] *= this.decayFold;
     g[2] *= this.decayFold;
+    if (this.learnedFlag && !this.seeding) {
+      const e = (s.exceed ??= [0, 0]);
+      e[0] *= this.decayFold;
+      e[1] = e[1] * this.decayFold + (cur.end - cur.start);
+    }
     s.counts[j] = s.counts[j]! * this.decayWeek + c;
     s.weeks[j] = s.weeks[j]! * this.decayWeek + 1;
     const d = this.tow.daySlot(j);
@@ -365,18 +382,61 @@ export class ArrivalModel {
 
   /** Threshold on the expected count of a silence (x*) in time-of-week bucket `index`. */
   threshold(which: 'quiet' | 'page', index: number): number {
-    if (this.thresholds === null) {
-      const qq = this.perGapProbability(this.config.falseProbes);
-      const qp = this.perGapProbability(this.config.falsePages);
-      const quiet = new Float64Array(this.rates.length);
-      const page = new Float64Array(this.rates.length);
-      for (let j = 0; j < quiet.length; j++) {
-        quiet[j] = this.thresholdFor(this.config.model, qq, this.support[j]!);
-        page[j] = this.thresholdFor(this.config.model, qp, this.support[j]!);
-      }
-      this.thresholds = { quiet, page };
+    if (this.thresholds === null) this.computeThresholds();
+    return this.thresholds![which][index]!;
+  }
+
+  /** The quiet x* of the uncalibrated model (nb with the measured dispersion): silences beyond it are counted. */
+  private referenceQuiet(index: number): number {
+    if (this.thresholds === null) this.computeThresholds();
+    return this.thresholds!.ref[index]!;
+  }
+
+  private computeThresholds(): void {
+    const qq = this.perGapProbability(this.config.falseProbes);
+    const qp = this.perGapProbability(this.config.falsePages);
+    const n = this.rates.length;
+    const quiet = new Float64Array(n);
+    const page = new Float64Array(n);
+    const ref = new Float64Array(n);
+    const extra = this.config.model === 'nb' ? this.tailExcess(qq) : 0;
+    for (let j = 0; j < n; j++) {
+      ref[j] = this.thresholdFor('nb', qq, this.support[j]!);
+      quiet[j] = this.thresholdFor(this.config.model, qq, this.support[j]!, extra);
+      page[j] = this.thresholdFor(this.config.model, qp, this.support[j]!, extra);
     }
-    return this.thresholds[which][index]!;
+    this.thresholds = { quiet, page, ref };
+  }
+
+  /**
+   * Tail calibration: silences beyond the reference quiet limit should occur at the tolerated
+   * falseProbes rate. When they occur k times as often, the lower tail is heavier than the measured
+   * dispersion says: the extra dispersion is the one under which the reference limit is exceeded
+   * with k times the per-gap probability. Only ever lengthens limits.
+   */
+  tailExcess(qq = this.perGapProbability(this.config.falseProbes)): number {
+    const e = this.s.exceed;
+    if (this.config.tailCalibration === false || !e || !(e[1] > 0)) return 0;
+    const f = this.config.falseProbes;
+    const priorMs = CAL_PRIOR_WEEKS * WEEK;
+    const k = (e[0] + f * priorMs) / (f * (e[1] + priorMs));
+    if (!(k > 1)) return 0;
+    const target = Math.log(Math.min(0.5, k * qq));
+    const phi0 = this.dispersion();
+    const x = this.thresholdFor('nb', qq);
+    if (!Number.isFinite(x)) return 0;
+    // log P(no event in a silence of x expected events) under dispersion phi; it grows with phi.
+    const logp = (phi: number) => (phi <= 1e-12 ? -x : -Math.log1p(x * phi) / phi);
+    if (logp(phi0) >= target) return 0;
+    let lo = phi0;
+    let hi = Math.max(phi0 * 2, 0.01);
+    for (let i = 0; i < 60 && logp(hi) < target; i++) hi *= 2;
+    for (let i = 0; i < 50; i++) {
+      const mid = (lo + hi) / 2;
+      if (logp(mid) < target) lo = mid;
+      else hi = mid;
+    }
+    return hi - phi0;
   }
 
   /** x* at instant t (for reports and the API). */
@@ -395,12 +455,12 @@ export class ArrivalModel {
    * the measured over-dispersion and the uncertainty of the estimate itself (a rate learned from n
    * events has a Gamma posterior of shape n): 1/r = dispersion + 1/n, x* = r (q^(-1/r) - 1).
    */
-  thresholdFor(kind: LimitModelKind, q: number, support = Infinity): number {
+  thresholdFor(kind: LimitModelKind, q: number, support = Infinity, extraDispersion = 0): number {
     const poisson = -Math.log(q);
     if (kind === 'poisson') return poisson;
     if (kind === 'nb') {
       if (!(support > 0)) return Infinity;
-      const phi = this.dispersion() + 1 / support;
+      const phi = this.dispersion() + extraDispersion + 1 / support;
       if (phi <= 1e-9) return poisson;
       const r = 1 / phi;
       const e = poisson / r;

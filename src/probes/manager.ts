@@ -105,7 +105,8 @@ type Decision =
   | { kind: 'charge'; rec: ProbeRecord }
   | { kind: 'done'; rec: ProbeRecord }
   | { kind: 'in-flight'; other: string }
-  | { kind: 'budget'; rec: ProbeRecord; breach: BudgetBreach };
+  | { kind: 'budget'; rec: ProbeRecord; breach: BudgetBreach }
+  | { kind: 'expired'; rec: ProbeRecord };
 
 const errText = (e: unknown): { code: string; message: string } =>
   e instanceof QuietwatchError ? { code: e.code, message: e.message } : { code: 'PROBE_FAILED', message: e instanceof Error ? e.message : String(e) };
@@ -172,6 +173,11 @@ export class ProbeManager {
       });
       return undefined;
     }
+    if (decision.kind === 'expired') {
+      log.warn('probe not charged: its deadline had already passed');
+      this.#report(probeId, { check, result: 'error', code: 'PROBE_EXPIRED', message: decision.rec.error });
+      return decision.rec;
+    }
     if (decision.kind === 'budget') {
       const b = decision.breach;
       log.warn({ budget: b }, `probe stopped by the ${b.scope} budget (${b.used}/${b.limit} per ${b.window})`);
@@ -208,6 +214,13 @@ export class ProbeManager {
       currency: options.currency,
       attempts: 0,
     };
+    // A decision taken late (a wake-up that caught up on missed deadlines): the probe's deadline has
+    // already passed, so its transaction could prove nothing. Never charge for it.
+    if (req.deadline <= now) {
+      const rec: ProbeRecord = { ...base, result: 'error', costMinor: 0, error: 'PROBE_EXPIRED: the deadline passed before the charge; nothing was charged', settledAt: now };
+      await this.#store.insert(rec);
+      return { kind: 'expired', rec };
+    }
     const breach = await this.#budgetBreach(check, options, now);
     if (breach) {
       const rec: ProbeRecord = {

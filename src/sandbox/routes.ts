@@ -27,7 +27,7 @@ export async function registerSandboxRoutes(app: FastifyInstance, opts: SandboxR
     const body = req.body as { mode?: unknown } | null | undefined;
     const mode = body && typeof body === 'object' ? body.mode : undefined;
     if (!isPipelineMode(mode)) {
-      return reply.code(400).send({ error: `mode must be one of ${PIPELINE_MODES.join(', ')}`, field: 'mode' });
+      return reply.code(400).send({ error: 'bad_request', message: `mode must be one of ${PIPELINE_MODES.join(', ')}`, field: 'mode' });
     }
     const previous = sandbox.setMode(mode);
     return { mode, previous };
@@ -37,8 +37,8 @@ export async function registerSandboxRoutes(app: FastifyInstance, opts: SandboxR
 const modeSchema = { type: 'string', enum: [...PIPELINE_MODES] };
 const errorSchema = {
   type: 'object',
-  properties: { error: { type: 'string' }, field: { type: 'string' } },
-  required: ['error'],
+  properties: { error: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
+  required: ['error', 'message'],
 };
 
 /** OpenAPI 3.1 path objects for the lead's published document. */

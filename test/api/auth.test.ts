@@ -65,7 +65,10 @@ describe('binding without tokens', () => {
   it('listens on any address once tokens exist', async () => {
     const config = parseConfig(`server: { host: 0.0.0.0, port: 0 }\nstore: { path: ":memory:" }\nauth: { tokens: [{ name: a, token: ${ADMIN}, scopes: [admin] }] }`, '<t>', {});
     const svc = await createService(config, { logger: silentLogger() });
-    await svc.listen();
+    const address = await svc.listen();
+    const port = new URL(address).port;
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/v1/checks`)).status).toBe(401);
     await svc.close();
   });
 });

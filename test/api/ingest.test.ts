@@ -42,6 +42,7 @@ describe('POST /v1/events', () => {
     ['a missing stream', '[{"time": 1764400000000}]', /field "stream": is required/, { field: 'stream', index: 0 }],
     ['a stream of the wrong type', '[{"stream": 42}]', /field "stream"/, { field: 'stream' }],
     ['a bad time', '[{"stream":"auth","time":"yesterday"}]', /RFC 3339/, { field: 'time' }],
+    ['a date that does not exist', '[{"stream":"auth","time":"2026-02-30T00:00:00Z"}]', /not a calendar date/, { field: 'time' }],
     ['epoch seconds instead of ms', '[{"stream":"auth","time":1764400000}]', /looks like seconds/, { field: 'time' }],
     ['attributes that are not an object', '[{"stream":"auth","attributes":[1]}]', /attributes/, { field: 'attributes' }],
     ['an unknown field', '[{"stream":"auth","atributes":{}}]', /not a known field/, { field: 'atributes' }],

@@ -299,3 +299,47 @@ describe('engine: learned limits and probes', () => {
     expect(r.flips.at(-1)!.reason).toBe('no events: silent 40s; normal at this hour: 1 event every 800ms');
   });
 });
+
+describe('engine: probes across pause, restart, rate drop and duplicates (review findings)', () => {
+  it('a rate-drop probe that is lost pages even though a trickle keeps the check ok', () => {
+    const r = run(withProbe, [
+      [0, ev(0)],
+      [10 * S, { kind: 'rate', verdict: 'drop', reason: 'drop' }],
+      [11 * S, { kind: 'probe-result', probeId: 'p1', result: 'accepted' }],
+      [15 * S, ev(15 * S)],
+      [30 * S, tick],
+    ]);
+    expect(r.flips.at(-1)).toMatchObject({ from: 'ok', to: 'down', at: T0 + 30 * S });
+    expect(r.effects.filter((e) => e.type === 'alert' && e.kind === 'down')).toHaveLength(1);
+  });
+
+  it('a restart forgets the probe in flight, settles it, and pages only a full pageAfter after the restart', () => {
+    const before = run(withProbe, [[0, ev(0)], [30 * S, tick], [31 * S, { kind: 'probe-result', probeId: 'p1', result: 'accepted' }]]).state;
+    expect(before.probe?.id).toBe('p1');
+    const r = run(withProbe, [[40 * S, { kind: 'restart' }], [40 * S + 119 * S, tick]], before);
+    expect(r.effects.find((e) => e.type === 'probe-lost')).toMatchObject({ probeId: 'p1', accepted: true, why: 'restart' });
+    expect(r.effects.filter((e) => e.type === 'alert' && e.kind === 'down')).toEqual([]);
+    expect(r.state.quietStreak).toBe(0);
+  });
+
+  it('pausing settles the probe in flight and records the real "from" state', () => {
+    const r = run(withProbe, [[0, ev(0)], [30 * S, tick], [31 * S, { kind: 'pause' }]]);
+    expect(r.effects.find((e) => e.type === 'probe-lost')).toMatchObject({ probeId: 'p1', why: 'pause' });
+    expect(r.flips.at(-1)).toMatchObject({ from: 'quiet', to: 'paused' });
+    const late = run(base, [[0, ev(0)], [31 * S, { kind: 'pause' }]]);
+    expect(late.flips.map((f) => [f.from, f.to])).toEqual([['unknown', 'ok'], ['ok', 'quiet'], ['quiet', 'paused']]);
+  });
+
+  it('a probe that expires before the acquirer accepted it warns (probe-error) and settles', () => {
+    const r = run(withProbe, [[0, ev(0)], [30 * S, tick], [50 * S, tick]]);
+    expect(r.effects.find((e) => e.type === 'probe-lost')).toMatchObject({ accepted: false, why: 'deadline' });
+    expect(r.effects.filter((e) => e.type === 'alert').map((e) => (e as { warning?: string }).warning)).toEqual(['probe-error']);
+  });
+
+  it('duplicate copies of a probe transaction extend the backoff once', () => {
+    const dup = (t: number): CheckInput => ({ kind: 'event', at: T0 + t, time: T0 + t, probeId: 'p1' });
+    const r = run(withProbe, [[0, ev(0)], [30 * S, tick], [31 * S, { kind: 'probe-result', probeId: 'p1', result: 'accepted' }], [33 * S, dup(33 * S)], [34 * S, dup(34 * S)], [35 * S, dup(35 * S)]]);
+    expect(r.state.quietStreak).toBe(1);
+    expect(r.effects.filter((e) => e.type === 'probe-proven').map((e) => (e as { latencyMs: number }).latencyMs)).toEqual([3 * S, -1, -1]);
+  });
+});

@@ -81,3 +81,28 @@ describe('runtime shell', () => {
     await expect(rt.ingest([{ stream: 's0', arrivedAt: T0, time: T0, attributes: {} }])).resolves.toBe(1);
   });
 });
+
+describe('runtime shell: a batch that cannot be stored (review finding)', () => {
+  it('rolls the checks back and keeps their timers armed', async () => {
+    vi.useFakeTimers({ now: T0 });
+    try {
+      const store = new SqliteStore(':memory:');
+      const flips: string[] = [];
+      const rt = new CheckRuntime({ checks: [{ spec: spec(0, 200) }], store, clock: systemClock, logger: silentLogger(), onEffect: (e) => void (e.type === 'flip' && flips.push(`${e.from}->${e.to}`)) });
+      await rt.start();
+      await rt.ingest([{ stream: 's0', arrivedAt: Date.now(), time: Date.now(), attributes: {} }]);
+      const commit = store.commit.bind(store);
+      store.commit = async () => {
+        throw new Error('disk full');
+      };
+      await vi.advanceTimersByTimeAsync(100);
+      await expect(rt.ingest([{ stream: 's0', arrivedAt: Date.now(), time: Date.now(), attributes: {} }])).rejects.toThrow('disk full');
+      expect(rt.state('c0')!.lastEventAt).toBe(T0); // the refused event left no trace
+      store.commit = commit;
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(flips).toEqual(['unknown->ok', 'ok->quiet', 'quiet->down']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

@@ -63,6 +63,28 @@ auth: { tokens: [{ name: x, token: short, scopes: [root] }] }
     ]);
   });
 
+  it('refuses settings that would charge uselessly, flap or spin', () => {
+    expect(
+      problems(`
+probes: { drivers: { acq: { type: http, url: "https://acq.example/charges", timeout: 30s } } }
+metrics: { stateInterval: 0 }
+checks:
+  - { name: a, quietAfter: 1m, pageAfter: 2m, probe: { driver: acq, timeout: 20s } }
+  - name: b
+    quietAfter: auto
+    pageAfter: auto
+    learn: { min: 5s, max: 1h, rateDrop: { window: 5m } }
+    source: { type: influxdb, url: "http://127.0.0.1:8086", database: db, measurement: m, field: v, pollInterval: 10s }
+`),
+    ).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^checks\[0\]\.probe\.timeout must be longer than the timeout of driver acq/),
+        expect.stringMatching(/^checks\[1\]\.learn\.rateDrop is not supported for InfluxDB-fed checks/),
+        'metrics.stateInterval must be at least 1s',
+      ]),
+    );
+  });
+
   it('reports YAML syntax errors', () => {
     expect(problems('checks: [\n')[0]).toMatch(/^YAML:/);
   });

@@ -101,6 +101,11 @@ describe('alerts through the real service', () => {
     expect((await s.fetch('/v1/incidents?open=true')).body.incidents).toHaveLength(1);
     const bad = await s.fetch('/v1/silences', { method: 'POST', body: JSON.stringify({ check: 'cards', for: 'forever', reason: 'x' }), headers: { 'content-type': 'application/json' } });
     expect(bad).toMatchObject({ status: 400, body: { field: 'for' } });
+    const typo = await s.fetch('/v1/silences', { method: 'POST', body: JSON.stringify({ check: 'crads', for: '1h', reason: 'x' }), headers: { 'content-type': 'application/json' } });
+    expect(typo).toMatchObject({ status: 400, body: { field: 'check' } });
+    // The list of checks carries the open incident (quietwatch status shows it).
+    const list = (await s.fetch('/v1/checks')).body.checks;
+    expect(list.find((c: { name: string }) => c.name === 'cards').incident).toMatchObject({ check: 'cards', status: 'open' });
     expect((await s.fetch(`/v1/silences/${sil.body.silence.id}`, { method: 'DELETE' })).status).toBeLessThan(300);
     await waitFor(() => (pd.events.some((e) => e.event_action === 'trigger') ? true : undefined));
     expect(pd.incidentsOpened()).toBe(1);

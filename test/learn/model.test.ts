@@ -243,3 +243,62 @@ describe('persistence', () => {
     expect(other.learned()).toBe(false);
   });
 });
+
+describe('tail calibration (nb)', () => {
+  /**
+   * 0.2 events/s, Poisson, except for `perDay` silences a day of `silence(quiet, page)` ms (quiet and
+   * page: the uncalibrated limits). Two twins, with and without calibration, see the same events.
+   */
+  const stream = (perDay: number, silence: (quietMs: number, pageMs: number) => number) => {
+    const on = new LearnedLimits(cfg({ model: 'nb' }));
+    const off = new LearnedLimits(cfg({ model: 'nb', tailCalibration: false }));
+    const feed = (t: number) => {
+      on.observe(t);
+      off.observe(t);
+    };
+    const rnd = prng(5);
+    let t = T0;
+    let nextLull = T0 + 2 * WEEK;
+    while (t < T0 + 5 * WEEK) {
+      t += -Math.log(1 - rnd()) / (0.2 / S);
+      if (t >= nextLull) {
+        const q = off.deadline(t, 'quiet') - t;
+        const p = off.deadline(t, 'page') - t;
+        t += silence(q, p);
+        nextLull += DAY / perDay;
+      }
+      feed(t);
+    }
+    const at = t + 1;
+    return { on, off, at };
+  };
+
+  it('lengthens the limits of a stream whose silences beyond the quiet limit are more frequent than tolerated', () => {
+    // Three lulls a day between the quiet and the page limit, where 1/week is tolerated.
+    const { on, off, at } = stream(3, (q, p) => (q + p) / 2);
+    expect(on.model.tailExcess()).toBeGreaterThan(0);
+    expect(off.model.tailExcess()).toBe(0);
+    expect(on.deadline(at, 'page') - at).toBeGreaterThan(1.2 * (off.deadline(at, 'page') - at));
+    expect(on.deadline(at, 'quiet') - at).toBeGreaterThan(off.deadline(at, 'quiet') - at);
+  });
+
+  it('does not learn outages: silences long enough to page are not counted', () => {
+    // The same three silences a day, but each three times the page limit (1.5x longer limits if counted).
+    const { on, off, at } = stream(3, (_q, p) => 3 * p);
+    expect(on.deadline(at, 'page') - at).toBeLessThan(1.1 * (off.deadline(at, 'page') - at));
+  });
+
+  it('leaves a Poisson stream alone, and loads a state saved before it existed', () => {
+    const on = new LearnedLimits(cfg({ model: 'nb' }));
+    const off = new LearnedLimits(cfg({ model: 'nb', tailCalibration: false }));
+    poisson(on, T0, T0 + 4 * WEEK, () => 0.2);
+    poisson(off, T0, T0 + 4 * WEEK, () => 0.2);
+    const at = T0 + 4 * WEEK + 1;
+    expect(on.deadline(at, 'page') - at).toBeLessThan(1.05 * (off.deadline(at, 'page') - at));
+    const old = on.toJSON();
+    delete old.exceed;
+    const back = LearnedLimits.fromJSON(cfg({ model: 'nb' }), old);
+    expect(back.model.tailExcess()).toBe(0);
+    expect(back.deadline(at, 'page')).toBe(off.deadline(at, 'page'));
+  });
+});

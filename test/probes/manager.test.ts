@@ -77,6 +77,15 @@ describe('ProbeManager', () => {
   });
   afterEach(() => db.close());
 
+  it('never charges a probe whose deadline has already passed (a late decision)', async () => {
+    const m = make();
+    const rec = await fire(m, 'late', 'cards', opts(), 0);
+    expect(rec).toMatchObject({ result: 'error', costMinor: 0 });
+    expect(rec!.error).toMatch(/PROBE_EXPIRED/);
+    expect(driver.attempts).toEqual([]);
+    expect(reports).toEqual([['late', expect.objectContaining({ result: 'error', code: 'PROBE_EXPIRED' })]]);
+  });
+
   describe('budgets (checked before any charge)', () => {
     it('per check per hour: the third probe in an hour is skipped, not charged, and reported budget', async () => {
       const m = make();

@@ -218,7 +218,7 @@ describe('sandbox routes', () => {
     for (const payload of [{ mode: 'sideways' }, {}]) {
       const r = await f.inject({ method: 'POST', url: '/v1/sandbox/pipeline', headers: { authorization: 'Bearer admin-token' }, payload });
       expect(r.statusCode).toBe(400);
-      expect(r.json()).toEqual({ error: expect.stringContaining('healthy'), field: 'mode' });
+      expect(r.json()).toEqual({ error: 'bad_request', message: expect.stringContaining('healthy'), field: 'mode' });
     }
     await f.close();
   });
