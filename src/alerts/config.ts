@@ -3,6 +3,7 @@
  * helpers that read it (routing, maintenance windows, durations).
  */
 import { z } from 'zod';
+import { durationSchema } from '../lib/schema.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from '../lib/retry.ts';
 import { notifiersConfigSchema } from './registry.ts';
@@ -11,15 +12,7 @@ import type { MaintenanceWindow, SilenceMatchers } from './types.ts';
 
 export { notifiersConfigSchema };
 
-/** `90s`, `2m`, `1h30m` or a number of milliseconds -> milliseconds. */
-export const durationSchema = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use 90s, 2m, 1h30m)` });
-    return z.NEVER;
-  }
-  return ms;
-});
+export { durationSchema };
 
 export const matchersSchema = z
   .object({

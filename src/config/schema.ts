@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../lib/duration.ts';
+import { durationSchema } from '../lib/schema.ts';
 import { checkProbeSchema, globalBudgetSchema, probeDriverConfigSchema } from '../probes/config.ts';
 import { metricsConfigSchema } from '../metrics/index.ts';
 import { alertsConfigSchema } from '../alerts/config.ts';
@@ -12,15 +13,9 @@ import { influxSourceSchema } from '../sources/influx.ts';
 
 export { checkProbeSchema };
 
-export const duration = (what = 'a duration') =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const ms = parseDuration(v);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `must be ${what} like "90s", "2m", "1h30m" (got ${JSON.stringify(v)})` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+/** Durations in config: one shared type (src/lib/schema.ts). */
+export const duration = () => durationSchema;
+
 
 const name = z
   .string()

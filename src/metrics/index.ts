@@ -11,7 +11,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { InfluxSink, influxConfigSchema } from './influx.ts';
 import { PrometheusSink } from './prometheus.ts';
-import { durationMs } from './schema.ts';
+import { durationSchema as durationMs } from '../lib/schema.ts';
 import { FanoutSink, type MetricsSink, type SinkStatus } from './sink.ts';
 
 export * from './sink.ts';

@@ -21,7 +21,7 @@ import { errorForStatus, networkError, type QuietwatchError } from '../lib/error
 import { silentLogger, type Logger } from '../lib/logger.ts';
 import { backoffDelay } from '../lib/retry.ts';
 import type { Secret } from '../lib/secret.ts';
-import { durationMs, secretSchema } from './schema.ts';
+import { durationSchema as durationMs, secretSchema } from '../lib/schema.ts';
 import {
   STATE_CODE,
   type CheckRef,

@@ -7,26 +7,14 @@
  * Secret values (headers, API keys) come out as `Secret`, whether the loader passed a string or a Secret.
  */
 import { z } from 'zod';
+import { durationSchema, secretSchema } from '../lib/schema.ts';
 import { validate as validateCron } from 'node-cron';
 import { parseDuration } from '../lib/duration.ts';
 import { Secret, isSecret } from '../lib/secret.ts';
 import { CHARGE_PLACEHOLDERS, REVERSE_PLACEHOLDERS, placeholdersIn, renderString } from './template.ts';
 import type { ProbeDriverKind } from './types.ts';
 
-/** '90s' | '2m' | 1500 -> milliseconds. */
-export const durationSchema = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use e.g. 500ms, 90s, 2m, 1h30m)` });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-/** A value that must never print: a string from YAML/${ENV} or a Secret from the config loader. */
-export const secretSchema = z
-  .union([z.string(), z.custom<Secret>(isSecret, { message: 'expected a string or secret' })])
-  .transform((v) => (isSecret(v) ? v : new Secret(v)));
+export { durationSchema, secretSchema };
 
 const statusList = z.array(z.number().int().min(100).max(599)).min(1);
 

@@ -17,7 +17,7 @@ import { errorForStatus, networkError, PermanentError, QuietwatchError } from '.
 import { MinHeap } from '../lib/heap.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
 import type { Secret } from '../lib/secret.ts';
-import { durationMs, secretSchema } from '../metrics/schema.ts';
+import { durationSchema as durationMs, secretSchema } from '../lib/schema.ts';
 import { quoteIdent, tagFilter, timeLiteral } from './influxql.ts';
 
 export const influxSourceSchema = z

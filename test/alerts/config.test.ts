@@ -75,7 +75,7 @@ describe('alertsConfigSchema', () => {
     });
     expect(r.success).toBe(false);
     const msgs = r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    expect(msgs.some((m) => m.startsWith('escalation.after: not a duration'))).toBe(true);
+    expect(msgs.some((m) => m.startsWith('escalation.after: must be a duration'))).toBe(true);
     expect(msgs.some((m) => m.startsWith('maintenance.0.cron: invalid cron'))).toBe(true);
     // cross-reference checks run once the shapes are valid
     const r2 = alertsConfigSchema.safeParse({ notifiers, routes: { default: { warning: ['pagerduty'], page: ['nope'] } } });
