@@ -283,6 +283,12 @@ export function benchTrace(c: TraceCase, models: Array<'nb' | 'poisson' | 'gap'>
       if (model === 'nb' && !probe) floors = r.outages.map((o) => o.floorMs ?? null);
     }
   }
+  if (models.includes('nb')) {
+    // Ablation: the default model without tail calibration (what nb did before it).
+    const limits = new LearnedLimits(parseLearnConfig({ ...LEARN, tailCalibration: false, holidays: c.holidays ?? [] }));
+    const r = runBacktest({ spec: spec('learned', 0, 0, false, limits), trace, outages, seed: SEED, probeLatencyMs: PROBE_LATENCY_MS, keepReasons: false });
+    rows.push(fromReport('learned/nb uncalibrated', 'min 2s, max 12h', r, false));
+  }
   const rd = rateDrop(trace, outages, c.holidays ?? []);
   return { file: c.file, rows, floors, outages: c.outages, busy: c.busy, days, arrivals: times.length, rateDrop: rd };
 }

@@ -30,6 +30,11 @@
  *   q = F * week / (events expected per week). Poisson: x* = -ln q. Negative binomial:
  *   x* = r (q^(-1/r) - 1), with 1/r = over-dispersion + 1/(events behind the bucket's estimate):
  *   a rate learned from few events is uncertain, and a sparse stream's limits grow accordingly.
+ *   Tail calibration (nb): silences beyond the reference quiet limit (nb, measured dispersion) are
+ *   counted online; when they happen k > 1 times as often as falseProbes tolerates, an extra
+ *   dispersion makes that limit's tail probability k times larger, and both limits use it
+ *   (`tailExcess`). Silences that reach the page limit are not counted (outages must not teach
+ *   the model to tolerate outages). It only ever lengthens limits.
  *   Empirical gaps: x* = u + beta ln(P(X > u) / q). x* is per bucket; the deadline is the first
  *   t at which X reaches the x* of the bucket t is in.
  * - No history yet (less than `warmup` observed): the bounds (max) apply, source 'bounds'.
