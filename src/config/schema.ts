@@ -125,7 +125,7 @@ export const configSchema = z
     sandbox: sandboxSchema.optional(),
   })
   .superRefine((c, ctx) => {
-    if (c.metrics.stateInterval < 1000) ctx.addIssue({ code: 'custom', path: ['metrics', 'stateInterval'], message: 'must be at least 1s' });
+    if (c.metrics.stateInterval < 100) ctx.addIssue({ code: 'custom', path: ['metrics', 'stateInterval'], message: 'must be at least 100ms' });
     const seen = new Map<string, number>();
     c.checks.forEach((ch, i) => {
       if (seen.has(ch.name)) ctx.addIssue({ code: 'custom', path: ['checks', i, 'name'], message: `duplicates checks[${seen.get(ch.name)}].name "${ch.name}"` });

@@ -80,7 +80,7 @@ checks:
       expect.arrayContaining([
         expect.stringMatching(/^checks\[0\]\.probe\.timeout must be longer than the timeout of driver acq/),
         expect.stringMatching(/^checks\[1\]\.learn\.rateDrop is not supported for InfluxDB-fed checks/),
-        'metrics.stateInterval must be at least 1s',
+        'metrics.stateInterval must be at least 100ms',
       ]),
     );
   });

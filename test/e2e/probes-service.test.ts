@@ -42,7 +42,7 @@ probes:
       url: ${acq.url}/v1/charges
       headers: { Authorization: "Bearer \${ACQ_TOKEN}" }
       body: { amount: "{{amount}}", currency: "{{currency}}", probe_id: "{{probeId}}", card_token: tok_probe }
-      timeout: 2s
+      timeout: 1s
       referencePath: data.id
       reverse: { url: "${acq.url}/v1/charges/{{reference}}/void" }
 alerts:
