@@ -390,6 +390,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
         )
       : undefined;
   let stateTimer: NodeJS.Timeout | undefined;
+  let started = false;
   let pruneTimer: NodeJS.Timeout | undefined;
   let learnTimer: NodeJS.Timeout | undefined;
   /** Rate-drop: at the end of each window, compare the count with the learned normal. One timer for all. */
@@ -447,6 +448,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     metrics,
     alerts,
     async listen() {
+      started = true;
       await alerts.start();
       // Probes whose charge was never answered before a restart: finish the charge with the same
       // probe id and idempotency key (the acquirer answers the first result, no second charge), so a
@@ -475,17 +477,27 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       }
       for (const c of config.checks) if (c.probe?.schedule) scheduler.add(c.name, c.probe.schedule);
       sandbox?.start();
-      // InfluxDB-fed checks with learned limits start from the measurement's own history.
-      for (const f of fed) {
+      // InfluxDB-fed checks with learned limits start from the measurement's own history. Polling
+      // starts once the history is in (a newer observed point would make the model skip it); a
+      // failing InfluxDB delays nothing else.
+      const seeding = fed.map(async (f) => {
         const limits = learned.get(f.name);
-        if (!limits || !influxSource || limits.learned()) continue;
+        if (!limits || !influxSource || limits.learned()) return;
         const bucketMs = 300_000;
-        influxSource
-          .seedHistory(f.name, clock.now() - 28 * 86_400_000, { bucketMs })
-          .then((buckets) => limits.seed(buckets.map((b) => ({ start: b.start, count: b.count, bucketMs }))))
-          .catch((err) => logger.warn({ err, check: f.name }, 'could not seed learned limits from InfluxDB history'));
-      }
-      influxSource?.start();
+        try {
+          const all = await influxSource.seedHistory(f.name, clock.now() - 28 * 86_400_000, { bucketMs });
+          // Empty buckets before the first point are time before the measurement existed, not silence.
+          const first = all.findIndex((b) => b.count > 0);
+          const buckets = first < 0 ? [] : all.slice(first);
+          limits.seed(buckets.map((b) => ({ start: b.start, count: b.count, bucketMs })));
+          logger.info({ check: f.name, buckets: buckets.length, learned: limits.learned() }, 'learned limits seeded from InfluxDB history');
+        } catch (err) {
+          logger.warn({ err, check: f.name }, 'could not seed learned limits from InfluxDB history');
+        }
+      });
+      void Promise.all(seeding).then(() => {
+        if (started) influxSource?.start();
+      });
       // Each check's state and seconds since its last event, every few seconds: a live counter on screens.
       const everyMs = config.metrics.stateInterval;
       const reportHealth = async () => {
@@ -528,6 +540,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       return address;
     },
     async close() {
+      started = false;
       if (stateTimer) clearInterval(stateTimer);
       if (pruneTimer) clearInterval(pruneTimer);
       if (learnTimer) clearInterval(learnTimer);
