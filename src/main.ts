@@ -193,7 +193,6 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   };
 
   // --- sandbox: a simulated card pipeline feeding ingest ---------------------------------------
-  // eslint-disable-next-line prefer-const
   let runtime: CheckRuntime;
   const onAccepted: Array<(events: readonly IngestEvent[]) => void> = [countEvents];
   const ingestInternal = async (events: readonly IngestEvent[]) => {
