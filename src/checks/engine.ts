@@ -277,7 +277,7 @@ class Step {
     }
     if (s.status !== 'ok') {
       const reason = synthetic ? `probe ${probeId} proven: the pipeline works` : 'events received';
-      this.flip('ok', arrival, s.status === 'down' ? `${reason} (traffic returned)` : reason);
+      this.flip('ok', arrival, s.status === 'down' && !synthetic ? `${reason} (traffic returned)` : reason);
     }
   }
 }
