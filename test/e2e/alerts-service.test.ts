@@ -4,6 +4,7 @@
  * has not answered the trigger; after a restart the trigger is delivered and PagerDuty sees one incident.
  */
 import { writeFileSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startPagerDutyContract, type PagerDutyContract } from '../contract/pagerduty.ts';
@@ -109,6 +110,43 @@ describe('alerts through the real service', () => {
     expect((await s.fetch(`/v1/silences/${sil.body.silence.id}`, { method: 'DELETE' })).status).toBeLessThan(300);
     await waitFor(() => (pd.events.some((e) => e.event_action === 'trigger') ? true : undefined));
     expect(pd.incidentsOpened()).toBe(1);
+  });
+
+  it('a crash between the down flip and its incident: the page is restored at start, and a stale incident is resolved', async () => {
+    const { pd, slack } = await contracts();
+    const dir = tempDir();
+    const yaml = `store: { path: ${join(dir, 'qw.sqlite')} }\n${alertsYaml(pd, slack)}`;
+    const env = { PD_KEY: ROUTING_KEY, SLACK_TOKEN };
+    pd.setDown({ status: 500 }); // nothing is delivered in the first life
+    const s1 = await startService(yaml, { dir, env });
+    await s1.fetch('/v1/streams/cards/ping', { method: 'POST' });
+    await waitFor(async () => ((await s1.fetch('/v1/checks/cards')).body.status === 'down' ? true : undefined));
+    await s1.close();
+    // Simulate the crash: the flip to down is stored, the incident and its outbox rows are not.
+    const db = new BetterSqlite3(join(dir, 'qw.sqlite'));
+    db.exec('DELETE FROM alert_outbox; DELETE FROM alert_receipts; DELETE FROM alert_incidents;');
+    db.close();
+    pd.setDown(undefined);
+    const s2 = await startService(yaml, { dir, env });
+    cleanups.push(() => s2.close());
+    await waitFor(() => (pd.events.some((e) => e.event_action === 'trigger') ? true : undefined));
+    const open = (await s2.fetch('/v1/incidents?open=true')).body.incidents;
+    expect(open).toHaveLength(1);
+    expect(open[0].check).toBe('cards');
+    expect((await s2.fetch('/v1/checks/cards')).body.status).toBe('down');
+    await s2.close();
+    cleanups.pop();
+
+    // The other way round: the flip back to ok is stored but the incident is still open.
+    const db2 = new BetterSqlite3(join(dir, 'qw.sqlite'));
+    const row = db2.prepare("SELECT state FROM check_state WHERE name = 'cards'").get() as { state: string };
+    db2.prepare("UPDATE check_state SET state = ? WHERE name = 'cards'").run(JSON.stringify({ ...JSON.parse(row.state), status: 'ok' }));
+    db2.close();
+    const s3 = await startService(yaml, { dir, env });
+    cleanups.push(() => s3.close());
+    await waitFor(() => (pd.events.some((e) => e.event_action === 'resolve') ? true : undefined));
+    expect((await s3.fetch('/v1/incidents?open=true')).body.incidents).toEqual([]);
+    expect(new Set(pd.events.map((e) => e.dedup_key)).size).toBe(1);
   });
 
   it('SIGKILL after the incident opened but before PagerDuty answered: the trigger is delivered after restart, one incident', async () => {
