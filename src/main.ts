@@ -172,9 +172,19 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const probeCards = config.checks.flatMap((c) =>
     c.probe && 'cardToken' in c.probe.correlate ? [{ ...c.probe.correlate, amount: String(c.probe.amount) }] : [],
   );
-  const isSynthetic = (attrs: Record<string, AttrValue>) =>
-    probeAttrs.some((a) => attributePath(attrs, a) !== undefined) ||
-    probeCards.some((p) => attributePath(attrs, p.cardTokenAttribute) === p.cardToken && String(attributePath(attrs, p.amountAttribute)) === p.amount);
+  // Asked by the runtime (learning checks) and by the event counters for the same attributes
+  // object: answer each event once.
+  const syntheticSeen = new WeakMap<object, boolean>();
+  const isSynthetic = (attrs: Record<string, AttrValue>) => {
+    let v = syntheticSeen.get(attrs);
+    if (v === undefined) {
+      v =
+        probeAttrs.some((a) => attributePath(attrs, a) !== undefined) ||
+        probeCards.some((p) => attributePath(attrs, p.cardTokenAttribute) === p.cardToken && String(attributePath(attrs, p.amountAttribute)) === p.amount);
+      syntheticSeen.set(attrs, v);
+    }
+    return v;
+  };
   const countEvents = (events: readonly IngestEvent[]) => {
     // Aggregate per batch: one call per (stream, synthetic) and one lag sample per event.
     const counts = new Map<string, [number, number]>();
