@@ -18,7 +18,7 @@ import { MEASUREMENTS } from '../../src/metrics/measurements.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../contract/webhook-receiver.ts';
 import { startService, tempDir, type Running } from '../helpers/service.ts';
 import { expandQuery, type TimeRange } from '../influx/grafana.ts';
-import { startGateway, startInfluxd, type Gateway, type InfluxServer, type Series } from '../influx/server.ts';
+import { startInfluxWithGateway, startInfluxd, type Gateway, type InfluxServer, type Series } from '../influx/server.ts';
 
 const WEBHOOK_SECRET = 'e2e-webhook-secret-0123456789';
 
@@ -117,9 +117,7 @@ describe('the service against a real InfluxDB: every measurement, every dashboar
   const q = (text: string) => influx.query(text, DB);
 
   beforeAll(async () => {
-    influx = await startInfluxd();
-    await influx.createDatabase(DB);
-    gw = await startGateway(influx.url);
+    ({ influx, gw } = await startInfluxWithGateway(DB));
     rx = await startWebhookReceiver({ secret: WEBHOOK_SECRET });
     hooks = trackWebhook(rx);
     startedAt = Date.now();
@@ -390,9 +388,7 @@ describe('the service through an InfluxDB outage', () => {
   let svc: Running;
 
   beforeAll(async () => {
-    influx = await startInfluxd();
-    await influx.createDatabase(DB);
-    gw = await startGateway(influx.url);
+    ({ influx, gw } = await startInfluxWithGateway(DB));
     rx = await startWebhookReceiver({ secret: WEBHOOK_SECRET });
   });
 
@@ -566,10 +562,10 @@ checks:
 });
 
 // ------------------------------------------------------------------------------------------------
-// 4. known bug: open incidents are reported on alert activity only, never periodically
+// 4. open incidents are reported at start and periodically, not only on alert activity
 // ------------------------------------------------------------------------------------------------
 
-describe('open incidents after a restart (known bug in src/main.ts)', () => {
+describe('open incidents after a restart', () => {
   const DB = 'qw_restart';
   let influx: InfluxServer;
   let gw: Gateway;
@@ -589,9 +585,7 @@ checks:
 `;
 
   beforeAll(async () => {
-    influx = await startInfluxd();
-    await influx.createDatabase(DB);
-    gw = await startGateway(influx.url);
+    ({ influx, gw } = await startInfluxWithGateway(DB));
     const dir = tempDir();
     // first run: the pipeline is broken from the start -> down -> an open incident
     const first = await startService(yaml(), { dir });
@@ -626,10 +620,10 @@ checks:
 });
 
 // ------------------------------------------------------------------------------------------------
-// 5. known bugs: probe and event facts that do not match what happened
+// 5. probe and event facts match what happened (redelivered probe events, card-token probes)
 // ------------------------------------------------------------------------------------------------
 
-describe('probe and event facts (known bugs in src/main.ts)', () => {
+describe('probe and event facts', () => {
   const DB = 'qw_facts';
   let influx: InfluxServer;
   let gw: Gateway;
@@ -638,9 +632,7 @@ describe('probe and event facts (known bugs in src/main.ts)', () => {
   const q = async (text: string) => (await influx.query(text, DB)).results[0]!.series;
 
   beforeAll(async () => {
-    influx = await startInfluxd();
-    await influx.createDatabase(DB);
-    gw = await startGateway(influx.url);
+    ({ influx, gw } = await startInfluxWithGateway(DB));
     svc = await startService(`
 metrics:
   stateInterval: 200ms

@@ -249,3 +249,18 @@ export async function startGateway(upstream: string): Promise<Gateway> {
       }),
   };
 }
+
+/** A fresh influxd with database `db`, and the v2-write gateway in front of it; `stop()` ends both. */
+export async function startInfluxWithGateway(db: string): Promise<{ influx: InfluxServer; gw: Gateway; stop(): Promise<void> }> {
+  const influx = await startInfluxd();
+  await influx.createDatabase(db);
+  const gw = await startGateway(influx.url);
+  return {
+    influx,
+    gw,
+    async stop() {
+      await gw.close();
+      await influx.stop();
+    },
+  };
+}
