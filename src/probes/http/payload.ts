@@ -29,42 +29,34 @@ export function chargeVars(req: ChargeRequest): TemplateVars {
 /** The reversal's own idempotency key, derived from the charge's so a retried reversal cannot refund twice. */
 export const reverseIdempotencyKey = (chargeKey: string): string => `${chargeKey}-reverse`;
 
-export function buildChargeRequest(cfg: HttpDriverConfig, req: ChargeRequest): HttpRequestSpec {
-  const vars = chargeVars(req);
-  const headers: Record<string, Secret | string> = { ...cfg.headers, [cfg.idempotencyHeader]: req.idempotencyKey };
+/** One templated HTTP call (the charge or the reversal): URL, headers, optional JSON body. */
+function buildRequest(
+  call: { method: HttpRequestSpec['method']; url: string; body?: unknown; timeout: number },
+  headers: Record<string, Secret | string>,
+  vars: TemplateVars,
+): HttpRequestSpec {
   const spec: HttpRequestSpec = {
-    method: cfg.method,
-    url: renderString(cfg.url, vars, encodeURIComponent),
+    method: call.method,
+    url: renderString(call.url, vars, encodeURIComponent),
     headers,
-    timeoutMs: cfg.timeout,
+    timeoutMs: call.timeout,
   };
-  if (cfg.body !== undefined && cfg.method !== 'GET') {
-    spec.body = JSON.stringify(renderTemplate(cfg.body, vars));
+  if (call.body !== undefined && call.method !== 'GET') {
+    spec.body = JSON.stringify(renderTemplate(call.body, vars));
     if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/json';
   }
   return spec;
 }
 
+export function buildChargeRequest(cfg: HttpDriverConfig, req: ChargeRequest): HttpRequestSpec {
+  return buildRequest(cfg, { ...cfg.headers, [cfg.idempotencyHeader]: req.idempotencyKey }, chargeVars(req));
+}
+
 export function buildReverseRequest(cfg: HttpDriverConfig, req: ReverseRequest): HttpRequestSpec | undefined {
   const rev = cfg.reverse;
   if (!rev) return undefined;
-  const vars: TemplateVars = { ...chargeVars(req), reference: req.reference ?? '' };
-  const headers: Record<string, Secret | string> = {
-    ...cfg.headers,
-    ...rev.headers,
-    [cfg.idempotencyHeader]: reverseIdempotencyKey(req.idempotencyKey),
-  };
-  const spec: HttpRequestSpec = {
-    method: rev.method,
-    url: renderString(rev.url, vars, encodeURIComponent),
-    headers,
-    timeoutMs: rev.timeout,
-  };
-  if (rev.body !== undefined && rev.method !== 'GET') {
-    spec.body = JSON.stringify(renderTemplate(rev.body, vars));
-    if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/json';
-  }
-  return spec;
+  const headers = { ...cfg.headers, ...rev.headers, [cfg.idempotencyHeader]: reverseIdempotencyKey(req.idempotencyKey) };
+  return buildRequest(rev, headers, { ...chargeVars(req), reference: req.reference ?? '' });
 }
 
 function hasHeader(h: Record<string, unknown>, name: string): boolean {
