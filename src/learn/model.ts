@@ -11,8 +11,9 @@
  * - `observe(at)` is O(1) on the hot path: a compare, two counts and the rescaled gap.
  * - Everything the limits depend on changes only at sub-window boundaries (bucket / 12, 5 min for
  *   hourly buckets): limits are stable between them (`nextChangeAt`).
- * - Over-dispersion: the variance of closed bucket counts around their expectation gives the
- *   negative-binomial (Poisson-gamma) shape r (Var = m + m^2/r).
+ * - Over-dispersion: the negative-binomial (Poisson-gamma) shape r (Var = m + m^2/r), fitted by
+ *   censored likelihood on a grid of 1/r, from sub-window counts and from whole buckets against
+ *   their prediction (`dispersion()`).
  * - Empirical gaps: every gap is rescaled to the number of events expected in it (time-rescaling:
  *   Exp(1) for a Poisson stream); the tail of that distribution beyond u = 3 is fitted with an
  *   exponential (peaks over threshold), which captures bursty streams whose gaps are longer.
@@ -42,6 +43,8 @@
 import type { LimitDescription, LimitModel } from '../checks/types.ts';
 import type { LearnConfig, LimitModelKind } from './config.ts';
 import { TimeOfWeek, type BucketRef } from './time-of-week.ts';
+import nbLogPmf from '@stdlib/stats-base-dists-negative-binomial-logpmf';
+import nbCdf from '@stdlib/stats-base-dists-negative-binomial-cdf';
 
 const WEEK = 7 * 86_400_000;
 /** Tail calibration prior: this many weeks of exceedances at exactly the tolerated rate. */
@@ -55,6 +58,13 @@ const ADAPT_WINDOW_MS = 30 * 60_000;
 const ADAPT_EVENTS = 30;
 /** Weight (in weeks) of the pooled time-of-day profile in a time-of-week estimate. */
 const POOL_WEIGHT = 1;
+/**
+ * The over-dispersions 1/r whose likelihood is tracked (censored negative binomial, see
+ * `fitDispersion`): from practically Poisson to a stream whose rate varies tenfold.
+ */
+export const DISPERSION_GRID = [1e-4, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5] as const;
+/** The dispersion used is this quantile of its posterior: thin evidence errs towards longer limits. */
+const DISPERSION_QUANTILE = 0.9;
 
 export interface ModelState {
   v: 1;
@@ -66,12 +76,16 @@ export interface ModelState {
   /** Per time-of-day slot: decayed sum of counts and of days seen. */
   dayCounts: number[];
   days: number[];
-  cur: { abs: number; index: number; start: number; end: number; count: number; subEnd: number; subCount: number } | null;
+  cur: { abs: number; index: number; start: number; end: number; count: number; subEnd: number; subCount: number; predicted?: number; tainted?: boolean; subTainted?: boolean } | null;
   firstAt: number | null;
   lastAt: number | null;
   observedMs: number;
-  /** Dispersion 1/r from sub-window counts below expectation: sum(2(c-m)^2[c<m] - m), sum(m^2). */
-  disp: [number, number];
+  /** Moment estimate of the dispersion in states saved before the likelihood fit (ignored). */
+  disp?: [number, number];
+  /** Decayed log-likelihood of the sub-window counts under each DISPERSION_GRID value (censored above the expectation). Absent in older states. */
+  dispLL?: number[];
+  /** The same for whole buckets against the count predicted when the bucket opened (week-to-week error of the profile). Absent in older states. */
+  dispBucketLL?: number[];
   /** Rescaled gaps: decayed count, count beyond u, sum of capped excess beyond u. */
   gaps: [number, number, number];
   /** Level EWMA: observed, expected, at. */
@@ -105,6 +119,7 @@ export class ArrivalModel {
   /** Bumped whenever limits may change (at sub-window and bucket boundaries only). */
   version = 0;
   private learnedFlag = false;
+  private dispCache: number | null = null;
 
   constructor(
     readonly config: LearnConfig,
@@ -130,7 +145,8 @@ export class ArrivalModel {
       firstAt: null,
       lastAt: null,
       observedMs: 0,
-      disp: [0, 0],
+      dispLL: new Array(DISPERSION_GRID.length).fill(0),
+      dispBucketLL: new Array(DISPERSION_GRID.length).fill(0),
       gaps: [0, 0, 0],
       level: [0, 0, 0],
       exceed: [0, 0],
@@ -169,7 +185,11 @@ export class ArrivalModel {
           // is the incident path's business, not a normal lull (and an outage must not teach the
           // model to tolerate outages): not counted.
           const j = this.tow.locate(at).index;
-          if (x >= this.referenceQuiet(j) && x < this.threshold('page', j)) (s.exceed ??= [0, 0])[0] += 1;
+          const page = this.threshold('page', j);
+          if (x >= this.referenceQuiet(j) && x < page) (s.exceed ??= [0, 0])[0] += 1;
+          // A page-worthy silence ended in this bucket: its count and this sub-window's say
+          // nothing about normal dispersion (an outage must not widen the limits).
+          else if (x >= page) s.cur!.tainted = s.cur!.subTainted = true;
         }
       }
     }
@@ -234,7 +254,23 @@ export class ArrivalModel {
   }
 
   private open(b: BucketRef): NonNullable<ModelState['cur']> {
-    return { abs: b.abs, index: b.index, start: b.start, end: b.end, count: 0, subEnd: Math.min(b.end, b.start + this.subMs()), subCount: 0 };
+    const cur: NonNullable<ModelState['cur']> = { abs: b.abs, index: b.index, start: b.start, end: b.end, count: 0, subEnd: Math.min(b.end, b.start + this.subMs()), subCount: 0 };
+    // What the profile predicts for this bucket now (the level as it is when the bucket opens).
+    // Seeds (history counts) teach this part too: it is the only dispersion they can show.
+    if (this.learnedFlag) cur.predicted = this.rates[b.index]! * (b.end - b.start) * (this.seeding ? 1 : this.level());
+    return cur;
+  }
+
+  /**
+   * True when the silence since the last event has reached the page limit by `t`: such a silence
+   * is the incident path's business, and an outage must not teach the model that outages are
+   * normal (dispersion and tail calibration skip it).
+   */
+  private inPageSilence(t: number): boolean {
+    const last = this.s.lastAt;
+    if (last === null || !this.learnedFlag) return false;
+    const x = this.expectedCount(last, t) * this.level();
+    return x >= this.threshold('page', this.tow.locate(Math.max(last, t - 1)).index);
   }
 
   /**
@@ -251,12 +287,15 @@ export class ArrivalModel {
       const c = cur.subCount;
       const subLen = cur.subEnd - Math.max(cur.start, cur.subEnd - len);
       const m0 = this.rates[cur.index]! * subLen;
-      if (!this.seeding && this.learnedFlag) {
+      const silent = !this.seeding && (cur.subTainted === true || this.inPageSilence(cur.subEnd));
+      if (silent) cur.tainted = true;
+      cur.subTainted = false;
+      if (!this.seeding && this.learnedFlag && !silent) {
         const m = m0 * this.level();
         if (m > 0) {
-          const d = this.s.disp;
-          d[0] = d[0] * this.decaySub + (c < m ? 2 * (c - m) ** 2 : 0) - m;
-          d[1] = d[1] * this.decaySub + m * m;
+          const ll = (this.s.dispLL ??= new Array(DISPERSION_GRID.length).fill(0));
+          for (let k = 0; k < ll.length; k++) ll[k] = ll[k]! * this.decaySub + censoredLogLik(c, m, DISPERSION_GRID[k]!);
+          this.dispCache = null;
         }
       }
       if (!this.seeding && this.config.adapt && m0 > 0) {
@@ -284,6 +323,12 @@ export class ArrivalModel {
   private fold(cur: NonNullable<ModelState['cur']>): void {
     const s = this.s;
     const j = cur.index;
+    if (this.learnedFlag && cur.predicted !== undefined && cur.predicted > 0 && !cur.tainted) {
+      const ll = (s.dispBucketLL ??= new Array(DISPERSION_GRID.length).fill(0));
+      const c = Math.round(cur.count); // seeds spread over buckets may be fractional
+      for (let k = 0; k < ll.length; k++) ll[k] = ll[k]! * this.decayFold + censoredLogLik(c, cur.predicted, DISPERSION_GRID[k]!);
+      this.dispCache = null;
+    }
     // Robust to spikes: a bucket counts at most 3x (+3) what was expected of it.
     const expected = this.rates[j]! * (cur.end - cur.start);
     const c = this.learned() && expected > 0 ? Math.min(cur.count, 3 * expected + 3) : cur.count;
@@ -357,10 +402,28 @@ export class ArrivalModel {
     return l >= 1 ? 1 : l <= LEVEL_MIN ? LEVEL_MIN : l;
   }
 
-  /** Over-dispersion 1/r of bucket counts (0 = Poisson). */
+  /**
+   * Over-dispersion 1/r (0 = Poisson), the larger of two fits, each the 0.9 quantile of its
+   * posterior on DISPERSION_GRID (flat prior over the grid, i.e. roughly log-uniform; thin
+   * evidence errs long):
+   * - sub-windows (5 min) against the levelled expectation: how lumpy the stream is right now;
+   * - whole buckets against what the profile predicted when the bucket opened: how far the
+   *   time-of-week profile itself is off from week to week (a sparse stream whose Tuesday 11:00
+   *   saw 14, then 36, then 1 events).
+   * The likelihood of a window is the negative binomial's for a count below its expectation and
+   * P(N >= expectation) above it: only shortfalls inform it (a burst is not evidence that quiet is
+   * normal), and unlike a moment estimate it is not biased for sparse windows (an expectation of
+   * 0.4 events is judged by P(0), not by a variance Poisson noise swamps). Windows inside a silence
+   * that reached the page limit are skipped: an outage must not teach the model to tolerate outages.
+   */
   dispersion(): number {
-    const [a, b] = this.s.disp;
-    return b > 0 && a > 0 ? a / b : 0;
+    if (this.dispCache !== null) return this.dispCache;
+    // A fit without evidence yet (seeded history has buckets but no sub-windows) does not count;
+    // with none at all, the prior's quantile (long limits) applies.
+    const sub = posteriorQuantile(this.s.dispLL, DISPERSION_QUANTILE);
+    const bucket = posteriorQuantile(this.s.dispBucketLL, DISPERSION_QUANTILE);
+    this.dispCache = sub === null && bucket === null ? posteriorQuantile(null, DISPERSION_QUANTILE, true)! : Math.max(sub ?? 0, bucket ?? 0);
+    return this.dispCache;
   }
 
   /** Over-dispersion at t including the uncertainty of that bucket's estimate (1/r of the predictive). */
@@ -517,6 +580,54 @@ export class ArrivalModel {
   static fromJSON(config: LearnConfig, state: ModelState): ArrivalModel {
     return new ArrivalModel(config, state);
   }
+}
+
+/**
+ * Log-likelihood of a sub-window count `c` with expectation `m` under a negative binomial of
+ * over-dispersion `phi` (r = 1/phi), censored at the expectation: counts at or above it only say
+ * "not short".
+ */
+export function censoredLogLik(c: number, m: number, phi: number): number {
+  const r = 1 / phi;
+  const p = r / (r + m);
+  if (c < m) return nbLogPmf(c, r, p);
+  const k = Math.ceil(m);
+  if (k <= 0) return 0;
+  const tail = 1 - nbCdf(k - 1, r, p);
+  return tail > 0 ? Math.log(tail) : -745;
+}
+
+/**
+ * The q-quantile of a posterior over DISPERSION_GRID given the log-likelihoods (flat prior),
+ * interpolated in log phi; null when they carry no evidence (all equal), unless `prior`.
+ */
+function posteriorQuantile(ll: readonly number[] | null | undefined, q: number, prior = false): number | null {
+  let max = -Infinity;
+  let min = Infinity;
+  for (const v of ll ?? []) {
+    if (v > max) max = v;
+    if (v < min) min = v;
+  }
+  if (!ll || !(max - min > 1e-9)) {
+    if (!prior) return null;
+    ll = DISPERSION_GRID.map(() => 0);
+    max = 0;
+  }
+  const w = ll.map((v) => Math.exp(v - max));
+  const total = w.reduce((a, b) => a + b, 0);
+  let acc = 0;
+  for (let k = 0; k < w.length; k++) {
+    const next = acc + w[k]! / total;
+    if (next >= q) {
+      if (k === 0) return DISPERSION_GRID[0];
+      const f = (q - acc) / (next - acc);
+      const lo = Math.log(DISPERSION_GRID[k - 1]!);
+      const hi = Math.log(DISPERSION_GRID[k]!);
+      return Math.exp(lo + f * (hi - lo));
+    }
+    acc = next;
+  }
+  return DISPERSION_GRID[DISPERSION_GRID.length - 1]!;
 }
 
 export interface LearnedLimitsOptions {
