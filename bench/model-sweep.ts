@@ -2,6 +2,7 @@
  * Which silence model gives fewer false alarms at equal detection? (`tsx bench/model-sweep.ts`)
  * For each model, sweep the tolerated false-page rate and print false pages against the detection
  * delay of the README outages, learned online, without probes. Compare rows of similar delay.
+ * `MODELS=nb` runs only the listed models.
  */
 import { join } from 'node:path';
 import type { CheckSpec } from '../src/checks/types.ts';
@@ -21,7 +22,7 @@ for (const c of CASES) {
   const trace = loadTrace(join(DIR, c.file));
   const outages = outagesOf(c);
   const readme = c.outages.map((o, i) => (o.note.startsWith('README') ? i : -1)).filter((i) => i >= 0);
-  for (const model of ['poisson', 'gap', 'nb'] as const) {
+  for (const model of (process.env.MODELS?.split(',') ?? ['poisson', 'gap', 'nb']) as Array<'poisson' | 'gap' | 'nb'>) {
     for (const rate of RATES) {
       const falsePages = rate === '1/decade' ? '0.1/year' : rate;
       const limits = new LearnedLimits(parseLearnConfig({ ...LEARN, model, falsePages, falseProbes: '1/day', holidays: c.holidays ?? [] }));

@@ -40,6 +40,8 @@ export interface BacktestOptions {
   keepReasons?: boolean;
   /** Give the engine every arrival (slow; for proving that skipping changes nothing). */
   feedAll?: boolean;
+  /** Learned limits: also report the floor at each outage for this many false probes per ms (e.g. a whole probe budget). */
+  budgetPerMs?: number;
 }
 
 export interface BacktestPage {
@@ -59,6 +61,8 @@ export interface BacktestOutage {
   delayMs: number | null;
   /** Learned limits only: the theoretical floor at the outage's start (see LearnedLimits.floor). */
   floorMs?: number;
+  /** With `budgetPerMs`: the quiet floor at that many false probes (Poisson, learned rate). */
+  budgetFloorMs?: number;
 }
 
 export interface BacktestReport {
@@ -207,6 +211,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
   let lastArrival = from;
   let oi = 0;
   const floors: Array<number | undefined> = outages.map(() => undefined);
+  const budgetFloors: Array<number | undefined> = outages.map(() => undefined);
   let next = cur.next();
   while (!Number.isNaN(next) && next < from) next = cur.next();
   while (!Number.isNaN(next) && next <= to) {
@@ -222,7 +227,12 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
     }
     settle(t);
     if (learner) {
-      while (oi < outages.length && outages[oi]!.start <= t) floors[oi] = learner.floor(outages[oi++]!.start);
+      while (oi < outages.length && outages[oi]!.start <= t) {
+        const at = outages[oi]!.start;
+        floors[oi] = learner.floor(at);
+        if (opts.budgetPerMs !== undefined) budgetFloors[oi] = learner.floor(at, opts.budgetPerMs);
+        oi++;
+      }
       learner.observe(t);
     }
     lastArrival = t;
@@ -241,6 +251,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
     const p = pages.find((pg) => pg.outage === i);
     const out: BacktestOutage = { start: o.start, end: o.end, detectedAt: p ? p.at : null, delayMs: p ? Math.max(0, p.at - o.start) : null };
     if (floors[i] !== undefined) out.floorMs = floors[i];
+    if (budgetFloors[i] !== undefined) out.budgetFloorMs = budgetFloors[i];
     return out;
   });
   const days = Math.max((to - from) / DAY, 1e-9);

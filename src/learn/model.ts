@@ -702,10 +702,12 @@ export class LearnedLimits implements LimitModel {
 
   /**
    * The theoretical floor at `at`: the silence after which, at the learned rate (no level
-   * adjustment, no bounds), the tolerated false-page rate is met under a Poisson model.
+   * adjustment, no bounds), the tolerated false-page rate (or false-probe rate, or any rate given
+   * in alarms per ms) is met under a Poisson model.
    */
-  floor(at: number, which: 'quiet' | 'page' = 'page'): number {
-    const q = this.model.perGapProbability(which === 'quiet' ? this.config.falseProbes : this.config.falsePages);
+  floor(at: number, which: 'quiet' | 'page' | number = 'page'): number {
+    const rate = typeof which === 'number' ? which : which === 'quiet' ? this.config.falseProbes : this.config.falsePages;
+    const q = this.model.perGapProbability(rate);
     const r = this.model.rateAt(at);
     return r > 0 ? -Math.log(q) / r : Infinity;
   }
