@@ -126,7 +126,7 @@ describe('backtest: learned limits', () => {
 
 describe('backtest: the real shared trace nab-twitter-AAPL', () => {
   it('detects both README outages with no false page (learned nb limits with probes, learning online)', () => {
-    const trace = loadTrace('/work/shared/traces/nab-twitter-AAPL.csv');
+    const trace = loadTrace(join(process.env.TRACES_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'traces'), 'nab-twitter-AAPL.csv'));
     const outages = parseOutages('2015-03-11 07:02:53,2015-03-11 09:12:53\n2015-03-12 05:27:53,2015-03-12 05:42:53\n2015-03-12 09:22:53,2015-03-12 09:32:53');
     for (const probe of [undefined, { timeoutMs: 60 * S, backoffFactor: 2, backoffMaxMs: H }]) {
       const spec = base({ limits: new LearnedLimits(parseLearnConfig({ min: '2s', max: '12h' })), probe });
