@@ -386,24 +386,55 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   };
 
   // --- InfluxDB-fed checks: the newest point's time is the last event ------------------------------
+  // Learned limits and rate-drop of such a check learn from the points counted per polled interval
+  // (onCounts), not from the newest point: one poll may cover hundreds of points.
   const fed = config.checks.filter((c) => c.source).map((c) => ({ name: c.name, source: c.source! }));
   const influxSource =
     fed.length > 0
       ? new InfluxSource(
           fed,
           (check, t) => {
-            learned.get(check)?.observe(Math.min(t, clock.now()));
             runtime.input(check, { kind: 'event', at: t, time: t }).catch((err) => logger.error({ err, check }, 'could not apply an InfluxDB point'));
           },
-          { clock, logger: logger.child({ component: 'influx-source' }) },
+          { clock, logger: logger.child({ component: 'influx-source' }), onCounts: (check, from, to, n) => feedCounts(checkConfigs.get(check)!, from, to, n) },
         )
       : undefined;
   let stateTimer: NodeJS.Timeout | undefined;
   let started = false;
   let pruneTimer: NodeJS.Timeout | undefined;
   let learnTimer: NodeJS.Timeout | undefined;
-  /** Rate-drop: at the end of each window, compare the count with the learned normal. One timer for all. */
-  const rateDropChecks = config.checks.filter((c) => c.learn?.rateDrop && learned.has(c.name));
+  /**
+   * Rate-drop: at the end of each window, compare the count of real events with the learned normal.
+   * Pushed checks: one timer for all (evaluateWindows). InfluxDB-fed checks: when the counted
+   * interval passes the window's end (feedCounts), so a window is judged only once it is counted.
+   */
+  const rateDropChecks = config.checks.filter((c) => c.learn?.rateDrop && learned.has(c.name) && !c.source);
+  const judgeWindow = (c: CheckConfig, start: number, end: number, count: number) => {
+    const rd = c.learn!.rateDrop!;
+    const r = evaluateRateDrop(learned.get(c.name)!.model, start, end, count, { minDrop: rd.minDrop, falseAlarmsPerMs: rd.falseAlarms });
+    if (!r.learned) return;
+    const prev = runtime.state(c.name)?.rateLow ?? false;
+    if (r.verdict === 'drop' || prev) {
+      runtime
+        .input(c.name, { kind: 'rate', verdict: r.verdict, reason: r.reason })
+        .catch((err) => logger.error({ err, check: c.name }, 'rate-drop verdict could not be applied'));
+    }
+  };
+  /** Close every window of c that ended by t (the first window starts at the next boundary). */
+  const rollWindows = (c: CheckConfig, t: number) => {
+    const rd = c.learn!.rateDrop!;
+    let w = windowCounts.get(c.name);
+    if (!w) {
+      windowCounts.set(c.name, { start: Math.floor(t / rd.window) * rd.window + rd.window, count: 0 });
+      return;
+    }
+    while (t >= w.start + rd.window) {
+      const end: number = w.start + rd.window;
+      judgeWindow(c, w.start, end, w.count);
+      w = { start: end, count: 0 };
+      windowCounts.set(c.name, w);
+    }
+  };
   const evaluateWindows = () => {
     const now = clock.now();
     for (const c of rateDropChecks) {
@@ -415,16 +446,26 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       }
       const end = w.start + rd.window;
       if (now < end) continue;
-      const r = evaluateRateDrop(learned.get(c.name)!.model, w.start, end, w.count, { minDrop: rd.minDrop, falseAlarmsPerMs: rd.falseAlarms });
       windowCounts.set(c.name, { start: end, count: 0 });
-      if (!r.learned) continue;
-      const prev = runtime.state(c.name)?.rateLow ?? false;
-      if (r.verdict === 'drop' || prev) {
-        runtime
-          .input(c.name, { kind: 'rate', verdict: r.verdict, reason: r.reason })
-          .catch((err) => logger.error({ err, check: c.name }, 'rate-drop verdict could not be applied'));
-      }
+      judgeWindow(c, w.start, end, w.count);
     }
+  };
+  /** An InfluxDB-fed check's points in [from, to): learned as arrivals spread evenly over the interval. */
+  const feedCounts = (c: CheckConfig, from: number, to: number, n: number) => {
+    const limits = learned.get(c.name);
+    if (!limits) return;
+    const rd = c.learn?.rateDrop;
+    const step = (to - from) / Math.max(n, 1);
+    for (let i = 0; i < n; i++) {
+      const at = from + (i + 0.5) * step;
+      if (rd) {
+        rollWindows(c, at);
+        const w = windowCounts.get(c.name)!;
+        if (at >= w.start) w.count++;
+      }
+      limits.observe(at);
+    }
+    if (rd) rollWindows(c, to);
   };
   const app = await buildServer({
     runtime,
@@ -489,20 +530,32 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       // InfluxDB-fed checks with learned limits start from the measurement's own history. Polling
       // starts once the history is in (a newer observed point would make the model skip it); a
       // failing InfluxDB delays nothing else.
+      // Then the model learns from the points counted per poll, from where the history ended.
       const seeding = fed.map(async (f) => {
         const limits = learned.get(f.name);
-        if (!limits || !influxSource || limits.learned()) return;
+        if (!limits || !influxSource) return;
         const bucketMs = 300_000;
-        try {
-          const all = await influxSource.seedHistory(f.name, clock.now() - 28 * 86_400_000, { bucketMs });
-          // Empty buckets before the first point are time before the measurement existed, not silence.
-          const first = all.findIndex((b) => b.count > 0);
-          const buckets = first < 0 ? [] : all.slice(first);
-          limits.seed(buckets.map((b) => ({ start: b.start, count: b.count, bucketMs })));
-          logger.info({ check: f.name, buckets: buckets.length, learned: limits.learned() }, 'learned limits seeded from InfluxDB history');
-        } catch (err) {
-          logger.warn({ err, check: f.name }, 'could not seed learned limits from InfluxDB history');
+        // Whole buckets only: the current one is counted by the polls. A model restored from the
+        // store catches up on what happened while the service was down (not learned as silence).
+        const until = Math.floor((clock.now() - f.source.countDelay) / bucketMs) * bucketMs;
+        const lastAt = limits.model.toJSON().lastAt;
+        const fresh = !limits.learned() || lastAt === null;
+        const since = fresh ? until - 28 * 86_400_000 : Math.max(lastAt, until - 28 * 86_400_000);
+        let countFrom = Math.max(until, lastAt ?? -Infinity);
+        if (since < until) {
+          try {
+            const all = await influxSource.seedHistory(f.name, since, { bucketMs, until });
+            // Empty buckets before the first point are time before the measurement existed, not silence.
+            const first = fresh ? all.findIndex((b) => b.count > 0) : 0;
+            const buckets = first < 0 ? [] : all.slice(first);
+            limits.seed(buckets.map((b) => ({ start: b.start, count: b.count, bucketMs })));
+            countFrom = until;
+            logger.info({ check: f.name, buckets: buckets.length, learned: limits.learned() }, fresh ? 'learned limits seeded from InfluxDB history' : 'learned limits caught up from InfluxDB history');
+          } catch (err) {
+            logger.warn({ err, check: f.name }, 'could not seed learned limits from InfluxDB history');
+          }
         }
+        influxSource.countFrom(f.name, countFrom);
       });
       void Promise.all(seeding).then(() => {
         if (started) influxSource?.start();

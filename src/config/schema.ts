@@ -145,9 +145,6 @@ export const configSchema = z
           message: `must be longer than the timeout of driver ${ch.probe.driver} (${driverTimeout} ms): a charge answered after the probe's deadline proves nothing`,
         });
       }
-      if (ch.source && ch.learn?.rateDrop) {
-        ctx.addIssue({ code: 'custom', path: ['checks', i, 'learn', 'rateDrop'], message: 'is not supported for InfluxDB-fed checks (only the newest point is polled, not every event)' });
-      }
     });
   });
 

@@ -56,6 +56,13 @@ const LEVEL_PRIOR = 5;
 const LEVEL_MIN = 0.05;
 const ADAPT_WINDOW_MS = 30 * 60_000;
 const ADAPT_EVENTS = 30;
+/**
+ * A closed bucket counts at most this many times (+3) what was expected of it. A deadman cares how
+ * low normal traffic goes: a news spike must not inflate next week's normal for that hour (AAPL,
+ * Tuesday 03:00 UTC, 2015-04-07: 13x normal; at 3x the following Tuesday paged after 43 s of
+ * silence). Real growth is learned more slowly, on the safe side (longer limits meanwhile).
+ */
+const SPIKE_CAP = 1.5;
 /** Weight (in weeks) of the pooled time-of-day profile in a time-of-week estimate. */
 const POOL_WEIGHT = 1;
 /**
@@ -76,7 +83,7 @@ export interface ModelState {
   /** Per time-of-day slot: decayed sum of counts and of days seen. */
   dayCounts: number[];
   days: number[];
-  cur: { abs: number; index: number; start: number; end: number; count: number; subEnd: number; subCount: number; predicted?: number; tainted?: boolean; subTainted?: boolean } | null;
+  cur: { abs: number; index: number; start: number; end: number; count: number; subEnd: number; subCount: number; predicted?: number; tainted?: boolean; subTainted?: boolean; from?: number } | null;
   firstAt: number | null;
   lastAt: number | null;
   observedMs: number;
@@ -116,6 +123,8 @@ export class ArrivalModel {
   private readonly decaySub: number;
   /** Seeding from counts: no sub-window (dispersion) learning, counts only. */
   private seeding = false;
+  /** Seeding with source buckets no longer than a sub-window: sub-window counts are real. */
+  private seedFine = false;
   /** Bumped whenever limits may change (at sub-window and bucket boundaries only). */
   version = 0;
   private learnedFlag = false;
@@ -204,7 +213,11 @@ export class ArrivalModel {
     return this.s.cur ? this.s.cur.subEnd : -Infinity;
   }
 
-  /** Seed from history (e.g. InfluxDB counts per bucket), oldest first. No level or gap learning. */
+  /**
+   * Seed from history (e.g. InfluxDB counts per bucket), oldest first. No level or gap learning.
+   * Source buckets no longer than a sub-window (5 min for hourly buckets) also teach the
+   * sub-window dispersion: their counts are what a sub-window would have counted.
+   */
   seed(buckets: readonly SeedBucket[]): void {
     const sorted = [...buckets].sort((a, b) => a.start - b.start);
     this.seeding = true;
@@ -212,12 +225,14 @@ export class ArrivalModel {
     for (const b of sorted) {
       if (b.count < 0 || !(b.bucketMs > 0)) continue;
       if (this.s.lastAt !== null && b.start < this.s.lastAt) continue;
+      this.seedFine = b.bucketMs <= this.subMs();
       // Larger source buckets are spread evenly over the model's buckets they cover.
       const parts = Math.max(1, Math.round(b.bucketMs / bms));
       for (let k = 0; k < parts; k++) {
         const at = b.start + (k * b.bucketMs) / parts;
         this.advanceTo(at);
         this.s.cur!.count += b.count / parts;
+        if (this.seedFine) this.s.cur!.subCount += b.count;
         if (this.s.firstAt === null) this.s.firstAt = at;
         this.s.lastAt = at;
       }
@@ -225,6 +240,7 @@ export class ArrivalModel {
       this.s.lastAt = b.start + b.bucketMs;
     }
     this.seeding = false;
+    this.seedFine = false;
     this.version++;
   }
 
@@ -232,7 +248,7 @@ export class ArrivalModel {
   advanceTo(t: number): void {
     const s = this.s;
     if (s.cur === null) {
-      s.cur = this.open(this.tow.locate(t));
+      s.cur = this.open(this.tow.locate(t), t);
       return;
     }
     let guard = 0;
@@ -241,7 +257,7 @@ export class ArrivalModel {
       this.fold(s.cur);
       if (++guard > this.tow.perWeek) {
         // More than a week of nothing: the stream is gone or the service was off; jump.
-        s.cur = this.open(this.tow.locate(t));
+        s.cur = this.open(this.tow.locate(t), t);
         break;
       }
       s.cur = this.open(this.tow.locate(s.cur.end));
@@ -253,11 +269,16 @@ export class ArrivalModel {
     return this.config.bucket % 12 === 0 ? this.config.bucket / 12 : this.config.bucket;
   }
 
-  private open(b: BucketRef): NonNullable<ModelState['cur']> {
+  /**
+   * Open bucket `b`, observed from `from` on (later than its start when the stream, or the model,
+   * begins in the middle of it: that bucket then counts as the fraction of a bucket it covered).
+   */
+  private open(b: BucketRef, from = b.start): NonNullable<ModelState['cur']> {
     const cur: NonNullable<ModelState['cur']> = { abs: b.abs, index: b.index, start: b.start, end: b.end, count: 0, subEnd: Math.min(b.end, b.start + this.subMs()), subCount: 0 };
+    if (from > b.start) cur.from = Math.min(from, b.end);
     // What the profile predicts for this bucket now (the level as it is when the bucket opens).
     // Seeds (history counts) teach this part too: it is the only dispersion they can show.
-    if (this.learnedFlag) cur.predicted = this.rates[b.index]! * (b.end - b.start) * (this.seeding ? 1 : this.level());
+    if (this.learnedFlag) cur.predicted = this.rates[b.index]! * (b.end - (cur.from ?? b.start)) * (this.seeding ? 1 : this.level());
     return cur;
   }
 
@@ -290,8 +311,8 @@ export class ArrivalModel {
       const silent = !this.seeding && (cur.subTainted === true || this.inPageSilence(cur.subEnd));
       if (silent) cur.tainted = true;
       cur.subTainted = false;
-      if (!this.seeding && this.learnedFlag && !silent) {
-        const m = m0 * this.level();
+      if ((!this.seeding || this.seedFine) && this.learnedFlag && !silent) {
+        const m = m0 * (this.seeding ? 1 : this.level());
         if (m > 0) {
           const ll = (this.s.dispLL ??= new Array(DISPERSION_GRID.length).fill(0));
           for (let k = 0; k < ll.length; k++) ll[k] = ll[k]! * this.decaySub + censoredLogLik(c, m, DISPERSION_GRID[k]!);
@@ -329,9 +350,12 @@ export class ArrivalModel {
       for (let k = 0; k < ll.length; k++) ll[k] = ll[k]! * this.decayFold + censoredLogLik(c, cur.predicted, DISPERSION_GRID[k]!);
       this.dispCache = null;
     }
-    // Robust to spikes: a bucket counts at most 3x (+3) what was expected of it.
-    const expected = this.rates[j]! * (cur.end - cur.start);
-    const c = this.learned() && expected > 0 ? Math.min(cur.count, 3 * expected + 3) : cur.count;
+    // A bucket observed only from `from` on counts as that fraction of a bucket.
+    const from = cur.from ?? cur.start;
+    const part = (cur.end - from) / (cur.end - cur.start);
+    // Robust to spikes: a bucket counts at most SPIKE_CAP x (+3) what was expected of it.
+    const expected = this.rates[j]! * (cur.end - from);
+    const c = this.learned() && expected > 0 ? Math.min(cur.count, SPIKE_CAP * expected + 3) : cur.count;
     const g = s.gaps;
     g[0] *= this.decayFold;
     g[1] *= this.decayFold;
@@ -339,14 +363,14 @@ export class ArrivalModel {
     if (this.learnedFlag && !this.seeding) {
       const e = (s.exceed ??= [0, 0]);
       e[0] *= this.decayFold;
-      e[1] = e[1] * this.decayFold + (cur.end - cur.start);
+      e[1] = e[1] * this.decayFold + (cur.end - from);
     }
     s.counts[j] = s.counts[j]! * this.decayWeek + c;
-    s.weeks[j] = s.weeks[j]! * this.decayWeek + 1;
+    s.weeks[j] = s.weeks[j]! * this.decayWeek + part;
     const d = this.tow.daySlot(j);
     s.dayCounts[d] = s.dayCounts[d]! * this.decayDay + c;
-    s.days[d] = s.days[d]! * this.decayDay + 1;
-    s.observedMs += cur.end - cur.start;
+    s.days[d] = s.days[d]! * this.decayDay + part;
+    s.observedMs += cur.end - from;
     // The day profile feeds all seven buckets of this slot.
     for (let k = d; k < this.tow.perWeek; k += this.tow.perDay) this.rates[k] = this.estimate(k);
     this.recomputeWeek();

@@ -38,6 +38,11 @@ export const influxSourceSchema = z
     lookback: durationMs.optional(),
     /** Timeout of one query. */
     timeout: durationMs.default(5_000),
+    /**
+     * Learned limits and rate-drop count the points of each polled interval this long after it
+     * ended, so that points written late are still counted (a point written later than this is not).
+     */
+    countDelay: durationMs.default(30_000),
     /** 2.x/3.x: `Authorization: Token …`. */
     token: secretSchema.optional(),
     /** 1.x with auth: basic auth. */
@@ -69,6 +74,12 @@ export function lastPointQuery(s: Pick<InfluxSourceConfig, 'measurement' | 'fiel
   if (s.lookback !== undefined) conds.push(`time > now() - ${Math.max(1, Math.round(s.lookback))}ms`);
   const where = conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
   return `SELECT last(${quoteIdent(s.field)}) FROM ${from(s)}${where}`;
+}
+
+/** Points in [since, until) (for learned limits and rate-drop while polling). */
+export function countQuery(s: Pick<InfluxSourceConfig, 'measurement' | 'field' | 'where' | 'retentionPolicy'>, since: number, until: number): string {
+  const conds = [tagFilter(s.where), `time >= ${timeLiteral(since)}`, `time < ${timeLiteral(until)}`].filter(Boolean);
+  return `SELECT count(${quoteIdent(s.field)}) FROM ${from(s)} WHERE ${conds.join(' AND ')}`;
 }
 
 /** Points per bucket since `since` (for learned limits). */
@@ -130,11 +141,19 @@ export interface InfluxSourceDeps {
   /** A poll failed (the check simply sees no new point; it goes quiet/down on its own deadlines). */
   onError?: (check: string, err: QuietwatchError) => void;
   fetch?: typeof fetch;
+  /**
+   * Points counted in [from, to) — for checks `countFrom` was called for, on every poll once the
+   * interval is `countDelay` old. Intervals follow each other without gap or overlap; a failed
+   * count is retried (with a longer interval) on the next poll, so nothing is skipped.
+   */
+  onCounts?: (check: string, from: number, to: number, count: number) => void;
 }
 
 interface Watched {
   check: InfluxFedCheck;
   query: string;
+  /** Counting cursor: points before it have been reported to onCounts. */
+  countFrom?: number;
   last?: number;
   inFlight?: Promise<number | undefined>;
   lastError?: string;
@@ -148,6 +167,7 @@ export class InfluxSource {
   readonly #log: Logger;
   readonly #onError: (check: string, err: QuietwatchError) => void;
   readonly #fetch: typeof fetch;
+  readonly #onCounts: NonNullable<InfluxSourceDeps['onCounts']>;
   #heap = new MinHeap<string>();
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
@@ -161,6 +181,7 @@ export class InfluxSource {
     this.#log = (deps.logger ?? silentLogger()).child({ component: 'sources.influxdb' });
     this.#onError = deps.onError ?? (() => {});
     this.#fetch = deps.fetch ?? fetch;
+    this.#onCounts = deps.onCounts ?? (() => {});
     for (const c of checks) {
       const source = influxSourceSchema.parse(c.source);
       this.#watched.set(c.name, { check: { name: c.name, source }, query: lastPointQuery(source) });
@@ -183,6 +204,13 @@ export class InfluxSource {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = Infinity;
+  }
+
+  /** Count this check's points from `from` on (reported to onCounts by each poll). */
+  countFrom(check: string, from: number): void {
+    const w = this.#watched.get(check);
+    if (!w) throw new Error(`unknown influx-fed check: ${check}`);
+    w.countFrom = from;
   }
 
   /** The newest point time seen for a check. */
@@ -253,7 +281,32 @@ export class InfluxSource {
         this.#log.error({ check: w.check.name, err }, 'onAdvance threw');
       }
     }
+    await this.#count(w);
     return newest;
+  }
+
+  /** Report the points of [countFrom, now - countDelay) and move the cursor; on failure keep it (retried next poll). */
+  async #count(w: Watched): Promise<void> {
+    const from = w.countFrom;
+    if (from === undefined) return;
+    const until = this.#clock.now() - w.check.source.countDelay;
+    if (until <= from) return;
+    let n = 0;
+    try {
+      const series = await influxQuery(w.check.source, countQuery(w.check.source, from, until), this.#fetch);
+      for (const s of series) for (const row of s.values ?? []) n += Number(row[1] ?? 0) || 0;
+    } catch (err) {
+      const e = err instanceof QuietwatchError ? err : networkError('influxdb', err);
+      this.#log.warn({ check: w.check.name, err: e.message, code: e.code }, 'influxdb source count failed (retried on the next poll)');
+      return;
+    }
+    if (w.countFrom !== from) return; // re-pointed meanwhile
+    w.countFrom = until;
+    try {
+      this.#onCounts(w.check.name, from, until, n);
+    } catch (err) {
+      this.#log.error({ check: w.check.name, err }, 'onCounts threw');
+    }
   }
 
   #arm(): void {

@@ -79,10 +79,22 @@ checks:
     ).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^checks\[0\]\.probe\.timeout must be longer than the timeout of driver acq/),
-        expect.stringMatching(/^checks\[1\]\.learn\.rateDrop is not supported for InfluxDB-fed checks/),
         'metrics.stateInterval must be at least 100ms',
       ]),
     );
+  });
+
+  it('accepts rate-drop on an InfluxDB-fed check (points are counted per poll)', () => {
+    expect(
+      problems(`
+checks:
+  - name: b
+    quietAfter: auto
+    pageAfter: auto
+    learn: { min: 5s, max: 1h, rateDrop: { window: 5m } }
+    source: { type: influxdb, url: "http://127.0.0.1:8086", database: db, measurement: m, field: v, pollInterval: 10s, countDelay: 15s }
+`),
+    ).toEqual([]);
   });
 
   it('reports YAML syntax errors', () => {

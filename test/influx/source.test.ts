@@ -4,6 +4,7 @@
  */
 import { Point } from '@influxdata/influxdb-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/lib/clock.ts';
 import { PermanentError, RetryableError, type QuietwatchError } from '../../src/lib/errors.ts';
 import { Secret } from '../../src/lib/secret.ts';
 import { InfluxSource, influxSourceSchema, type InfluxFedCheck } from '../../src/sources/influx.ts';
@@ -145,6 +146,48 @@ describe('InfluxSource', () => {
     expect(buckets.map((b) => b.count)).toEqual([2, 2, 2, 2, 2, 2]);
     expect(buckets[0]!.start).toBe(start);
     expect(buckets[1]!.start - buckets[0]!.start).toBe(300_000);
+  });
+
+  it('counts the points of each polled interval once it is countDelay old: contiguous, none twice, a failed count retried', async () => {
+    const base = Math.floor(Date.now() / 1000) * 1000 - 120_000;
+    const pts: Point[] = [];
+    for (let i = 0; i < 10; i++) pts.push(new Point('cnt').tag('k', 'v').intField('n', 1).timestamp(base + i * 1000)); // 10 in [0, 10 s)
+    for (let i = 0; i < 5; i++) pts.push(new Point('cnt').tag('k', 'v').intField('n', 1).timestamp(base + 10_000 + i * 2000)); // 5 in [10, 20 s)
+    pts.push(new Point('cnt').tag('k', 'other').intField('n', 1).timestamp(base + 1)); // another check's
+    await write(pts);
+    const clock = new ManualClock(base + 10_000 + 5_000);
+    const counts: Array<[string, number, number, number]> = [];
+    let failNext = false;
+    const src = new InfluxSource([check('cnt', { measurement: 'cnt', field: 'n', where: { k: 'v' }, countDelay: '5s' })], () => {}, {
+      clock,
+      onCounts: (c, from, to, n) => void counts.push([c, from, to, n]),
+      fetch: async (url, init) => {
+        if (failNext && decodeURIComponent(String(url)).includes('count(')) {
+          failNext = false;
+          throw new TypeError('fetch failed');
+        }
+        return fetch(url, init);
+      },
+    });
+    await src.poll('cnt');
+    expect(counts).toEqual([]); // not counting until told where to start
+    src.countFrom('cnt', base);
+    await src.poll('cnt');
+    expect(counts).toEqual([['cnt', base, base + 10_000, 10]]);
+    await src.poll('cnt'); // nothing new is old enough yet
+    expect(counts).toHaveLength(1);
+    // A count that fails moves nothing; the next poll covers the whole interval.
+    clock.set(base + 15_000 + 5_000);
+    failNext = true;
+    await src.poll('cnt');
+    expect(counts).toHaveLength(1);
+    clock.set(base + 20_000 + 5_000);
+    await src.poll('cnt');
+    expect(counts[1]).toEqual(['cnt', base + 10_000, base + 20_000, 5]);
+    // An empty interval is reported as 0 (silence is information).
+    clock.set(base + 30_000 + 5_000);
+    await src.poll('cnt');
+    expect(counts[2]).toEqual(['cnt', base + 20_000, base + 30_000, 0]);
   });
 
   it('reports errors without throwing: unreachable is retryable, a missing database is permanent', async () => {

@@ -106,8 +106,9 @@ describe('learned limits: a new stream', () => {
     expect(l.deadline(T0, 'page')).toBe(T0 + 600 * S);
     poisson(l, T0, T0 + 12 * H, () => 1); // less than the 1-day warm-up
     expect(l.describe(T0 + 12 * H).source).toBe('bounds');
-    poisson(l, T0 + 12 * H, T0 + 25 * H, () => 1);
-    expect(l.describe(T0 + 25 * H).source).toBe('learned');
+    // A day observed (from the first event on: a stream that starts mid-bucket is not credited the whole bucket).
+    poisson(l, T0 + 12 * H, T0 + 26 * H, () => 1);
+    expect(l.describe(T0 + 26 * H).source).toBe('learned');
   });
 
   it('honours configured fallbacks and fixed limits', () => {
@@ -358,6 +359,25 @@ describe('dispersion fit (nb): censored likelihood on sub-windows and on whole b
     flat.seed(Array.from({ length: 21 * 24 }, (_, i) => ({ start: T0 + i * H, count: 600 + ((i * 7) % 11) - 5, bucketMs: H })));
     expect(lumpy.model.dispersion()).toBeGreaterThan(0.3);
     expect(flat.model.dispersion()).toBeLessThan(0.01);
+  });
+
+  it('seeded 5-minute counts teach the sub-window fit too (no live events needed to trust it)', () => {
+    const rnd = prng(6);
+    const M = 5 * 60_000;
+    const poissonCount = (m: number) => {
+      let k = 0;
+      for (let p = rnd(), lim = Math.exp(-m); p > lim; p *= rnd()) k++;
+      return k;
+    };
+    const fine = new LearnedLimits(cfg({ model: 'nb' }));
+    fine.seed(Array.from({ length: 3 * 288 }, (_, i) => ({ start: T0 + i * M, count: poissonCount(50), bucketMs: M })));
+    // Hourly seeds of the same traffic: the sub-window fit has no evidence, only the bucket fit.
+    const coarse = new LearnedLimits(cfg({ model: 'nb' }));
+    coarse.seed(Array.from({ length: 3 * 24 }, (_, i) => ({ start: T0 + i * H, count: poissonCount(600), bucketMs: H })));
+    const ll = (l: LearnedLimits) => (l.model.toJSON().dispLL ?? []).filter((v) => v !== 0).length;
+    expect(ll(fine)).toBeGreaterThan(0);
+    expect(ll(coarse)).toBe(0);
+    expect(fine.model.dispersion()).toBeLessThan(0.01);
   });
 
   it('loads a state saved before the fit existed: no evidence means the prior (long limits), then it learns', () => {
