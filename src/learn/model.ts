@@ -65,6 +65,8 @@ const ADAPT_EVENTS = 30;
 const SPIKE_CAP = 1.5;
 /** Weight (in weeks) of the pooled time-of-day profile in a time-of-week estimate. */
 const POOL_WEIGHT = 1;
+/** Weeks of its own history after which a time-of-week bucket no longer borrows from the pooled day profile. */
+const POOL_FADE_WEEKS = 2;
 /**
  * The over-dispersions 1/r whose likelihood is tracked (censored negative binomial, see
  * `fitDispersion`): from practically Poisson to a stream whose rate varies tenfold.
@@ -162,6 +164,15 @@ export class ArrivalModel {
     };
     // A state saved with another bucket size or zone cannot be reused: start over (bounds apply).
     this.s = state && state.v === 1 && state.bucketMs === config.bucket && state.timezone === config.timezone && state.counts.length === nb ? structuredClone(state) : fresh;
+    if (this.s !== fresh) {
+      // Both fits of a state saved before them start from a weak prior around its old estimate.
+      const sub = restoreGrid(this.s.dispLL, this.s.disp);
+      const bucket = restoreGrid(this.s.dispBucketLL, this.s.disp);
+      if (sub) this.s.dispLL = sub;
+      else delete this.s.dispLL;
+      if (bucket) this.s.dispBucketLL = bucket;
+      else delete this.s.dispBucketLL;
+    }
     this.rates = new Float64Array(nb);
     this.support = new Float64Array(nb);
     for (let i = 0; i < nb; i++) this.rates[i] = this.estimate(i);
@@ -278,7 +289,10 @@ export class ArrivalModel {
     if (from > b.start) cur.from = Math.min(from, b.end);
     // What the profile predicts for this bucket now (the level as it is when the bucket opens).
     // Seeds (history counts) teach this part too: it is the only dispersion they can show.
-    if (this.learnedFlag) cur.predicted = this.rates[b.index]! * (b.end - (cur.from ?? b.start)) * (this.seeding ? 1 : this.level());
+    // Seeds coarser than a sub-window cannot keep the level: their prediction is unlevelled.
+    if (this.learnedFlag) {
+      cur.predicted = this.rates[b.index]! * (b.end - (cur.from ?? b.start)) * (this.seeding && !this.seedFine ? 1 : this.level());
+    }
     return cur;
   }
 
@@ -311,15 +325,22 @@ export class ArrivalModel {
       const silent = !this.seeding && (cur.subTainted === true || this.inPageSilence(cur.subEnd));
       if (silent) cur.tainted = true;
       cur.subTainted = false;
-      if ((!this.seeding || this.seedFine) && this.learnedFlag && !silent) {
-        const m = m0 * (this.seeding ? 1 : this.level());
+      // A sub-window that began before the model was watching (the stream or the model started,
+      // or resumed after a gap, in the middle of it) says nothing: its count is partial.
+      const watched = cur.from === undefined || cur.subEnd - subLen >= cur.from;
+      // Seeds finer than a sub-window count like live sub-windows (level included); coarser ones cannot.
+      const real = watched && (!this.seeding || this.seedFine);
+      if (real && this.learnedFlag && !silent) {
+        const m = m0 * this.level();
         if (m > 0) {
           const ll = (this.s.dispLL ??= new Array(DISPERSION_GRID.length).fill(0));
-          for (let k = 0; k < ll.length; k++) ll[k] = ll[k]! * this.decaySub + censoredLogLik(c, m, DISPERSION_GRID[k]!);
+          for (let k = 0; k < ll.length; k++) ll[k] = ll[k]! * this.decaySub + censoredLogLik(Math.round(c), m, DISPERSION_GRID[k]!);
           this.dispCache = null;
         }
       }
-      if (!this.seeding && this.config.adapt && m0 > 0) {
+      // The level learns outages too: after one, traffic back at 15% is judged at that level
+      // (skipping them, msft-purchase-03 pages 16 times in the hour after its outage).
+      if (real && this.config.adapt && m0 > 0) {
         const l = this.s.level;
         // The window is ADAPT_WINDOW_MS, or longer for a sparse stream: at least ADAPT_EVENTS expected.
         const f = Math.exp(-Math.min(subLen / ADAPT_WINDOW_MS, m0 / ADAPT_EVENTS));
@@ -387,7 +408,11 @@ export class ArrivalModel {
     const w = s.weeks[j]!;
     let perBucket: number;
     let weeks: number;
-    if (w > 0 && pool !== undefined) [perBucket, weeks] = [(s.counts[j]! + POOL_WEIGHT * pool) / (w + POOL_WEIGHT), w + POOL_WEIGHT];
+    // The pooled day profile fills in while a bucket has little history of its own and fades out
+    // by POOL_FADE_WEEKS: a constant weight kept weekday traffic in the weekend estimate for good
+    // (a stream at 5% on weekends was expected at 15%, every weekend).
+    const pw = POOL_WEIGHT * Math.max(0, 1 - w / POOL_FADE_WEEKS);
+    if (w > 0 && pool !== undefined && pw > 0) [perBucket, weeks] = [(s.counts[j]! + pw * pool) / (w + pw), w + pw];
     else if (w > 0) [perBucket, weeks] = [s.counts[j]! / w, w];
     else if (pool !== undefined) [perBucket, weeks] = [pool, POOL_WEIGHT];
     else [perBucket, weeks] = [0, 0];
@@ -614,11 +639,36 @@ export class ArrivalModel {
 export function censoredLogLik(c: number, m: number, phi: number): number {
   const r = 1 / phi;
   const p = r / (r + m);
-  if (c < m) return nbLogPmf(c, r, p);
+  if (c < m) return Math.max(nbLogPmf(c, r, p), LL_FLOOR);
   const k = Math.ceil(m);
   if (k <= 0) return 0;
   const tail = 1 - nbCdf(k - 1, r, p);
-  return tail > 0 ? Math.log(tail) : -745;
+  return tail > 0 ? Math.max(Math.log(tail), LL_FLOOR) : LL_FLOOR;
+}
+
+/**
+ * One window's log-likelihood is never below this (exp underflows there). Without a floor a single
+ * sharp drop makes a grid value -Infinity for good, and JSON saves it as null.
+ */
+const LL_FLOOR = -745;
+
+/**
+ * A saved log-likelihood grid made usable: non-finite entries (null in JSON) become the worst
+ * finite entry minus a window's floor. A state saved before the fit existed gets a weak prior
+ * around its old moment estimate (a day's worth of windows would outweigh it), not the flat
+ * prior (whose 0.9 quantile sends every limit to max for hours after an upgrade).
+ */
+function restoreGrid(ll: unknown, legacy?: [number, number]): number[] | undefined {
+  if (Array.isArray(ll) && ll.length === DISPERSION_GRID.length) {
+    const finite = ll.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    const worst = finite.length ? Math.min(...finite) : 0;
+    return ll.map((v) => (typeof v === 'number' && Number.isFinite(v) ? v : worst + LL_FLOOR));
+  }
+  if (legacy && legacy[1] > 0) {
+    const phi0 = Math.max(legacy[0] / legacy[1], DISPERSION_GRID[0]);
+    return DISPERSION_GRID.map((phi) => -2 * (Math.log(phi) - Math.log(phi0)) ** 2);
+  }
+  return undefined;
 }
 
 /**

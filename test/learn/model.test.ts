@@ -396,3 +396,64 @@ describe('dispersion fit (nb): censored likelihood on sub-windows and on whole b
     expect(back.model.dispersion()).toBeLessThan(0.05);
   });
 });
+
+describe('dispersion fit: what a review found (each once a bug)', () => {
+  const M = 5 * 60_000;
+  const countsFrom = (seed: number) => {
+    const rnd = prng(seed);
+    return (m: number) => {
+      if (m > 500) return Math.round(m + Math.sqrt(m) * Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd()));
+      let k = 0;
+      for (let p = rnd(), lim = Math.exp(-m); p > lim; p *= rnd()) k++;
+      return k;
+    };
+  };
+
+  it('a window too unlikely for a grid value (log-likelihood below -745) does not poison the fit or its saved state', () => {
+    const l = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    poisson(l, T0, T0 + 2 * WEEK, () => 3); // ~900 per 5 minutes
+    // One 5-minute window with 5 events where ~900 are normal (a hiccup shorter than the page limit would not be skipped).
+    const t0 = T0 + 2 * WEEK;
+    for (let i = 0; i < 5; i++) l.observe(t0 + i * 60_000);
+    poisson(l, t0 + 5 * M, t0 + DAY, () => 3, 8);
+    const state = l.toJSON();
+    expect([...(state.dispLL ?? []), ...(state.dispBucketLL ?? [])].every((v) => Number.isFinite(v))).toBe(true);
+    const back = LearnedLimits.fromJSON(cfg({ model: 'nb', adapt: true }), JSON.parse(JSON.stringify(state)));
+    const at = t0 + DAY + 1;
+    expect(back.model.dispersion()).toBeCloseTo(l.model.dispersion(), 10);
+    expect(back.deadline(at, 'page')).toBe(l.deadline(at, 'page'));
+  });
+
+  it('a state saved before the fit keeps limits near its old ones after an upgrade (not the flat prior, max for hours)', () => {
+    const l = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    poisson(l, T0, T0 + 2 * WEEK, () => 0.5);
+    const at = T0 + 2 * WEEK + 1;
+    const before = l.deadline(at, 'page') - at;
+    const old = l.toJSON() as unknown as Record<string, unknown>;
+    delete old.dispLL;
+    delete old.dispBucketLL;
+    old.disp = [0.001, 1]; // the moment estimate's sums: dispersion 0.001
+    const back = LearnedLimits.fromJSON(cfg({ model: 'nb', adapt: true }), old as never);
+    expect(back.deadline(at, 'page') - at).toBeLessThan(1.5 * before);
+    poisson(back, at, at + 2 * H, () => 0.5, 4);
+    const t = at + 2 * H + 1;
+    expect(back.deadline(t, 'page') - t).toBeLessThan(1.5 * before);
+  });
+
+  it('a stream quiet at weekends: the weekend shortfall is learned as structure, not dispersion (seeded history)', () => {
+    const draw = countsFrom(9);
+    const rate = (t: number) => {
+      const d = new Date(t);
+      const weekend = d.getUTCDay() === 0 || d.getUTCDay() === 6;
+      return (weekend ? 0.05 : 1) * (d.getUTCHours() < 7 ? 0.2 : 1) * 20;
+    };
+    const weekly = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    weekly.seed(Array.from({ length: 28 * 288 }, (_, i) => ({ start: T0 + i * M, count: draw(rate(T0 + i * M)), bucketMs: M })));
+    const flat = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    flat.seed(Array.from({ length: 28 * 288 }, (_, i) => ({ start: T0 + i * M, count: draw(20), bucketMs: M })));
+    const wed10 = T0 + 30 * DAY + 10 * H; // a Wednesday, 10:00
+    expect(weekly.model.rateAt(wed10) * M).toBeGreaterThan(17);
+    expect(weekly.model.dispersion()).toBeLessThan(0.05);
+    expect(weekly.deadline(wed10, 'page') - wed10).toBeLessThan(1.5 * (flat.deadline(wed10, 'page') - wed10));
+  });
+});
