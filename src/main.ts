@@ -450,22 +450,25 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       judgeWindow(c, w.start, end, w.count);
     }
   };
-  /** An InfluxDB-fed check's points in [from, to): learned as arrivals spread evenly over the interval. */
+  /**
+   * An InfluxDB-fed check's points in [from, to), known as a count: learned as such
+   * (observeCount), and shared out over the rate-drop windows the interval covers, in proportion
+   * to the time covered (intervals are one poll long, seconds against windows of minutes).
+   */
   const feedCounts = (c: CheckConfig, from: number, to: number, n: number) => {
     const limits = learned.get(c.name);
-    if (!limits) return;
+    if (!limits || !(to > from)) return;
+    limits.observeCount(from, to, n);
     const rd = c.learn?.rateDrop;
-    const step = (to - from) / Math.max(n, 1);
-    for (let i = 0; i < n; i++) {
-      const at = from + (i + 0.5) * step;
-      if (rd) {
-        rollWindows(c, at);
-        const w = windowCounts.get(c.name)!;
-        if (at >= w.start) w.count++;
-      }
-      limits.observe(at);
+    if (!rd) return;
+    for (let t = from; t < to; ) {
+      rollWindows(c, t);
+      const w = windowCounts.get(c.name)!;
+      const end = Math.min(to, w.start > t ? w.start : w.start + rd.window);
+      if (t >= w.start) w.count += (n * (end - t)) / (to - from);
+      t = end;
     }
-    if (rd) rollWindows(c, to);
+    rollWindows(c, to);
   };
   const app = await buildServer({
     runtime,
@@ -535,27 +538,26 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
         const limits = learned.get(f.name);
         if (!limits || !influxSource) return;
         const bucketMs = 300_000;
-        // Whole buckets only: the current one is counted by the polls. A model restored from the
-        // store catches up on what happened while the service was down (not learned as silence).
-        const until = Math.floor((clock.now() - f.source.countDelay) / bucketMs) * bucketMs;
+        // A model restored from the store counts on from where it stopped (the first poll counts
+        // the service's downtime per minute, so it is learned as what InfluxDB saw, not as silence).
         const lastAt = limits.model.toJSON().lastAt;
-        const fresh = !limits.learned() || lastAt === null;
-        const since = fresh ? until - 28 * 86_400_000 : Math.max(lastAt, until - 28 * 86_400_000);
-        let countFrom = Math.max(until, lastAt ?? -Infinity);
-        if (since < until) {
-          try {
-            const all = await influxSource.seedHistory(f.name, since, { bucketMs, until });
-            // Empty buckets before the first point are time before the measurement existed, not silence.
-            const first = fresh ? all.findIndex((b) => b.count > 0) : 0;
-            const buckets = first < 0 ? [] : all.slice(first);
-            limits.seed(buckets.map((b) => ({ start: b.start, count: b.count, bucketMs })));
-            countFrom = until;
-            logger.info({ check: f.name, buckets: buckets.length, learned: limits.learned() }, fresh ? 'learned limits seeded from InfluxDB history' : 'learned limits caught up from InfluxDB history');
-          } catch (err) {
-            logger.warn({ err, check: f.name }, 'could not seed learned limits from InfluxDB history');
-          }
+        if (limits.learned() && lastAt !== null) {
+          influxSource.countFrom(f.name, Math.max(lastAt, clock.now() - 28 * 86_400_000));
+          return;
         }
-        influxSource.countFrom(f.name, countFrom);
+        // A new one is seeded with whole 5-minute buckets of history; the polls count on from there.
+        const until = Math.floor((clock.now() - f.source.countDelay) / bucketMs) * bucketMs;
+        try {
+          const all = await influxSource.seedHistory(f.name, until - 28 * 86_400_000, { bucketMs, until });
+          // Empty buckets before the first point are time before the measurement existed, not silence.
+          const first = all.findIndex((b) => b.count > 0);
+          const buckets = first < 0 ? [] : all.slice(first);
+          limits.seed(buckets.map((b) => ({ start: b.start, count: b.count, bucketMs })));
+          logger.info({ check: f.name, buckets: buckets.length, learned: limits.learned() }, 'learned limits seeded from InfluxDB history');
+        } catch (err) {
+          logger.warn({ err, check: f.name }, 'could not seed learned limits from InfluxDB history');
+        }
+        influxSource.countFrom(f.name, until);
       });
       void Promise.all(seeding).then(() => {
         if (started) influxSource?.start();

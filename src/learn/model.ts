@@ -182,6 +182,34 @@ export class ArrivalModel {
 
   // ---- learning ---------------------------------------------------------------------------
 
+  /**
+   * `n` events somewhere in [from, to), known only as a count (an InfluxDB-fed check's points per
+   * polled interval): shared out over the sub-windows the interval covers, in proportion to the
+   * time covered. O(sub-windows), not O(n); no gap statistics (the gaps are unknown). After it the
+   * last event counts as `to` when n > 0.
+   */
+  observeCount(from: number, to: number, n: number): void {
+    const s = this.s;
+    if (s.lastAt !== null && from < s.lastAt) from = s.lastAt;
+    if (!(to > from) || !(n >= 0)) return;
+    let left = n;
+    let t = from;
+    while (t < to) {
+      if (s.cur === null || t >= s.cur.subEnd) this.advanceTo(t);
+      const cur = s.cur!;
+      const end = Math.min(to, cur.subEnd > t ? cur.subEnd : cur.end);
+      const share = end >= to ? left : (n * (end - t)) / (to - from);
+      cur.count += share;
+      cur.subCount += share;
+      left -= share;
+      if (s.firstAt === null && share > 0) s.firstAt = t;
+      if (end <= t) break;
+      t = end;
+    }
+    if (n > 0) s.lastAt = to;
+    this.advanceTo(to);
+  }
+
   /** One event arrived at `at` (arrival time; events must come in time order, late ones are counted now). */
   observe(at: number): void {
     const s = this.s;
@@ -731,6 +759,10 @@ export class LearnedLimits implements LimitModel {
 
   observe(at: number): void {
     this.model.observe(at);
+  }
+
+  observeCount(from: number, to: number, n: number): void {
+    this.model.observeCount(from, to, n);
   }
 
   seed(buckets: readonly SeedBucket[]): void {

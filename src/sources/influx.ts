@@ -76,11 +76,15 @@ export function lastPointQuery(s: Pick<InfluxSourceConfig, 'measurement' | 'fiel
   return `SELECT last(${quoteIdent(s.field)}) FROM ${from(s)}${where}`;
 }
 
-/** Points in [since, until) (for learned limits and rate-drop while polling). */
-export function countQuery(s: Pick<InfluxSourceConfig, 'measurement' | 'field' | 'where' | 'retentionPolicy'>, since: number, until: number): string {
+/** Points in [since, until) (for learned limits and rate-drop while polling); per `perMs` bucket when given. */
+export function countQuery(s: Pick<InfluxSourceConfig, 'measurement' | 'field' | 'where' | 'retentionPolicy'>, since: number, until: number, perMs?: number): string {
   const conds = [tagFilter(s.where), `time >= ${timeLiteral(since)}`, `time < ${timeLiteral(until)}`].filter(Boolean);
-  return `SELECT count(${quoteIdent(s.field)}) FROM ${from(s)} WHERE ${conds.join(' AND ')}`;
+  const group = perMs ? ` GROUP BY time(${Math.round(perMs)}ms) fill(0)` : '';
+  return `SELECT count(${quoteIdent(s.field)}) FROM ${from(s)} WHERE ${conds.join(' AND ')}${group}`;
 }
+
+/** A counted interval longer than this (a catch-up after a restart or an InfluxDB outage) is counted per minute, keeping its shape. */
+const COUNT_SPLIT_MS = 120_000;
 
 /** Points per bucket since `since` (for learned limits). */
 export function historyQuery(
@@ -291,10 +295,21 @@ export class InfluxSource {
     if (from === undefined) return;
     const until = this.#clock.now() - w.check.source.countDelay;
     if (until <= from) return;
-    let n = 0;
+    const split = until - from > COUNT_SPLIT_MS ? 60_000 : undefined;
+    // [from, to, n] pieces covering [from, until) without gap or overlap.
+    const pieces: Array<[number, number, number]> = [];
     try {
-      const series = await influxQuery(w.check.source, countQuery(w.check.source, from, until), this.#fetch);
-      for (const s of series) for (const row of s.values ?? []) n += Number(row[1] ?? 0) || 0;
+      const series = await influxQuery(w.check.source, countQuery(w.check.source, from, until, split), this.#fetch);
+      if (!split) {
+        let n = 0;
+        for (const s of series) for (const row of s.values ?? []) n += Number(row[1] ?? 0) || 0;
+        pieces.push([from, until, n]);
+      } else {
+        const per = new Map<number, number>();
+        for (const s of series) for (const row of s.values ?? []) per.set(Number(row[0]), (per.get(Number(row[0])) ?? 0) + (Number(row[1] ?? 0) || 0));
+        // Buckets are aligned to the minute; the first and last are clipped to [from, until).
+        for (let b = Math.floor(from / split) * split; b < until; b += split) pieces.push([Math.max(b, from), Math.min(b + split, until), per.get(b) ?? 0]);
+      }
     } catch (err) {
       const e = err instanceof QuietwatchError ? err : networkError('influxdb', err);
       this.#log.warn({ check: w.check.name, err: e.message, code: e.code }, 'influxdb source count failed (retried on the next poll)');
@@ -303,7 +318,7 @@ export class InfluxSource {
     if (w.countFrom !== from) return; // re-pointed meanwhile
     w.countFrom = until;
     try {
-      this.#onCounts(w.check.name, from, until, n);
+      for (const [a, b, n] of pieces) this.#onCounts(w.check.name, a, b, n);
     } catch (err) {
       this.#log.error({ check: w.check.name, err }, 'onCounts threw');
     }

@@ -190,6 +190,28 @@ describe('InfluxSource', () => {
     expect(counts[2]).toEqual(['cnt', base + 20_000, base + 30_000, 0]);
   });
 
+  it('counts a long interval (a catch-up after a restart) per minute, so its shape is kept', async () => {
+    const base = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000 + 30_000; // half past a minute
+    const pts: Point[] = [];
+    // minute k after base's minute gets k+1 points (0.5 min of the first minute is before base)
+    for (let k = 0; k < 5; k++) for (let i = 0; i <= k; i++) pts.push(new Point('cnt2').tag('k', 'v').intField('n', 1).timestamp(base - 30_000 + k * 60_000 + 31_000 + i * 1000));
+    await write(pts);
+    const clock = new ManualClock(base + 4.5 * 60_000 + 1000);
+    const counts: Array<[number, number, number]> = [];
+    const src = new InfluxSource([check('cnt2', { measurement: 'cnt2', field: 'n', where: { k: 'v' }, countDelay: '1s' })], () => {}, {
+      clock,
+      onCounts: (_c, from, to, n) => void counts.push([from, to, n]),
+    });
+    src.countFrom('cnt2', base);
+    await src.poll('cnt2');
+    // Contiguous minute pieces from base to base + 4.5 min; the first and last clipped.
+    expect(counts[0]![0]).toBe(base);
+    expect(counts.at(-1)![1]).toBe(base + 4.5 * 60_000);
+    for (let i = 1; i < counts.length; i++) expect(counts[i]![0]).toBe(counts[i - 1]![1]);
+    expect(counts.map((c) => c[2])).toEqual([1, 2, 3, 4, 5]);
+    expect(counts.map((c) => c[1] - c[0])).toEqual([30_000, 60_000, 60_000, 60_000, 60_000]);
+  });
+
   it('reports errors without throwing: unreachable is retryable, a missing database is permanent', async () => {
     const errors: [string, QuietwatchError][] = [];
     const port = await freePort();

@@ -457,3 +457,39 @@ describe('dispersion fit: what a review found (each once a bug)', () => {
     expect(weekly.deadline(wed10, 'page') - wed10).toBeLessThan(1.5 * (flat.deadline(wed10, 'page') - wed10));
   });
 });
+
+describe('observeCount: points known only as counts per interval (InfluxDB-fed checks)', () => {
+  it('learns what the same traffic fed event by event teaches: rates, dispersion, limits', () => {
+    const events = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    const counts = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    const rnd = prng(12);
+    const rate = (t: number) => (((t - T0) % DAY) < 12 * H ? 2 : 0.2) / S;
+    let t = T0;
+    let from = T0;
+    let n = 0;
+    const step = 30 * S; // a poll every 30 s
+    while (t < T0 + 3 * WEEK) {
+      t += -Math.log(1 - rnd()) / rate(t);
+      while (t >= from + step) {
+        counts.observeCount(from, from + step, n);
+        from += step;
+        n = 0;
+      }
+      events.observe(t);
+      n++;
+    }
+    for (const at of [T0 + 3 * WEEK + 2 * H, T0 + 3 * WEEK + 14 * H]) {
+      expect(counts.model.rateAt(at) / events.model.rateAt(at)).toBeCloseTo(1, 2);
+      const [a, b] = [counts.deadline(at, 'page') - at, events.deadline(at, 'page') - at];
+      expect(Math.abs(a - b) / b).toBeLessThan(0.1);
+    }
+    expect(Math.abs(counts.model.dispersion() - events.model.dispersion())).toBeLessThan(0.01);
+  });
+
+  it('takes a day of 20,000 points a minute as one count (shared out per sub-window, not a loop per point)', () => {
+    const l = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    l.observeCount(T0, T0 + DAY, 20_000 * 1440);
+    expect(l.toJSON().lastAt).toBe(T0 + DAY);
+    expect(l.model.rateAt(T0 + DAY + 5 * H) * 60_000).toBeCloseTo(20_000, 0);
+  });
+});
