@@ -9,6 +9,8 @@
  * model's over-dispersion plus the uncertainty of the bucket's estimate (1/r = dispersion + 1/n) is below the tolerated false rate converted
  * to a per-window probability (falseAlarms * window length: one opportunity per window).
  */
+import nbCdf from '@stdlib/stats-base-dists-negative-binomial-cdf';
+import poissonCdf from '@stdlib/stats-base-dists-poisson-cdf';
 import type { ArrivalModel } from './model.ts';
 
 export interface RateDropOptions {
@@ -33,32 +35,14 @@ export interface RateDropResult {
   reason: string;
 }
 
-/** ln Gamma (Lanczos), enough for tail probabilities. */
-function lgamma(x: number): number {
-  const g = 7;
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lgamma(1 - x);
-  x -= 1;
-  let a = c[0]!;
-  const t = x + g + 0.5;
-  for (let i = 1; i < g + 2; i++) a += c[i]! / (x + i);
-  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
-}
-
 /** P(N <= k) for N ~ Poisson(mean) (phi = 0) or negative binomial with mean and Var = mean + phi mean^2. */
 export function lowerTail(k: number, mean: number, phi: number): number {
   if (mean <= 0) return 1;
   k = Math.floor(k);
   if (k < 0) return 0;
-  let sum = 0;
-  if (phi <= 1e-9) {
-    for (let i = 0; i <= k; i++) sum += Math.exp(i * Math.log(mean) - mean - lgamma(i + 1));
-  } else {
-    const r = 1 / phi;
-    const p = r / (r + mean); // success probability
-    for (let i = 0; i <= k; i++) sum += Math.exp(lgamma(i + r) - lgamma(r) - lgamma(i + 1) + r * Math.log(p) + i * Math.log1p(-p));
-  }
-  return Math.min(1, sum);
+  if (phi <= 1e-9) return poissonCdf(k, mean);
+  const r = 1 / phi;
+  return nbCdf(k, r, r / (r + mean)); // r successes, success probability p: mean r(1-p)/p
 }
 
 export function evaluateRateDrop(model: ArrivalModel, windowStart: number, windowEnd: number, observedCount: number, opts: RateDropOptions): RateDropResult {
