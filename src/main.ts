@@ -142,11 +142,16 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const checks: RuntimeCheck[] = [];
   for (const c of config.checks) {
     const needsModel = c.learn && (c.quietAfter === 'auto' || c.pageAfter === 'auto');
-    const spec = specFor(c, needsModel ? (await learnStore.load(c.name))?.state : undefined);
+    const saved = needsModel ? await learnStore.load(c.name) : null;
+    const spec = specFor(c, saved?.state);
     let observe: ((at: number) => void) | undefined;
     if (spec.limits && c.learn) {
       const limits = spec.limits as LearnedLimits;
       learned.set(c.name, limits);
+      // Models are saved every minute and at shutdown: from then until now nobody watched a pushed
+      // stream, and that time must not be learned as silence. (A fed check's model counts what
+      // InfluxDB saw meanwhile instead.)
+      if (saved && !c.source) limits.model.skipTo(saved.savedAt, clock.now());
       const rd = c.learn.rateDrop;
       observe = (at) => {
         limits.observe(at);

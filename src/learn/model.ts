@@ -85,7 +85,7 @@ export interface ModelState {
   /** Per time-of-day slot: decayed sum of counts and of days seen. */
   dayCounts: number[];
   days: number[];
-  cur: { abs: number; index: number; start: number; end: number; count: number; subEnd: number; subCount: number; predicted?: number; tainted?: boolean; subTainted?: boolean; from?: number } | null;
+  cur: { abs: number; index: number; start: number; end: number; count: number; subEnd: number; subCount: number; predicted?: number; tainted?: boolean; subTainted?: boolean; from?: number; to?: number } | null;
   firstAt: number | null;
   lastAt: number | null;
   observedMs: number;
@@ -208,6 +208,29 @@ export class ArrivalModel {
     }
     if (n > 0) s.lastAt = to;
     this.advanceTo(to);
+  }
+
+  /**
+   * The model watched until `from` and nothing from then until `t` (the service was down): that
+   * time is learned neither as silence nor as traffic. Everything up to `from` is closed as usual,
+   * the bucket in progress counts as the fraction it was watched, buckets wholly inside the gap
+   * are skipped, and the model resumes at `t` in the middle of its bucket. A gap shorter than a
+   * sub-window is ignored (treated as watched).
+   */
+  skipTo(from: number, t: number): void {
+    const s = this.s;
+    if (s.cur === null || !(t - from >= this.subMs())) return;
+    if (s.lastAt !== null && from < s.lastAt) from = s.lastAt;
+    this.advanceTo(from);
+    const cur = s.cur!;
+    cur.to = from;
+    this.closeSubs(cur.end);
+    this.fold(cur);
+    s.cur = this.open(this.tow.locate(t), t);
+    // The next gap is measured from the restart, not across the time nobody watched.
+    s.lastAt = Math.max(s.lastAt ?? t, t);
+    this.thresholds = null;
+    this.version++;
   }
 
   /** One event arrived at `at` (arrival time; events must come in time order, late ones are counted now). */
@@ -355,7 +378,7 @@ export class ArrivalModel {
       cur.subTainted = false;
       // A sub-window that began before the model was watching (the stream or the model started,
       // or resumed after a gap, in the middle of it) says nothing: its count is partial.
-      const watched = cur.from === undefined || cur.subEnd - subLen >= cur.from;
+      const watched = (cur.from === undefined || cur.subEnd - subLen >= cur.from) && (cur.to === undefined || cur.subEnd <= cur.to);
       // Seeds finer than a sub-window count like live sub-windows (level included); coarser ones cannot.
       const real = watched && (!this.seeding || this.seedFine);
       if (real && this.learnedFlag && !silent) {
@@ -393,17 +416,19 @@ export class ArrivalModel {
   private fold(cur: NonNullable<ModelState['cur']>): void {
     const s = this.s;
     const j = cur.index;
-    if (this.learnedFlag && cur.predicted !== undefined && cur.predicted > 0 && !cur.tainted) {
+    // A bucket observed only over [from, to) counts as that fraction of a bucket.
+    const from = cur.from ?? cur.start;
+    const to = Math.max(from, Math.min(cur.to ?? cur.end, cur.end));
+    const part = (to - from) / (cur.end - cur.start);
+    if (this.learnedFlag && cur.predicted !== undefined && cur.predicted > 0 && !cur.tainted && to > from) {
       const ll = (s.dispBucketLL ??= new Array(DISPERSION_GRID.length).fill(0));
       const c = Math.round(cur.count); // seeds spread over buckets may be fractional
-      for (let k = 0; k < ll.length; k++) ll[k] = ll[k]! * this.decayFold + censoredLogLik(c, cur.predicted, DISPERSION_GRID[k]!);
+      const predicted = (cur.predicted * (to - from)) / (cur.end - from);
+      for (let k = 0; k < ll.length; k++) ll[k] = ll[k]! * this.decayFold + censoredLogLik(c, predicted, DISPERSION_GRID[k]!);
       this.dispCache = null;
     }
-    // A bucket observed only from `from` on counts as that fraction of a bucket.
-    const from = cur.from ?? cur.start;
-    const part = (cur.end - from) / (cur.end - cur.start);
     // Robust to spikes: a bucket counts at most SPIKE_CAP x (+3) what was expected of it.
-    const expected = this.rates[j]! * (cur.end - from);
+    const expected = this.rates[j]! * (to - from);
     const c = this.learned() && expected > 0 ? Math.min(cur.count, SPIKE_CAP * expected + 3) : cur.count;
     const g = s.gaps;
     g[0] *= this.decayFold;
@@ -412,14 +437,14 @@ export class ArrivalModel {
     if (this.learnedFlag && !this.seeding) {
       const e = (s.exceed ??= [0, 0]);
       e[0] *= this.decayFold;
-      e[1] = e[1] * this.decayFold + (cur.end - from);
+      e[1] = e[1] * this.decayFold + (to - from);
     }
     s.counts[j] = s.counts[j]! * this.decayWeek + c;
     s.weeks[j] = s.weeks[j]! * this.decayWeek + part;
     const d = this.tow.daySlot(j);
     s.dayCounts[d] = s.dayCounts[d]! * this.decayDay + c;
     s.days[d] = s.days[d]! * this.decayDay + part;
-    s.observedMs += cur.end - from;
+    s.observedMs += to - from;
     // The day profile feeds all seven buckets of this slot.
     for (let k = d; k < this.tow.perWeek; k += this.tow.perDay) this.rates[k] = this.estimate(k);
     this.recomputeWeek();

@@ -493,3 +493,34 @@ describe('observeCount: points known only as counts per interval (InfluxDB-fed c
     expect(l.model.rateAt(T0 + DAY + 5 * H) * 60_000).toBeCloseTo(20_000, 0);
   });
 });
+
+describe('skipTo: time nobody watched (the service was down)', () => {
+  it('is learned neither as silence nor as traffic', () => {
+    const watched = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    const skipped = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    const naive = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    const all = [watched, skipped, naive];
+    for (const l of all) poisson(l, T0, T0 + 2 * WEEK, () => 1, 3);
+    // The service is down from 02:00 to 08:00 on the third Monday; the stream was not.
+    const down = T0 + 2 * WEEK + 2 * H;
+    const up = T0 + 2 * WEEK + 8 * H;
+    poisson(watched, T0 + 2 * WEEK, T0 + 3 * WEEK, () => 1, 4);
+    for (const l of [skipped, naive]) poisson(l, T0 + 2 * WEEK, down, () => 1, 4);
+    skipped.model.skipTo(down, up);
+    for (const l of [skipped, naive]) poisson(l, up, T0 + 3 * WEEK, () => 1, 5);
+    const at = T0 + 3 * WEEK + 4 * H; // the next Monday, 04:00: the hour that was missed
+    const rate = (l: LearnedLimits) => l.model.rateAt(at) * S;
+    expect(rate(skipped) / rate(watched)).toBeGreaterThan(0.95);
+    expect(rate(naive) / rate(watched)).toBeLessThan(0.9); // zeros learned for the missed hours
+    expect(skipped.model.dispersion()).toBeLessThan(watched.model.dispersion() + 0.01);
+    expect(Math.abs(skipped.deadline(at, 'page') - watched.deadline(at, 'page')) / (watched.deadline(at, 'page') - at)).toBeLessThan(0.1);
+  });
+
+  it('ignores a gap shorter than a sub-window (a quick restart)', () => {
+    const l = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    poisson(l, T0, T0 + WEEK, () => 1);
+    const before = l.toJSON();
+    l.model.skipTo(T0 + WEEK, T0 + WEEK + 30 * S);
+    expect(l.toJSON()).toEqual(before);
+  });
+});
