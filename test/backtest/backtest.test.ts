@@ -8,6 +8,7 @@ import { runBacktest, type BacktestReport } from '../../src/backtest/run.ts';
 import { loadTrace, parseOutages, parseTime, parseTrace, prng, type Trace } from '../../src/backtest/trace.ts';
 import { parseLearnConfig } from '../../src/learn/config.ts';
 import { LearnedLimits } from '../../src/learn/model.ts';
+import { tracePath } from '../helpers/traces.ts';
 
 const S = 1000;
 const H = 3600 * S;
@@ -126,7 +127,7 @@ describe('backtest: learned limits', () => {
 
 describe('backtest: the real shared trace nab-twitter-AAPL', () => {
   it('detects both README outages with no false page (learned nb limits with probes, learning online)', () => {
-    const trace = loadTrace(join(process.env.TRACES_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'traces'), 'nab-twitter-AAPL.csv'));
+    const trace = loadTrace(tracePath('nab-twitter-AAPL.csv'));
     const outages = parseOutages('2015-03-11 07:02:53,2015-03-11 09:12:53\n2015-03-12 05:27:53,2015-03-12 05:42:53\n2015-03-12 09:22:53,2015-03-12 09:32:53');
     for (const probe of [undefined, { timeoutMs: 60 * S, backoffFactor: 2, backoffMaxMs: H }]) {
       const spec = base({ limits: new LearnedLimits(parseLearnConfig({ min: '2s', max: '12h' })), probe });

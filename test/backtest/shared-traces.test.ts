@@ -11,8 +11,9 @@ import { runBacktest } from '../../src/backtest/run.ts';
 import { loadTrace, parseOutages } from '../../src/backtest/trace.ts';
 import { parseLearnConfig } from '../../src/learn/config.ts';
 import { LearnedLimits } from '../../src/learn/model.ts';
+import { TRACES_DIR } from '../helpers/traces.ts';
 
-const TRACES = process.env.TRACES_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'traces');
+const TRACES = TRACES_DIR;
 const S = 1000;
 const NAB = parseOutages('2015-03-11 07:02:53,2015-03-11 09:12:53\n2015-03-12 05:27:53,2015-03-12 05:42:53\n2015-03-12 09:22:53,2015-03-12 09:32:53');
 const MSFT = parseOutages('2018-05-03T20:00:00Z,2018-05-03T21:00:00Z');

@@ -1,9 +1,9 @@
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cursor, loadTrace, parseTime, prng } from '../../src/backtest/trace.ts';
 import { parseLearnConfig, parseRate } from '../../src/learn/config.ts';
 import { LearnedLimits } from '../../src/learn/model.ts';
 import { evaluateRateDrop, lowerTail } from '../../src/learn/rate-drop.ts';
+import { tracePath } from '../helpers/traces.ts';
 
 const H = 3_600_000;
 const T0 = Date.UTC(2026, 0, 5);
@@ -70,7 +70,7 @@ describe('rate-drop', () => {
   });
 
   it('flags the partial outage of nab-twitter-AAPL on 2015-03-12 (0, 0, 1), learning online up to it', () => {
-    const trace = loadTrace(join(process.env.TRACES_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'traces'), 'nab-twitter-AAPL.csv'));
+    const trace = loadTrace(tracePath('nab-twitter-AAPL.csv'));
     if (trace.kind !== 'counts') throw new Error('expected counts');
     const start = parseTime('2015-03-12 05:27:53')!;
     const l2 = new LearnedLimits(parseLearnConfig({ min: '2s', max: '12h' }));
