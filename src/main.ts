@@ -137,8 +137,30 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   // --- learned limits: restored from the store, fed by every real event ------------------------------
   const learnStore = new SqliteLearnStore(db);
   const learned = new Map<string, LearnedLimits>();
-  /** Real events per rate-drop window, per check. */
+  /** Rate-drop: the open window of each check (real events counted in it), and windows closed but not yet judged. */
   const windowCounts = new Map<string, { start: number; count: number }>();
+  const closedWindows = new Map<string, Array<{ start: number; end: number; count: number }>>();
+  /**
+   * Close every rate-drop window of check c that ended by t (by event time, so an event counts in
+   * the window it happened in, however late the judging timer runs). The first window starts at
+   * the next boundary. Closed windows are judged later (judgeClosed), never inside ingest.
+   */
+  const rollWindows = (c: CheckConfig, t: number) => {
+    const rd = c.learn!.rateDrop!;
+    let w = windowCounts.get(c.name);
+    if (!w) {
+      windowCounts.set(c.name, { start: Math.floor(t / rd.window) * rd.window + rd.window, count: 0 });
+      return;
+    }
+    while (t >= w.start + rd.window) {
+      const end: number = w.start + rd.window;
+      const closed = closedWindows.get(c.name) ?? [];
+      closed.push({ start: w.start, end, count: w.count });
+      closedWindows.set(c.name, closed);
+      w = { start: end, count: 0 };
+      windowCounts.set(c.name, w);
+    }
+  };
   const checks: RuntimeCheck[] = [];
   for (const c of config.checks) {
     const needsModel = c.learn && (c.quietAfter === 'auto' || c.pageAfter === 'auto');
@@ -156,8 +178,9 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       observe = (at) => {
         limits.observe(at);
         if (rd) {
-          const w = windowCounts.get(c.name);
-          if (w && at >= w.start) w.count++;
+          rollWindows(c, at);
+          const w = windowCounts.get(c.name)!;
+          if (at >= w.start) w.count++;
         }
       };
     }
@@ -425,34 +448,20 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
         .catch((err) => logger.error({ err, check: c.name }, 'rate-drop verdict could not be applied'));
     }
   };
-  /** Close every window of c that ended by t (the first window starts at the next boundary). */
-  const rollWindows = (c: CheckConfig, t: number) => {
-    const rd = c.learn!.rateDrop!;
-    let w = windowCounts.get(c.name);
-    if (!w) {
-      windowCounts.set(c.name, { start: Math.floor(t / rd.window) * rd.window + rd.window, count: 0 });
-      return;
-    }
-    while (t >= w.start + rd.window) {
-      const end: number = w.start + rd.window;
-      judgeWindow(c, w.start, end, w.count);
-      w = { start: end, count: 0 };
-      windowCounts.set(c.name, w);
-    }
+  /** When this run started watching: windows that ended before (a fed check's catch-up) are history, learned but not judged. */
+  let watchingSince = Infinity;
+  const judgeClosed = (c: CheckConfig) => {
+    const closed = closedWindows.get(c.name);
+    if (!closed?.length) return;
+    closedWindows.delete(c.name);
+    for (const w of closed) if (w.end > watchingSince) judgeWindow(c, w.start, w.end, w.count);
   };
+  /** Pushed checks: windows that ended by now (an empty one too) are closed and judged. */
   const evaluateWindows = () => {
     const now = clock.now();
     for (const c of rateDropChecks) {
-      const rd = c.learn!.rateDrop!;
-      const w = windowCounts.get(c.name);
-      if (!w) {
-        windowCounts.set(c.name, { start: Math.floor(now / rd.window) * rd.window + rd.window, count: 0 });
-        continue;
-      }
-      const end = w.start + rd.window;
-      if (now < end) continue;
-      windowCounts.set(c.name, { start: end, count: 0 });
-      judgeWindow(c, w.start, end, w.count);
+      rollWindows(c, now);
+      judgeClosed(c);
     }
   };
   /**
@@ -474,6 +483,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       t = end;
     }
     rollWindows(c, to);
+    judgeClosed(c);
   };
   const app = await buildServer({
     runtime,
@@ -507,6 +517,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     alerts,
     async listen() {
       started = true;
+      watchingSince = clock.now();
       await alerts.start();
       // Probes whose charge was never answered before a restart: finish the charge with the same
       // probe id and idempotency key (the acquirer answers the first result, no second charge), so a
@@ -547,7 +558,10 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
         // the service's downtime per minute, so it is learned as what InfluxDB saw, not as silence).
         const lastAt = limits.model.toJSON().lastAt;
         if (limits.learned() && lastAt !== null) {
-          influxSource.countFrom(f.name, Math.max(lastAt, clock.now() - 28 * 86_400_000));
+          // Beyond 28 days back (or the measurement's retention) nothing is counted: not learned as silence either.
+          const from = Math.max(lastAt, clock.now() - 28 * 86_400_000);
+          limits.model.skipTo(lastAt, from);
+          influxSource.countFrom(f.name, from);
           return;
         }
         // A new one is seeded with whole 5-minute buckets of history; the polls count on from there.

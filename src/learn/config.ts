@@ -67,7 +67,7 @@ export type LimitModelKind = (typeof LIMIT_MODELS)[number];
 export const rateDropConfigSchema = z
   .object({
     /** Window the runtime counts events in (evaluated at the end of each window). */
-    window: durationSchema.default(300_000),
+    window: durationSchema.default(300_000).refine((w) => w >= 1000, { message: 'must be at least 1s' }),
     /** Required drop below the learned normal, as a fraction (0.8 = at least 80% below). */
     minDrop: z.number().gt(0).lt(1).default(0.8),
     /** Tolerated false rate-drop alarms. */

@@ -85,7 +85,7 @@ export interface ModelState {
   /** Per time-of-day slot: decayed sum of counts and of days seen. */
   dayCounts: number[];
   days: number[];
-  cur: { abs: number; index: number; start: number; end: number; count: number; subEnd: number; subCount: number; predicted?: number; tainted?: boolean; subTainted?: boolean; from?: number; to?: number } | null;
+  cur: { abs: number; index: number; start: number; end: number; count: number; subEnd: number; subCount: number; predicted?: number; tainted?: boolean; subTainted?: boolean; from?: number; to?: number; skip?: [number, number] } | null;
   firstAt: number | null;
   lastAt: number | null;
   observedMs: number;
@@ -219,14 +219,20 @@ export class ArrivalModel {
    */
   skipTo(from: number, t: number): void {
     const s = this.s;
-    if (s.cur === null || !(t - from >= this.subMs())) return;
+    if (s.cur === null) return;
     if (s.lastAt !== null && from < s.lastAt) from = s.lastAt;
+    if (!(t - from >= this.subMs())) return;
     this.advanceTo(from);
     const cur = s.cur!;
-    cur.to = from;
-    this.closeSubs(cur.end);
-    this.fold(cur);
-    s.cur = this.open(this.tow.locate(t), t);
+    if (this.tow.locate(t).abs === cur.abs) {
+      // Back within the same bucket: it folds once, as the fraction watched around the gap.
+      cur.skip = cur.skip ? [Math.min(cur.skip[0], from), Math.max(cur.skip[1], t)] : [from, t];
+    } else {
+      cur.to = from;
+      this.closeSubs(cur.end);
+      this.fold(cur);
+      s.cur = this.open(this.tow.locate(t), t);
+    }
     // The next gap is measured from the restart, not across the time nobody watched.
     s.lastAt = Math.max(s.lastAt ?? t, t);
     this.thresholds = null;
@@ -378,7 +384,11 @@ export class ArrivalModel {
       cur.subTainted = false;
       // A sub-window that began before the model was watching (the stream or the model started,
       // or resumed after a gap, in the middle of it) says nothing: its count is partial.
-      const watched = (cur.from === undefined || cur.subEnd - subLen >= cur.from) && (cur.to === undefined || cur.subEnd <= cur.to);
+      const subStart = cur.subEnd - subLen;
+      const watched =
+        (cur.from === undefined || subStart >= cur.from) &&
+        (cur.to === undefined || cur.subEnd <= cur.to) &&
+        (cur.skip === undefined || cur.subEnd <= cur.skip[0] || subStart >= cur.skip[1]);
       // Seeds finer than a sub-window count like live sub-windows (level included); coarser ones cannot.
       const real = watched && (!this.seeding || this.seedFine);
       if (real && this.learnedFlag && !silent) {
@@ -419,16 +429,20 @@ export class ArrivalModel {
     // A bucket observed only over [from, to) counts as that fraction of a bucket.
     const from = cur.from ?? cur.start;
     const to = Math.max(from, Math.min(cur.to ?? cur.end, cur.end));
-    const part = (to - from) / (cur.end - cur.start);
-    if (this.learnedFlag && cur.predicted !== undefined && cur.predicted > 0 && !cur.tainted && to > from) {
+    const gap = cur.skip ? Math.max(0, Math.min(cur.skip[1], to) - Math.max(cur.skip[0], from)) : 0;
+    const watchedMs = to - from - gap;
+    // Nothing of it was watched (a gap began at its start): nothing to learn, and no extra decay.
+    if (watchedMs <= 0) return;
+    const part = watchedMs / (cur.end - cur.start);
+    if (this.learnedFlag && cur.predicted !== undefined && cur.predicted > 0 && !cur.tainted && watchedMs > 0) {
       const ll = (s.dispBucketLL ??= new Array(DISPERSION_GRID.length).fill(0));
       const c = Math.round(cur.count); // seeds spread over buckets may be fractional
-      const predicted = (cur.predicted * (to - from)) / (cur.end - from);
+      const predicted = (cur.predicted * watchedMs) / (cur.end - from);
       for (let k = 0; k < ll.length; k++) ll[k] = ll[k]! * this.decayFold + censoredLogLik(c, predicted, DISPERSION_GRID[k]!);
       this.dispCache = null;
     }
     // Robust to spikes: a bucket counts at most SPIKE_CAP x (+3) what was expected of it.
-    const expected = this.rates[j]! * (to - from);
+    const expected = this.rates[j]! * watchedMs;
     const c = this.learned() && expected > 0 ? Math.min(cur.count, SPIKE_CAP * expected + 3) : cur.count;
     const g = s.gaps;
     g[0] *= this.decayFold;
@@ -437,14 +451,14 @@ export class ArrivalModel {
     if (this.learnedFlag && !this.seeding) {
       const e = (s.exceed ??= [0, 0]);
       e[0] *= this.decayFold;
-      e[1] = e[1] * this.decayFold + (to - from);
+      e[1] = e[1] * this.decayFold + watchedMs;
     }
     s.counts[j] = s.counts[j]! * this.decayWeek + c;
     s.weeks[j] = s.weeks[j]! * this.decayWeek + part;
     const d = this.tow.daySlot(j);
     s.dayCounts[d] = s.dayCounts[d]! * this.decayDay + c;
     s.days[d] = s.days[d]! * this.decayDay + part;
-    s.observedMs += to - from;
+    s.observedMs += watchedMs;
     // The day profile feeds all seven buckets of this slot.
     for (let k = d; k < this.tow.perWeek; k += this.tow.perDay) this.rates[k] = this.estimate(k);
     this.recomputeWeek();

@@ -317,10 +317,12 @@ export class InfluxSource {
     }
     if (w.countFrom !== from) return; // re-pointed meanwhile
     w.countFrom = until;
-    try {
-      for (const [a, b, n] of pieces) this.#onCounts(w.check.name, a, b, n);
-    } catch (err) {
-      this.#log.error({ check: w.check.name, err }, 'onCounts threw');
+    for (const [a, b, n] of pieces) {
+      try {
+        this.#onCounts(w.check.name, a, b, n);
+      } catch (err) {
+        this.#log.error({ check: w.check.name, err }, 'onCounts threw');
+      }
     }
   }
 

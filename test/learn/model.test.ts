@@ -524,3 +524,24 @@ describe('skipTo: time nobody watched (the service was down)', () => {
     expect(l.toJSON()).toEqual(before);
   });
 });
+
+describe('skipTo: edge cases a review found', () => {
+  it('a gap inside one bucket folds that bucket once, as the fraction watched around the gap', () => {
+    const a = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    poisson(a, T0, T0 + 2 * WEEK + 10 * 60 * S, () => 1, 3);
+    const j = a.model.tow.locate(T0 + 2 * WEEK + 10 * 60 * S).index;
+    const weeksBefore = a.toJSON().weeks[j]!;
+    a.model.skipTo(T0 + 2 * WEEK + 10 * 60 * S, T0 + 2 * WEEK + 40 * 60 * S); // 30 minutes not watched, same hour
+    poisson(a, T0 + 2 * WEEK + 40 * 60 * S, T0 + 2 * WEEK + 2 * H, () => 1, 4);
+    const decay = 0.5 ** (1 / 4); // one week at the default 4-week half-life
+    expect(a.toJSON().weeks[j]).toBeCloseTo(weeksBefore * decay + 0.5, 2); // one fold, half an hour watched
+  });
+
+  it('never moves the model back in time (a restart whose clock is behind the last event)', () => {
+    const l = new LearnedLimits(cfg({ model: 'nb', adapt: true }));
+    poisson(l, T0, T0 + WEEK, () => 1);
+    const before = l.toJSON();
+    l.model.skipTo(T0 + WEEK - 2 * H, T0 + WEEK - H);
+    expect(l.toJSON()).toEqual(before);
+  });
+});
