@@ -71,7 +71,7 @@ const POOL_FADE_WEEKS = 2;
  * The over-dispersions 1/r whose likelihood is tracked (censored negative binomial, see
  * `fitDispersion`): from practically Poisson to a stream whose rate varies tenfold.
  */
-export const DISPERSION_GRID = [1e-4, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5] as const;
+const DISPERSION_GRID = [1e-4, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5] as const;
 /** The dispersion used is this quantile of its posterior: thin evidence errs towards longer limits. */
 const DISPERSION_QUANTILE = 0.9;
 
@@ -703,7 +703,7 @@ export class ArrivalModel {
  * over-dispersion `phi` (r = 1/phi), censored at the expectation: counts at or above it only say
  * "not short".
  */
-export function censoredLogLik(c: number, m: number, phi: number): number {
+function censoredLogLik(c: number, m: number, phi: number): number {
   const r = 1 / phi;
   const p = r / (r + m);
   if (c < m) return Math.max(nbLogPmf(c, r, p), LL_FLOOR);

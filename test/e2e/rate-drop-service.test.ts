@@ -13,6 +13,7 @@ import { LearnedLimits } from '../../src/learn/model.ts';
 import { SqliteLearnStore } from '../../src/learn/store-sqlite.ts';
 import { waitFor } from '../helpers/process.ts';
 import { startService, tempDir, type Running } from '../helpers/service.ts';
+import { poissonCount } from '../helpers/random.ts';
 
 const LEARN = { min: '2s', max: '10m', warmup: '1h', rateDrop: { window: '20s', minDrop: 0.7, falseAlarms: '1/year' } };
 let svc: Running | undefined;
@@ -43,9 +44,7 @@ describe('rate-drop on a pushed check', () => {
     const M = 300_000;
     const until = Math.floor(Date.now() / M) * M;
     const buckets = [];
-    // Poisson(600) per 5 minutes, by its normal approximation (Box-Muller).
-    const poisson600 = () => Math.max(0, Math.round(600 + Math.sqrt(600) * Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd())));
-    for (let t = until - 3 * 86_400_000; t < until; t += M) buckets.push({ start: t, count: poisson600(), bucketMs: M });
+    for (let t = until - 3 * 86_400_000; t < until; t += M) buckets.push({ start: t, count: poissonCount(600, rnd), bucketMs: M });
     limits.seed(buckets);
     const db = new BetterSqlite3(join(dir, 'qw.sqlite'));
     await new SqliteLearnStore(db).save('auth', limits.toJSON(), until);

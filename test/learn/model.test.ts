@@ -9,6 +9,7 @@ import { specLimits } from '../../src/learn/spec.ts';
 import { SqliteLearnStore } from '../../src/learn/store-sqlite.ts';
 import { TimeOfWeek } from '../../src/learn/time-of-week.ts';
 import { prng } from '../../src/backtest/trace.ts';
+import { poissonCount } from '../helpers/random.ts';
 
 const S = 1000;
 const H = 3600 * S;
@@ -364,16 +365,11 @@ describe('dispersion fit (nb): censored likelihood on sub-windows and on whole b
   it('seeded 5-minute counts teach the sub-window fit too (no live events needed to trust it)', () => {
     const rnd = prng(6);
     const M = 5 * 60_000;
-    const poissonCount = (m: number) => {
-      let k = 0;
-      for (let p = rnd(), lim = Math.exp(-m); p > lim; p *= rnd()) k++;
-      return k;
-    };
     const fine = new LearnedLimits(cfg({ model: 'nb' }));
-    fine.seed(Array.from({ length: 3 * 288 }, (_, i) => ({ start: T0 + i * M, count: poissonCount(50), bucketMs: M })));
+    fine.seed(Array.from({ length: 3 * 288 }, (_, i) => ({ start: T0 + i * M, count: poissonCount(50, rnd), bucketMs: M })));
     // Hourly seeds of the same traffic: the sub-window fit has no evidence, only the bucket fit.
     const coarse = new LearnedLimits(cfg({ model: 'nb' }));
-    coarse.seed(Array.from({ length: 3 * 24 }, (_, i) => ({ start: T0 + i * H, count: poissonCount(600), bucketMs: H })));
+    coarse.seed(Array.from({ length: 3 * 24 }, (_, i) => ({ start: T0 + i * H, count: poissonCount(600, rnd), bucketMs: H })));
     const ll = (l: LearnedLimits) => (l.model.toJSON().dispLL ?? []).filter((v) => v !== 0).length;
     expect(ll(fine)).toBeGreaterThan(0);
     expect(ll(coarse)).toBe(0);
@@ -401,12 +397,7 @@ describe('dispersion fit: what a review found (each once a bug)', () => {
   const M = 5 * 60_000;
   const countsFrom = (seed: number) => {
     const rnd = prng(seed);
-    return (m: number) => {
-      if (m > 500) return Math.round(m + Math.sqrt(m) * Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd()));
-      let k = 0;
-      for (let p = rnd(), lim = Math.exp(-m); p > lim; p *= rnd()) k++;
-      return k;
-    };
+    return (m: number) => poissonCount(m, rnd);
   };
 
   it('a window too unlikely for a grid value (log-likelihood below -745) does not poison the fit or its saved state', () => {

@@ -4,25 +4,17 @@ import { parseLearnConfig, parseRate } from '../../src/learn/config.ts';
 import { LearnedLimits } from '../../src/learn/model.ts';
 import { evaluateRateDrop, lowerTail } from '../../src/learn/rate-drop.ts';
 import { tracePath } from '../helpers/traces.ts';
+import { poissonCount } from '../helpers/random.ts';
 
 const H = 3_600_000;
 const T0 = Date.UTC(2026, 0, 5);
 const opts = { minDrop: 0.8, falseAlarmsPerMs: parseRate('1/year')! };
 
-/** A Poisson count with mean m (Knuth; m is at most a few thousand here, so by halves). */
-function poisson(m: number, rnd: () => number): number {
-  if (m > 500) return poisson(m / 2, rnd) + poisson(m / 2, rnd);
-  const limit = Math.exp(-m);
-  let k = 0;
-  for (let p = rnd(); p > limit; p *= rnd()) k++;
-  return k;
-}
-
 /** Three weeks of history as InfluxDB would give it: Poisson hourly counts around `perHour`. */
 function seeded(perHour: number): LearnedLimits {
   const l = new LearnedLimits(parseLearnConfig({ min: '1s', max: '1h' }));
   const rnd = prng(7);
-  l.seed(Array.from({ length: 21 * 24 }, (_, i) => ({ start: T0 + i * H, count: poisson(perHour, rnd), bucketMs: H })));
+  l.seed(Array.from({ length: 21 * 24 }, (_, i) => ({ start: T0 + i * H, count: poissonCount(perHour, rnd), bucketMs: H })));
   return l;
 }
 
