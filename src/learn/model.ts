@@ -443,7 +443,11 @@ export class ArrivalModel {
     }
     // Robust to spikes: a bucket counts at most SPIKE_CAP x (+3) what was expected of it.
     const expected = this.rates[j]! * watchedMs;
-    const c = this.learned() && expected > 0 ? Math.min(cur.count, SPIKE_CAP * expected + 3) : cur.count;
+    // Only against an expectation with at least a bucket's worth of history behind it (its own
+    // weeks or the pooled days): a stream's first, partial hour (30 s of points credited as 5
+    // minutes) would otherwise cap the next day's same hour at a fraction of its real traffic.
+    const backed = s.weeks[j]! >= 1 || s.days[this.tow.daySlot(j)]! >= 1;
+    const c = backed && this.learned() && expected > 0 ? Math.min(cur.count, SPIKE_CAP * expected + 3) : cur.count;
     const g = s.gaps;
     g[0] *= this.decayFold;
     g[1] *= this.decayFold;

@@ -536,3 +536,17 @@ describe('skipTo: edge cases a review found', () => {
     expect(l.toJSON()).toEqual(before);
   });
 });
+
+describe('a stream that begins seconds before a bucket ends', () => {
+  it('does not cap the next day of that hour at the fraction it first saw (seen as a CI flake at 20:59 UTC)', () => {
+    const M = 5 * 60_000;
+    const start = T0 + 20 * H + 59 * 60 * S + 30 * S; // history begins at 20:59:30: 30 s of points in the first 5-minute bucket
+    const l = new LearnedLimits(cfg({ model: 'nb', adapt: true, warmup: '1h' }));
+    const first = Math.floor(start / M) * M;
+    const buckets = [];
+    for (let b = first; b < T0 + 3 * DAY + 20 * H; b += M) buckets.push({ start: b, count: b === first ? 60 : 600, bucketMs: M });
+    l.seed(buckets);
+    const at = T0 + 3 * DAY + 20 * H + 30 * S; // the fourth day, 20:00
+    expect(l.model.rateAt(at) * 60_000).toBeGreaterThan(110); // 120 a minute
+  });
+});
