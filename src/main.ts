@@ -31,70 +31,14 @@ import { specLimits } from './learn/spec.ts';
 import type { LearnedLimits, ModelState } from './learn/model.ts';
 import { SqliteLearnStore } from './learn/store-sqlite.ts';
 import type { IngestEvent } from './checks/runtime.ts';
+import { correlateFor, specFor } from './checks/spec.ts';
+export { correlateFor, specFor, toSpec } from './checks/spec.ts';
 
 export class StartupError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'StartupError';
   }
-}
-
-const asList = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : [String(v)]);
-
-/** Turn a validated check config into the engine's spec (learned limits are attached by the caller). */
-export function toSpec(c: CheckConfig): CheckSpec {
-  const match: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(c.match)) match[k] = asList(v);
-  const quiet = typeof c.quietAfter === 'number' ? c.quietAfter : (c.learn?.min ?? 30_000);
-  const page = typeof c.pageAfter === 'number' ? c.pageAfter : (c.learn?.max ?? 600_000);
-  const spec: CheckSpec = {
-    name: c.name,
-    stream: c.stream ?? c.name,
-    match,
-    quietAfterMs: quiet,
-    pageAfterMs: Math.max(page, quiet + 1),
-    labels: c.labels,
-  };
-  if (c.probe) spec.probe = { timeoutMs: c.probe.timeout, backoffFactor: c.probe.backoff.factor, backoffMaxMs: c.probe.backoff.max };
-  if (c.flap) spec.flap = { maxFlips: c.flap.maxFlips, windowMs: c.flap.window, stableForMs: c.flap.stableFor };
-  return spec;
-}
-
-/**
- * The engine's spec for a check, with a learned-limits model for `auto` limits (restored from
- * `saved` when given). Used by the service and by `quietwatch backtest`, so both run the same check.
- */
-export function specFor(c: CheckConfig, saved?: ModelState): CheckSpec {
-  const spec = toSpec(c);
-  if (c.learn && (c.quietAfter === 'auto' || c.pageAfter === 'auto')) {
-    const sl = specLimits({ quietAfter: c.quietAfter, pageAfter: c.pageAfter, learn: c.learn }, saved);
-    if (sl.limits) {
-      spec.limits = sl.limits;
-      spec.quietAfterMs = sl.quietAfterMs;
-      spec.pageAfterMs = Math.max(sl.pageAfterMs, sl.quietAfterMs + 1);
-    }
-  }
-  return spec;
-}
-
-/** How a check recognises its probe's transaction: an attribute (default probe_id) or card token + amount. */
-export function correlateFor(c: CheckConfig): Correlate | undefined {
-  if (!c.probe) return undefined;
-  const corr = c.probe.correlate;
-  if ('attribute' in corr) {
-    const path = corr.attribute;
-    return (attrs) => {
-      const v = attributePath(attrs, path);
-      return typeof v === 'string' && v.length > 0 ? v : undefined;
-    };
-  }
-  const amount = String(c.probe.amount);
-  return (attrs: Record<string, AttrValue>, state) => {
-    const tok = attributePath(attrs, corr.cardTokenAttribute);
-    const amt = attributePath(attrs, corr.amountAttribute);
-    if (tok !== corr.cardToken || String(amt) !== amount) return undefined;
-    return state.probe?.id ?? `card:${corr.cardToken}`;
-  };
 }
 
 export interface ServiceOptions {

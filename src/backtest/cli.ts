@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import type { CheckSpec } from '../checks/types.ts';
 import { parseConfig } from '../config/load.ts';
 import { durationSchema } from '../learn/config.ts';
-import { specFor } from '../main.ts';
+import { specFor } from '../checks/spec.ts';
 import { formatDuration } from '../lib/duration.ts';
 import { runBacktest, type BacktestReport } from './run.ts';
 import { loadOutages, loadTrace, type Outage } from './trace.ts';
