@@ -3,14 +3,17 @@
  * client sends can crash the process. Routes of other modules (alerts, probes, sandbox, board)
  * plug in through `plugins`.
  */
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type preHandlerHookHandler } from 'fastify';
 import type { CheckRuntime, IngestEvent } from '../checks/runtime.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Store } from '../store/types.ts';
 import type { Scope } from '../config/schema.ts';
-import { IngestError, parseEvents } from '../ingest/parse.ts';
+import { IngestError, jsonTooDeep, MAX_JSON_DEPTH, parseEvents, validateEvent } from '../ingest/parse.ts';
+import { redactUrl } from '../lib/logger.ts';
 import { Auth, principalOf } from './auth.ts';
+import { guardNoTokenMode } from './guard.ts';
 import { buildOpenApi } from './openapi.ts';
 
 export type RequireScope = (scope: Scope, opts?: { allowQueryToken?: boolean; publicRead?: boolean }) => preHandlerHookHandler;
@@ -40,10 +43,20 @@ export interface ServerDeps {
   checkDetails?: (name: string) => Promise<Record<string, unknown>>;
   /** Extra fields per check for GET /v1/checks (the open incident), by check name. */
   listDetails?: () => Promise<Map<string, Record<string, unknown>>>;
-  /** Called with each accepted batch after it is stored (metrics). */
+  /** The one ingest path (src/ingest/): stores the batch, resolves once committed. Default: the runtime alone. */
+  ingest?: (events: readonly IngestEvent[]) => Promise<unknown>;
+  /** Called with each accepted batch after it is stored (only with the default ingest). */
   onAccepted?: (events: readonly IngestEvent[]) => void;
   metrics?: () => Promise<{ contentType: string; body: string }>;
   plugins?: ApiPlugin[];
+  /** Event times further than this from arrival are refused (config `ingest.maxClockSkew`; default 1 day). */
+  maxClockSkewMs?: number;
+  /** A request (headers and body) must arrive within this (config `server.requestTimeout`; default 30 s): slow drippers are closed. */
+  requestTimeoutMs?: number;
+  /** Bytes of request bodies being received at once, over every connection (default 8 x bodyLimit); beyond: 503. */
+  maxInflightBodyBytes?: number;
+  /** Host names accepted in no-token mode besides loopback names and the listen address (e.g. server.publicUrl's). */
+  allowedHosts?: readonly string[];
 }
 
 export function errorBody(error: string, message: string, extra: Record<string, unknown> = {}) {
@@ -52,6 +65,8 @@ export function errorBody(error: string, message: string, extra: Record<string, 
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const { runtime, store, auth, clock } = deps;
+  const requestTimeout = deps.requestTimeoutMs ?? 30_000;
+  const parseOpts = deps.maxClockSkewMs !== undefined ? { maxClockSkewMs: deps.maxClockSkewMs } : {};
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'http' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -62,21 +77,108 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     forceCloseConnections: true,
     // Check names may be up to 128 characters and streams 200 (Fastify's default is 100).
     maxParamLength: 256,
+    // Slow drippers: the whole request must arrive in time (checked every second), headers sooner.
+    requestTimeout,
+    http: { headersTimeout: Math.min(requestTimeout, 10_000), connectionsCheckingInterval: Math.min(1_000, requestTimeout) },
+    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, text, body] =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout', errorBody('request_timeout', `the request did not arrive within ${requestTimeout} ms; the connection is closed`)]
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? [431, 'Request Header Fields Too Large', errorBody('headers_too_large', 'the request headers are too large')]
+            : [400, 'Bad Request', errorBody('bad_request', 'malformed HTTP request')];
+      const json = JSON.stringify(body);
+      if (socket.writable) {
+        socket.write(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`);
+      }
+      socket.destroy();
+    },
   });
-  const requireScope: RequireScope = (scope, opts) => auth.require(scope, opts);
+
+  // Auth runs on the headers, before any body is read: a request without a valid token is
+  // answered 401 and its body never buffered. Routes say `preHandler: requireScope(...)` (modules
+  // plug in that way); every such hook is moved to onRequest here.
+  const authHooks = new WeakSet<object>();
+  const requireScope: RequireScope = (scope, opts) => {
+    const hook = auth.require(scope, opts);
+    authHooks.add(hook);
+    return hook;
+  };
+  app.addHook('onRoute', (route) => {
+    const pre = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+    const moved = pre.filter((h) => authHooks.has(h));
+    if (moved.length === 0) return;
+    const on = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.preHandler = pre.filter((h) => !authHooks.has(h));
+    route.onRequest = [...on, ...moved] as typeof route.onRequest;
+  });
+
+  // Repeated query parameters (`?check=a&check=b`): no route takes a list, so say so.
+  app.addHook('onRequest', (req, reply, done) => {
+    const q = req.query as Record<string, unknown> | undefined;
+    if (q) {
+      for (const [k, v] of Object.entries(q)) {
+        if (Array.isArray(v)) {
+          void reply.code(400).send(errorBody('bad_request', `query parameter "${k}" is given ${v.length} times; give it once`, { field: k }));
+          return;
+        }
+      }
+    }
+    done();
+  });
+  // No-token mode: the API is open on loopback, so refuse what a web page could send it (see guard.ts).
+  if (auth.open) app.addHook('onRequest', guardNoTokenMode({ allowedHosts: deps.allowedHosts ?? [] }));
+
+  // In-flight body bytes over every connection are capped: what a body may still cost (its
+  // Content-Length, or the body limit when chunked) is reserved before it is read.
+  const maxInflight = deps.maxInflightBodyBytes ?? 8 * deps.bodyLimit;
+  let inflight = 0;
+  app.addHook('preParsing', (req, reply, payload, done) => {
+    const cl = req.headers['content-length'];
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    if (cl === undefined && !chunked) return done(null, payload);
+    const declared = cl === undefined ? deps.bodyLimit : Number(cl);
+    const cost = Number.isFinite(declared) ? Math.min(Math.max(declared, 0), deps.bodyLimit) : deps.bodyLimit;
+    if (cost === 0) return done(null, payload);
+    if (inflight + cost > maxInflight) {
+      void reply
+        .code(503)
+        .header('retry-after', '1')
+        .header('connection', 'close')
+        .send(errorBody('busy', `too many request bodies are being received (${maxInflight} bytes in flight at most); retry`));
+      return;
+    }
+    inflight += cost;
+    reply.raw.once('close', () => {
+      inflight -= cost;
+    });
+    done(null, payload);
+  });
+
+  // JSON bodies of other modules' routes (silences, acks, sandbox): no deep nesting either.
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (jsonTooDeep(body as string)) {
+      const err = Object.assign(new Error(`the body: JSON nested deeper than ${MAX_JSON_DEPTH} levels`), { statusCode: 400 });
+      return done(err, undefined);
+    }
+    defaultJson(req, body as string, done);
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status === 413) return reply.code(413).send(errorBody('payload_too_large', `the body is larger than ${deps.bodyLimit} bytes; send smaller batches`));
     if (status === 415) return reply.code(415).send(errorBody('unsupported_media_type', err.message));
     if (status >= 500) {
-      req.log.error({ err, url: req.url }, 'request failed');
+      req.log.error({ err, method: req.method, url: redactUrl(req.url) }, 'request failed');
       return reply.code(status).send(errorBody('internal', 'the request failed; see the server log'));
     }
     const field = err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'body' : undefined;
     return reply.code(status).send(errorBody('bad_request', err.message, field ? { field } : {}));
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 300)}`)));
 
   // --- health --------------------------------------------------------------------------------
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -113,12 +215,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // --- ingest --------------------------------------------------------------------------------
   const accept = async (events: IngestEvent[], reply: FastifyReply) => {
     try {
-      await runtime.ingest(events);
+      if (deps.ingest) await deps.ingest(events);
+      else {
+        await runtime.ingest(events);
+        deps.onAccepted?.(events);
+      }
     } catch (err) {
       deps.logger.error({ err }, 'could not store an ingest batch');
       return reply.code(503).send(errorBody('unavailable', 'the batch could not be stored; nothing was accepted, retry'));
     }
-    deps.onAccepted?.(events);
     return reply.code(202).send({ accepted: events.length });
   };
 
@@ -132,7 +237,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       const kind = ct.includes('ndjson') || ct.includes('jsonl') ? 'ndjson' : ct.includes('json') ? 'json' : 'auto';
       let events: IngestEvent[];
       try {
-        events = parseEvents(typeof req.body === 'string' ? req.body : '', clock.now(), kind);
+        events = parseEvents(typeof req.body === 'string' ? req.body : '', clock.now(), kind, parseOpts);
       } catch (err) {
         if (err instanceof IngestError) {
           const first = err.problems[0]!;
@@ -153,11 +258,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
     sub.post<{ Params: { stream: string } }>('/v1/streams/:stream/ping', { preHandler: requireScope('ingest') }, async (req, reply) => {
       const stream = req.params.stream;
-      if (!stream || stream.length > 200) return reply.code(400).send(errorBody('bad_request', 'stream must be 1..200 characters', { field: 'stream' }));
       const body = typeof req.body === 'string' ? req.body.trim() : '';
       let extra: Record<string, unknown> = {};
       if (body) {
         try {
+          if (jsonTooDeep(body)) throw new Error(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
           const parsed = JSON.parse(body) as unknown;
           if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('must be a JSON object');
           extra = parsed as Record<string, unknown>;
@@ -167,7 +272,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       }
       let events: IngestEvent[];
       try {
-        events = parseEvents(JSON.stringify([{ ...extra, stream }]), clock.now(), 'json');
+        // Validated as parsed (not re-serialised: JSON turns 1e400 into null, and a missing time into arrival).
+        events = [validateEvent({ ...extra, stream }, clock.now(), parseOpts)];
       } catch (err) {
         if (err instanceof IngestError) {
           return reply.code(400).send(errorBody('invalid_event', err.message, { field: err.problems[0]?.field, problems: err.problems }));

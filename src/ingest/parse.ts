@@ -30,29 +30,85 @@ const KNOWN = new Set(['stream', 'time', 'id', 'attributes']);
 const MAX_PROBLEMS = 20;
 /** Epoch ms below this (1973) is almost certainly epoch seconds sent by mistake. */
 const MIN_EPOCH_MS = 1e11;
-const MAX_EPOCH_MS = 32503680000000; // year 3000
+/** Default bound on event time against arrival time, either way (config `ingest.maxClockSkew`). */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 86_400_000;
+/** Deepest JSON nesting accepted in a body (an event is 3 levels; attributes may nest a little). */
+export const MAX_JSON_DEPTH = 32;
+// Letters, digits, punctuation, spaces inside; no control characters, not blank.
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
-function parseTime(v: unknown): number | string {
+export interface ParseOptions {
+  /** Event times further than this from arrival, either way, are rejected (default 1 day). */
+  maxClockSkewMs?: number;
+}
+
+/**
+ * True when `text` nests arrays/objects deeper than `max` (scanned without parsing, outside
+ * strings), so a 10,000-deep body is refused before JSON.parse or anything recursive sees it.
+ */
+export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+      continue;
+    }
+    if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > max) return true;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return false;
+}
+
+const tooDeepMessage = (max = MAX_JSON_DEPTH) => `JSON nested deeper than ${max} levels`;
+
+function formatSkew(ms: number): string {
+  return ms % 86_400_000 === 0 ? `${ms / 86_400_000} day(s)` : ms % 3_600_000 === 0 ? `${ms / 3_600_000} hour(s)` : `${ms} ms`;
+}
+
+function parseTime(v: unknown, arrivedAt: number, maxSkewMs: number): number | string {
+  let t: number;
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) return 'must be a finite number';
     if (v < MIN_EPOCH_MS) return `must be epoch milliseconds (${v} looks like seconds)`;
-    if (v > MAX_EPOCH_MS) return 'is too far in the future';
-    return v;
-  }
-  if (typeof v === 'string') {
+    t = v;
+  } else if (typeof v === 'string') {
     if (!RFC3339.test(v)) return 'must be an RFC 3339 timestamp like 2026-11-29T17:00:00Z, or epoch milliseconds';
-    const t = Date.parse(v);
+    t = Date.parse(v);
     if (Number.isNaN(t)) return 'is not a valid date';
     // Date.parse rolls 2026-02-30 over to March: the calendar date must exist as written.
     const [y, mo, d] = v.slice(0, 10).split('-').map(Number) as [number, number, number];
     const cal = new Date(Date.UTC(y, mo - 1, d));
     if (cal.getUTCFullYear() !== y || cal.getUTCMonth() !== mo - 1 || cal.getUTCDate() !== d) return `is not a calendar date (${v.slice(0, 10)})`;
-    return t;
-  }
-  return 'must be an RFC 3339 string or epoch milliseconds';
+  } else return 'must be an RFC 3339 string or epoch milliseconds';
+  // One bound for strings and numbers alike: within maxSkew of arrival, either way.
+  if (t > arrivedAt + maxSkewMs) return `is more than ${formatSkew(maxSkewMs)} after arrival (clock skew or a unit mistake)`;
+  if (t < arrivedAt - maxSkewMs) return `is more than ${formatSkew(maxSkewMs)} before arrival (too old to measure lag by)`;
+  return t;
 }
 
-function validate(raw: unknown, where: { line?: number; index?: number }, arrivedAt: number, problems: IngestProblem[]): IngestEvent | undefined {
+/** Why a stream name is refused, or undefined when it is fine. */
+export function streamProblem(stream: unknown): string | undefined {
+  if (stream === undefined) return 'is required';
+  if (typeof stream !== 'string' || stream.length === 0 || stream.length > 200) return 'must be a non-empty string of at most 200 characters';
+  if (stream.trim().length === 0) return 'must not be blank';
+  if (CONTROL.test(stream)) return 'must not contain control characters';
+  return undefined;
+}
+
+/** Validate one already-parsed event object (POST /v1/streams/{stream}/ping uses this directly). */
+export function validateEvent(raw: unknown, arrivedAt: number, opts: ParseOptions = {}): IngestEvent {
+  const problems: IngestProblem[] = [];
+  const ev = validate(raw, {}, arrivedAt, problems, opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS);
+  if (!ev || problems.length) throw new IngestError(problems.length ? problems : [{ message: 'invalid event' }]);
+  return ev;
+}
+
+function validate(raw: unknown, where: { line?: number; index?: number }, arrivedAt: number, problems: IngestProblem[], maxSkewMs: number): IngestEvent | undefined {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     problems.push({ ...where, message: 'must be a JSON object {stream, time?, id?, attributes?}' });
     return undefined;
@@ -66,13 +122,14 @@ function validate(raw: unknown, where: { line?: number; index?: number }, arrive
     }
   }
   const stream = o.stream;
-  if (typeof stream !== 'string' || stream.length === 0 || stream.length > 200) {
-    problems.push({ ...where, field: 'stream', message: stream === undefined ? 'is required' : 'must be a non-empty string of at most 200 characters' });
+  const sp = streamProblem(stream);
+  if (sp) {
+    problems.push({ ...where, field: 'stream', message: sp });
     ok = false;
   }
   let time = arrivedAt;
   if (o.time !== undefined && o.time !== null) {
-    const t = parseTime(o.time);
+    const t = parseTime(o.time, arrivedAt, maxSkewMs);
     if (typeof t === 'string') {
       problems.push({ ...where, field: 'time', message: t });
       ok = false;
@@ -96,13 +153,15 @@ function validate(raw: unknown, where: { line?: number; index?: number }, arrive
 }
 
 /** Parse a body. `kind` comes from the content type; 'auto' looks at the first character. */
-export function parseEvents(body: string, arrivedAt: number, kind: 'json' | 'ndjson' | 'auto' = 'auto'): IngestEvent[] {
+export function parseEvents(body: string, arrivedAt: number, kind: 'json' | 'ndjson' | 'auto' = 'auto', opts: ParseOptions = {}): IngestEvent[] {
+  const maxSkewMs = opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
   const trimmed = body.trimStart();
   if (trimmed.length === 0) throw new IngestError([{ message: 'the body is empty: send a JSON array or NDJSON of events' }]);
   const mode = kind === 'auto' ? (trimmed[0] === '[' ? 'json' : trimmed.includes('\n') ? 'ndjson' : 'json') : kind;
   const problems: IngestProblem[] = [];
   const out: IngestEvent[] = [];
   if (mode === 'json') {
+    if (jsonTooDeep(body)) throw new IngestError([{ message: tooDeepMessage() }]);
     let raw: unknown;
     try {
       raw = JSON.parse(body);
@@ -112,7 +171,7 @@ export function parseEvents(body: string, arrivedAt: number, kind: 'json' | 'ndj
     const list = Array.isArray(raw) ? raw : [raw];
     list.forEach((r, index) => {
       if (problems.length >= MAX_PROBLEMS) return;
-      const ev = validate(r, Array.isArray(raw) ? { index } : {}, arrivedAt, problems);
+      const ev = validate(r, Array.isArray(raw) ? { index } : {}, arrivedAt, problems, maxSkewMs);
       if (ev) out.push(ev);
     });
   } else {
@@ -120,6 +179,10 @@ export function parseEvents(body: string, arrivedAt: number, kind: 'json' | 'ndj
     for (let i = 0; i < lines.length && problems.length < MAX_PROBLEMS; i++) {
       const line = lines[i]!.trim();
       if (line.length === 0) continue;
+      if (jsonTooDeep(line)) {
+        problems.push({ line: i + 1, message: tooDeepMessage() });
+        continue;
+      }
       let raw: unknown;
       try {
         raw = JSON.parse(line);
@@ -127,7 +190,7 @@ export function parseEvents(body: string, arrivedAt: number, kind: 'json' | 'ndj
         problems.push({ line: i + 1, message: `malformed JSON: ${(err as Error).message}` });
         continue;
       }
-      const ev = validate(raw, { line: i + 1 }, arrivedAt, problems);
+      const ev = validate(raw, { line: i + 1 }, arrivedAt, problems, maxSkewMs);
       if (ev) out.push(ev);
     }
   }

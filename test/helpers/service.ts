@@ -38,6 +38,8 @@ export async function startService(yaml: string, opts: { clock?: Clock; dir?: st
     async fetch(path, init = {}) {
       const headers = new Headers(init.headers);
       if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+      // fetch labels a string body text/plain, which no-token mode refuses on writes (415): these are JSON.
+      if (typeof init.body === 'string' && !headers.has('content-type')) headers.set('content-type', 'application/json');
       const res = await fetch(url + path, { ...init, headers });
       const text = await res.text();
       let body: any = text;
