@@ -10,6 +10,7 @@ import { metricsConfigSchema } from '../metrics/index.ts';
 import { alertsConfigSchema } from '../alerts/config.ts';
 import { learnConfigSchema } from '../learn/config.ts';
 import { influxSourceSchema } from '../sources/influx.ts';
+import { watchdogConfigSchema } from '../watchdog/config.ts';
 
 export { checkProbeSchema };
 
@@ -104,8 +105,16 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(8080),
         bodyLimit: z.number().int().positive().default(5 * 1024 * 1024).describe('Largest request body accepted, in bytes (413 beyond)'),
         publicUrl: z.string().url().optional().describe('Where people reach this server (links in pages)'),
+        requestTimeout: duration().default(30_000).describe('A request, headers and body, must arrive within this; slow uploads are closed (408)'),
       })
-      .default({ host: '127.0.0.1', port: 8080, bodyLimit: 5 * 1024 * 1024 }),
+      .default({ host: '127.0.0.1', port: 8080, bodyLimit: 5 * 1024 * 1024, requestTimeout: 30_000 }),
+    ingest: z
+      .object({
+        maxClockSkew: duration()
+          .default(86_400_000)
+          .describe('Event times further than this from arrival, either way, are refused (400): one bound for string and numeric times'),
+      })
+      .default({ maxClockSkew: 86_400_000 }),
     store: z.object({ path: z.string().min(1).default('data/quietwatch.sqlite') }).default({ path: 'data/quietwatch.sqlite' }),
     auth: z
       .object({ tokens: z.array(tokenSchema).default([]) })
@@ -123,6 +132,7 @@ export const configSchema = z
     alerts: alertsConfigSchema.prefault({}),
     metrics: metricsConfigSchema,
     sandbox: sandboxSchema.optional(),
+    watchdog: watchdogConfigSchema.optional().describe("quietwatch's own heartbeat to an external dead man's switch (docs/watchdog.md)"),
   })
   .superRefine((c, ctx) => {
     if (c.metrics.stateInterval < 100) ctx.addIssue({ code: 'custom', path: ['metrics', 'stateInterval'], message: 'must be at least 100ms' });
