@@ -1,4 +1,4 @@
-/** Durations in config: `90s`, `2m`, `1h30m`, `500ms`, `1d`, or a number of milliseconds. */
+/** Durations in config: `90s`, `2m`, `1h30m`, `500ms`, `1d`, or a number of milliseconds. Units largest first, each once. */
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g;
 
@@ -8,12 +8,17 @@ export function parseDuration(input: string | number): number | undefined {
   if (!s) return undefined;
   let total = 0;
   let consumed = 0;
+  // Units go from largest to smallest, each at most once: "1h30m", never "1h1h" or "30m1h".
+  let lastUnit = Infinity;
   for (const m of s.matchAll(PART)) {
     if (m.index !== consumed) return undefined;
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    const unit = UNIT_MS[m[2]!]!;
+    if (unit >= lastUnit) return undefined;
+    lastUnit = unit;
+    total += Number(m[1]) * unit;
     consumed += m[0].length;
   }
-  return consumed === s.length ? total : undefined;
+  return consumed === s.length && Number.isFinite(total) ? total : undefined;
 }
 
 export function formatDuration(ms: number): string {
