@@ -173,6 +173,8 @@ export class AlertManager {
   #timer: unknown;
   #timerAt: number | undefined;
   #inFlight = new Map<string, Promise<void>>();
+  /** Outbox rows this replica could not claim (not the leader): row id -> when to look again. */
+  #unclaimed = new Map<string, number>();
   #permanent = new Map<string, PermanentFailure>();
   /** Serialises state changes (public calls and ticks) so two never interleave. */
   #chain: Promise<unknown> = Promise.resolve();
@@ -550,6 +552,12 @@ export class AlertManager {
     let next = Infinity;
     for (const r of first.values()) {
       if (this.#inFlight.has(r.id)) continue;
+      const unclaimed = this.#unclaimed.get(r.id);
+      if (unclaimed !== undefined && unclaimed > now) {
+        next = Math.min(next, unclaimed);
+        continue;
+      }
+      this.#unclaimed.delete(r.id);
       if (r.nextAttemptAt > now) {
         next = Math.min(next, r.nextAttemptAt);
         continue;
@@ -585,6 +593,11 @@ export class AlertManager {
         at: this.#o.clock.now(),
       });
       log.error('notification for a notifier that is not configured; dropped');
+      return;
+    }
+    if (this.#o.store.claim && !(await this.#o.store.claim(row.id))) {
+      log.warn({ row: row.id }, 'notification not sent: this replica does not hold the leader lease (or the row is no longer pending)');
+      this.#unclaimed.set(row.id, this.#o.clock.now() + 1000); // look again in a second, not in a loop
       return;
     }
     const prior = row.incidentId ? await this.#o.store.getReceipt(row.notifier, row.incidentId) : undefined;

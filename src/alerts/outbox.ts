@@ -74,6 +74,12 @@ export interface AlertStore {
   /** Rows in `seq` order. */
   listOutbox(q?: { status?: OutboxStatus[]; incidentId?: string; notifier?: string; limit?: number }): Promise<OutboxRow[]>;
   updateOutbox(id: string, set: OutboxUpdate): Promise<void>;
+  /**
+   * Optional (stores shared by replicas): take a pending row for sending with a conditional update
+   * carrying the leader lease's fencing token. False: do not send it (no longer pending, or this
+   * replica lost the lease).
+   */
+  claim?(id: string): Promise<boolean>;
 
   getReceipt(notifier: string, incidentId: string): Promise<Receipt | undefined>;
   putReceipt(notifier: string, incidentId: string, receipt: Receipt): Promise<void>;

@@ -17,7 +17,7 @@ import { PermanentError, QuietwatchError } from '../lib/errors.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from '../lib/retry.ts';
 import type { GlobalBudget, ProbeFireOptions } from './config.ts';
-import type { ProbeReason, ProbeRecord, ProbeStore } from './store.ts';
+import type { BudgetLimit, ProbeReason, ProbeRecord, ProbeStore } from './store.ts';
 import type { ChargeRequest, ChargeResult, ProbeDriver } from './types.ts';
 
 const HOUR = 3_600_000;
@@ -221,6 +221,15 @@ export class ProbeManager {
       await this.#store.insert(rec);
       return { kind: 'expired', rec };
     }
+    if (this.#store.reserve) {
+      // a shared store checks "nothing in flight" and the budgets and stores the record in one
+      // atomic, fenced step (two replicas never both spend the last unit)
+      const r = await this.#store.reserve(base, this.#budgetLimits(check, options, now), now);
+      if (r.kind === 'in-flight') return { kind: 'in-flight', other: r.other };
+      if (r.kind === 'budget') return { kind: 'budget', rec: r.rec, breach: r.breach };
+      this.#active.set(check, { probeId, deadline: req.deadline });
+      return { kind: 'charge', rec: base };
+    }
     const breach = await this.#budgetBreach(check, options, now);
     if (breach) {
       const rec: ProbeRecord = {
@@ -236,6 +245,15 @@ export class ProbeManager {
     await this.#store.insert(base);
     this.#active.set(check, { probeId, deadline: req.deadline });
     return { kind: 'charge', rec: base };
+  }
+
+  #budgetLimits(check: string, o: ProbeFireOptions, now: number): BudgetLimit[] {
+    return [
+      { scope: 'check', window: 'hour', limit: o.budget.perHour, since: now - HOUR + 1 },
+      { scope: 'check', window: 'day', limit: o.budget.perDay, since: now - DAY + 1 },
+      { scope: 'global', window: 'hour', limit: this.#global.perHour, since: now - HOUR + 1 },
+      { scope: 'global', window: 'day', limit: this.#global.perDay, since: now - DAY + 1 },
+    ];
   }
 
   async #budgetBreach(check: string, o: ProbeFireOptions, now: number): Promise<BudgetBreach | undefined> {
@@ -277,7 +295,9 @@ export class ProbeManager {
         async () => {
           attempts++;
           chargedAt = this.#clock.now();
-          await this.#store.update(probeId, { attempts, chargedAt });
+          // a shared store refuses the attempt (LEASE_LOST, not retried) once this replica lost the lease
+          if (this.#store.claimAttempt) await this.#store.claimAttempt(probeId, { attempts, chargedAt });
+          else await this.#store.update(probeId, { attempts, chargedAt });
           return driver.charge(chargeReq, this.#abort.signal);
         },
         { ...this.#retry, deadlineMs: Math.max(0, req.deadline - start) },

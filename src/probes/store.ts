@@ -33,7 +33,36 @@ export interface ProbeRecord {
   reversalError?: string;
 }
 
+/** One budget a reservation must fit in: at most `limit` charges fired at or after `since`. */
+export interface BudgetLimit {
+  scope: 'check' | 'global';
+  window: 'hour' | 'day';
+  limit: number;
+  since: number;
+}
+
+/** What reserve() decided, atomically in the store. */
+export type Reservation =
+  /** The record is stored `pending`: the charge may be sent. */
+  | { kind: 'reserved' }
+  /** Another probe of the check is in flight: nothing stored, nothing charged. */
+  | { kind: 'in-flight'; other: string }
+  /** A budget is used up: the record is stored `skipped-budget`. */
+  | { kind: 'budget'; rec: ProbeRecord; breach: { scope: BudgetLimit['scope']; window: BudgetLimit['window']; limit: number; used: number } };
+
 export interface ProbeStore {
+  /**
+   * Optional (stores shared by replicas): check "nothing in flight" and every budget, and store the
+   * record, in one atomic step carrying the leader's fencing token — the budget is checked and
+   * consumed together, and a replica that lost the lease cannot consume it (throws LEASE_LOST).
+   */
+  reserve?(rec: ProbeRecord, limits: readonly BudgetLimit[], now: number): Promise<Reservation>;
+  /**
+   * Optional: record a charge attempt just before it is sent, refused (throws LEASE_LOST) unless this
+   * replica still holds the lease, so a paused old leader cannot charge after losing it.
+   */
+  claimAttempt?(id: string, patch: { attempts: number; chargedAt: number }): Promise<void>;
+
   insert(rec: ProbeRecord): Promise<void>;
   update(id: string, patch: Partial<Omit<ProbeRecord, 'id'>>): Promise<void>;
   get(id: string): Promise<ProbeRecord | undefined>;

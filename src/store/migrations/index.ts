@@ -1,0 +1,127 @@
+/**
+ * Versioned PostgreSQL migrations. Each one runs once, in order, inside one transaction with the
+ * schema_migrations row that records it; a database whose schema is newer than the newest migration
+ * here is refused (an older quietwatch must not write into a newer schema).
+ *
+ * Add a migration by appending to MIGRATIONS with the next version; never edit a released one.
+ * Times are epoch milliseconds (BIGINT) like the SQLite store, so rows move between the two as they are.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema: check state, flips, alerts, probes, learned models, leader lease',
+    sql: `
+CREATE TABLE check_state (
+  name TEXT PRIMARY KEY,
+  state JSONB NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE flips (
+  id BIGSERIAL PRIMARY KEY,
+  check_name TEXT NOT NULL,
+  from_status TEXT NOT NULL,
+  to_status TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE INDEX flips_by_check ON flips (check_name, id);
+CREATE INDEX flips_by_time ON flips (at);
+
+CREATE TABLE alert_incidents (
+  id TEXT PRIMARY KEY,
+  check_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  opened_at BIGINT NOT NULL,
+  data JSONB NOT NULL
+);
+CREATE INDEX alert_incidents_check ON alert_incidents (check_name, status);
+CREATE INDEX alert_incidents_opened ON alert_incidents (opened_at);
+-- at most one open incident per check, whoever writes it
+CREATE UNIQUE INDEX alert_incidents_one_open ON alert_incidents (check_name) WHERE status IN ('open', 'acknowledged');
+CREATE TABLE alert_outbox (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  notifier TEXT NOT NULL,
+  incident_id TEXT,
+  notification JSONB NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  delivered_at BIGINT,
+  last_error_code TEXT,
+  last_error TEXT,
+  permanent BOOLEAN NOT NULL DEFAULT false,
+  -- the fencing token of the leader that last claimed the row for sending, and when
+  claimed_token BIGINT,
+  claimed_at BIGINT
+);
+CREATE INDEX alert_outbox_status ON alert_outbox (status, next_attempt_at);
+CREATE INDEX alert_outbox_incident ON alert_outbox (incident_id);
+CREATE TABLE alert_receipts (
+  notifier TEXT NOT NULL,
+  incident_id TEXT NOT NULL,
+  receipt JSONB NOT NULL,
+  PRIMARY KEY (notifier, incident_id)
+);
+CREATE TABLE alert_silences (
+  id TEXT PRIMARY KEY,
+  starts_at BIGINT NOT NULL,
+  ends_at BIGINT NOT NULL,
+  data JSONB NOT NULL
+);
+
+CREATE TABLE probes (
+  id TEXT PRIMARY KEY,
+  check_name TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  driver TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL UNIQUE,
+  fired_at BIGINT NOT NULL,
+  deadline BIGINT NOT NULL,
+  charged_at BIGINT,
+  result TEXT NOT NULL,
+  latency_ms BIGINT,
+  reference TEXT,
+  cost_minor BIGINT NOT NULL,
+  currency TEXT NOT NULL,
+  error TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  settled_at BIGINT,
+  reversed_at BIGINT,
+  reversal_error TEXT,
+  -- the fencing token of the leader that reserved the budget for it / last claimed a charge attempt
+  fence_token BIGINT
+);
+CREATE INDEX probes_check_fired ON probes (check_name, fired_at);
+CREATE INDEX probes_fired ON probes (fired_at);
+CREATE INDEX probes_pending ON probes (result) WHERE result IN ('pending', 'accepted');
+
+CREATE TABLE learn_models (
+  check_name TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  state JSONB NOT NULL,
+  saved_at BIGINT NOT NULL
+);
+
+-- One row per lease (name 'leader'). token grows by one at every change of holder (a new term),
+-- never goes back: claims carry it and are refused once a newer term exists or the lease lapsed.
+CREATE TABLE qw_lease (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  token BIGINT NOT NULL,
+  acquired_at BIGINT NOT NULL,
+  renewed_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+`,
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
