@@ -76,7 +76,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Close idle keep-alive and never-used sockets on shutdown (browsers and fetch preconnect them).
     forceCloseConnections: true,
     // Check names may be up to 128 characters and streams 200 (Fastify's default is 100).
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     // Slow drippers: the whole request must arrive in time (checked every second), headers sooner.
     requestTimeout,
     http: { headersTimeout: Math.min(requestTimeout, 10_000), connectionsCheckingInterval: Math.min(1_000, requestTimeout) },
