@@ -159,7 +159,17 @@ export class ProbeManager {
     const { check, probeId, options } = req;
     const log = this.#log.child({ check, probe_id: probeId });
     this.#options.set(check, options);
-    const decision = await this.#locked(() => this.#decide(req));
+    let decision: Decision;
+    try {
+      decision = await this.#locked(() => this.#decide(req));
+    } catch (err) {
+      // The store refused or could not be reached (LEASE_LOST on a replica that lost the lease,
+      // STORE_UNAVAILABLE): nothing was charged. Reported, never thrown at the caller.
+      const { code, message } = errText(err);
+      log.error({ err_code: code, error: message }, 'probe not fired: the store refused it; nothing was charged');
+      this.#report(probeId, { check, result: 'error', code, message });
+      return undefined;
+    }
 
     if (decision.kind === 'done') return decision.rec;
     if (decision.kind === 'in-flight') {

@@ -151,6 +151,10 @@ export class PgPool {
       throw this.wrap(err, doing);
     }
     let broken = false;
+    // A connection lost while checked out is emitted as 'error' on the client, besides failing the
+    // query: without a listener it would crash the process.
+    const onError = () => (broken = true);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const out = await fn(client);
@@ -161,6 +165,7 @@ export class PgPool {
       if (!broken) await client.query('ROLLBACK').catch(() => (broken = true));
       throw err instanceof QuietwatchError ? err : this.wrap(err, doing);
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
