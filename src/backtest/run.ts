@@ -15,10 +15,19 @@
  * - Probes: a fired probe is accepted by the acquirer at once; its event arrives `probeLatencyMs`
  *   later unless that instant is inside an outage (then it is lost and the engine pages at the
  *   probe's deadline).
+ * - Rate-drop (`learn.rateDrop` of a learned check): the same RateWindows as the service count the
+ *   real arrivals; each window is judged at its close in virtual time (the engine first given the
+ *   true last arrival) and the verdicts reach the engine as the service's `rate` inputs
+ *   (verdictsToInputs). Windows that ended before the replay began are never judged.
+ * - Gaps in a counts trace (missing buckets: no data, not zero traffic) are not judged: the check
+ *   is paused over them (unless it is already down), the model skips them and rate-drop windows
+ *   start afresh after them, as after the service's own downtime.
  */
+import { assertNever } from '../lib/assert.ts';
 import { initialState, nextDeadline, step } from '../checks/engine.ts';
 import type { CheckInput, CheckSpec, CheckState, Effect } from '../checks/types.ts';
 import { LearnedLimits } from '../learn/model.ts';
+import { RateWindows, verdictsToInputs, type RateWindowOptions } from '../learn/rate-windows.ts';
 import { cursor, traceSpan, type Outage, type Trace } from './trace.ts';
 
 const DAY = 86_400_000;
@@ -42,16 +51,22 @@ export interface BacktestOptions {
   feedAll?: boolean;
   /** Learned limits: also report the floor at each outage for this many false probes per ms (e.g. a whole probe budget). */
   budgetPerMs?: number;
+  /** Rate-drop windows: default the learned check's own `learn.rateDrop`; false: none. */
+  rateDrop?: RateWindowOptions | false;
 }
 
 export interface BacktestPage {
   at: number;
   silenceFrom: number;
   silenceMs: number;
-  /** Overlaps an outage (its silence interval intersects one). */
+  /** Overlaps an outage (its silence interval, or the judged rate-drop window, intersects one). */
   true: boolean;
   outage?: number;
+  /** What paged: a silence limit (incl. a lost probe) or a rate-drop window. */
+  cause: 'silence' | 'rate-drop';
   reason?: string;
+  /** When the check recovered from this page (undefined: still down at the end). */
+  resolvedAt?: number;
 }
 
 export interface BacktestOutage {
@@ -59,6 +74,8 @@ export interface BacktestOutage {
   end: number;
   detectedAt: number | null;
   delayMs: number | null;
+  /** Incidents (down flips) whose silence or rate-drop window overlaps this outage. */
+  incidents: number;
   /** Learned limits only: the theoretical floor at the outage's start (see LearnedLimits.floor). */
   floorMs?: number;
   /** With `budgetPerMs`: the quiet floor at that many false probes (Poisson, learned rate). */
@@ -79,11 +96,17 @@ export interface BacktestReport {
   quietWarnings: number;
   probes: { fired: number; proven: number; lost: number; perDay: number; outsideOutagesPerDay: number };
   outages: BacktestOutage[];
+  /** Rate-drop windows judged, and how many were drops (null: the check has no rate-drop). */
+  rateDrop: { windows: number; drops: number; dropsOutsideOutages: number } | null;
+  /** Trace gaps (missing buckets) not judged. */
+  gapsSkipped: number;
 }
 
 interface Scheduled {
   at: number;
-  input: CheckInput;
+  input?: CheckInput;
+  /** Run at `at` before the input (trace gaps: the model skips, rate windows restart). */
+  hook?: () => void;
 }
 
 function inOutage(outages: Outage[], t: number): number {
@@ -118,6 +141,15 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
   const learner = spec.limits instanceof LearnedLimits && opts.learnOnline !== false ? spec.limits : null;
   const skipBound = minLimitMs(spec);
   const keepReasons = opts.keepReasons ?? true;
+  const rdOpts = opts.rateDrop === false ? undefined : (opts.rateDrop ?? (spec.limits instanceof LearnedLimits ? spec.limits.config.rateDrop : undefined));
+  const rdModel = spec.limits instanceof LearnedLimits ? spec.limits.model : null;
+  let windows = rdOpts && rdModel ? new RateWindows(rdOpts, rdModel) : null;
+  let rdWindows = 0;
+  let rdDrops = 0;
+  let rdDropsOutside = 0;
+  /** The rate-drop window whose verdict the engine is being given (a page it causes is judged by it). */
+  let judging: { start: number; end: number } | null = null;
+  let gapsSkipped = 0;
 
   let probeSeq = 0;
   let state: CheckState = initialState(from);
@@ -159,8 +191,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
         run(now, { kind: 'probe-result', probeId: e.probeId, result: 'accepted' });
         const arrive = e.at + latency;
         if (arrive < e.deadline && inOutage(outages, arrive) < 0) {
-          pending.push({ at: arrive, input: { kind: 'event', at: arrive, time: arrive, probeId: e.probeId } });
-          pending.sort((a, b) => a.at - b.at);
+          schedule({ at: arrive, input: { kind: 'event', at: arrive, time: arrive, probeId: e.probeId } });
         }
         return;
       }
@@ -176,26 +207,80 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
           // The page is noticed when the shell wakes: `now` (the flip's own time is e.at).
           const at = Math.max(now, e.at);
           const silenceFrom = e.at - silenceMs;
-          const o = overlapping(outages, silenceFrom, at);
-          pages.push({ at, silenceFrom, silenceMs: at - silenceFrom, true: o >= 0, ...(o >= 0 ? { outage: o } : {}), ...(keepReasons ? { reason: e.reason } : {}) });
+          // A rate-drop page is true when the window it judged overlaps an outage.
+          const o = judging ? overlapping(outages, judging.start, judging.end - 1) : overlapping(outages, silenceFrom, at);
+          pages.push({
+            at,
+            silenceFrom,
+            silenceMs: at - silenceFrom,
+            true: o >= 0,
+            ...(o >= 0 ? { outage: o } : {}),
+            cause: judging ? 'rate-drop' : 'silence',
+            ...(keepReasons ? { reason: e.reason } : {}),
+          });
+        } else if (e.kind === 'recovered') {
+          const last = pages[pages.length - 1];
+          if (last && last.resolvedAt === undefined) last.resolvedAt = Math.max(now, e.at);
         } else if (e.kind === 'warning' && e.warning === 'quiet') quietWarnings++;
         return;
-      default:
+      case 'flip':
         return;
+      default:
+        assertNever(e, 'effect');
     }
   };
 
-  // Apply every deadline and scheduled input strictly before `until` (and not after `to`). */
+  const schedule = (p: Scheduled): void => {
+    let i = pending.length;
+    while (i > 0 && pending[i - 1]!.at > p.at) i--;
+    pending.splice(i, 0, p);
+  };
+
+  /** Give the engine the true last arrival (before a decision that depends on it). */
+  const feedLast = (): void => {
+    if (lastArrival > lastFed) {
+      run(lastArrival, { kind: 'event', at: lastArrival, time: lastArrival });
+      lastFed = lastArrival;
+      stuck = false;
+    }
+  };
+
+  /** Rate-drop: judge the windows that closed by `at`, as the service's timer does. */
+  const judgeWindows = (at: number): void => {
+    feedLast();
+    const verdicts = windows!.judge(at, from);
+    rdWindows += verdicts.length;
+    for (const v of verdicts) {
+      if (v.verdict !== 'drop') continue;
+      rdDrops++;
+      if (overlapping(outages, v.start, v.end - 1) < 0) rdDropsOutside++;
+    }
+    // One window at a time, against the engine's own flag, as the service does.
+    for (const v of verdicts) {
+      for (const input of verdictsToInputs([v], state.rateLow ?? false)) {
+        judging = { start: v.start, end: v.end };
+        run(at, input);
+        judging = null;
+      }
+    }
+    stuck = false;
+  };
+
+  // Apply every deadline, window close and scheduled input strictly before `until` (and not after `to`). */
   let stuck = false;
   const settle = (until: number): void => {
     for (;;) {
       const td = stuck ? Infinity : deadlineNow();
       const tp = pending.length ? pending[0]!.at : Infinity;
-      const t = Math.min(td, tp);
+      const tw = windows ? (windows.nextClose() ?? Infinity) : Infinity;
+      const t = Math.min(td, tp, tw);
       if (t >= until || t > to) return;
-      if (tp <= td) {
+      if (tw < td && tw < tp) {
+        judgeWindows(tw);
+      } else if (tp <= td) {
         const p = pending.shift()!;
-        run(p.at, p.input);
+        p.hook?.();
+        if (p.input) run(p.at, p.input);
         stuck = false;
       } else {
         run(td, { kind: 'tick' });
@@ -212,6 +297,31 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
   let oi = 0;
   const floors: Array<number | undefined> = outages.map(() => undefined);
   const budgetFloors: Array<number | undefined> = outages.map(() => undefined);
+  // Trace gaps: no data is not silence. Paused over the gap (a check already down stays down), the
+  // model skips it and rate-drop windows start afresh after it, as after the service's downtime.
+  for (const g of trace.kind === 'counts' ? (trace.gaps ?? []) : []) {
+    if (g.end <= from || g.start >= to) continue;
+    gapsSkipped++;
+    let paused = false;
+    schedule({
+      at: g.start,
+      hook: () => {
+        feedLast();
+        if (state.status !== 'down' && state.status !== 'paused') {
+          run(g.start, { kind: 'pause', by: 'backtest: no data' });
+          paused = true;
+        }
+      },
+    });
+    schedule({
+      at: g.end,
+      hook: () => {
+        learner?.model.skipTo(g.start, g.end);
+        if (windows) windows = new RateWindows(rdOpts!, rdModel!);
+        if (paused) run(g.end, { kind: 'resume', by: 'backtest: data again' });
+      },
+    });
+  }
   let next = cur.next();
   while (!Number.isNaN(next) && next < from) next = cur.next();
   while (!Number.isNaN(next) && next <= to) {
@@ -221,11 +331,14 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
     if (learner && t >= learner.model.nextChangeAt() && lastArrival > lastFed) {
       // The limits are about to change: give the engine the true last arrival first, so that no
       // deadline is ever judged from a stale start under the new limits.
-      run(lastArrival, { kind: 'event', at: lastArrival, time: lastArrival });
-      lastFed = lastArrival;
-      stuck = false;
+      feedLast();
     }
     settle(t);
+    if (windows) {
+      // A window that closes exactly at this arrival is judged before the arrival opens the next.
+      for (let c = windows.nextClose(); c !== null && c <= t; c = windows.nextClose()) judgeWindows(c);
+      windows.observe(t);
+    }
     if (learner) {
       while (oi < outages.length && outages[oi]!.start <= t) {
         const at = outages[oi]!.start;
@@ -249,7 +362,8 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
 
   const outs: BacktestOutage[] = outages.map((o, i) => {
     const p = pages.find((pg) => pg.outage === i);
-    const out: BacktestOutage = { start: o.start, end: o.end, detectedAt: p ? p.at : null, delayMs: p ? Math.max(0, p.at - o.start) : null };
+    const incidents = pages.filter((pg) => pg.outage === i).length;
+    const out: BacktestOutage = { start: o.start, end: o.end, detectedAt: p ? p.at : null, delayMs: p ? Math.max(0, p.at - o.start) : null, incidents };
     if (floors[i] !== undefined) out.floorMs = floors[i];
     if (budgetFloors[i] !== undefined) out.budgetFloorMs = budgetFloors[i];
     return out;
@@ -270,5 +384,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
     quietWarnings,
     probes: { fired, proven, lost, perDay: fired / days, outsideOutagesPerDay: firedOutside / days },
     outages: outs,
+    rateDrop: windows || (rdOpts && rdModel) ? { windows: rdWindows, drops: rdDrops, dropsOutsideOutages: rdDropsOutside } : null,
+    gapsSkipped,
   };
 }
