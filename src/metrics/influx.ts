@@ -33,6 +33,7 @@ import {
   type ProbeFact,
   type SinkStatus,
 } from './sink.ts';
+import { lagOutOfRange, StreamLabels } from './stream-labels.ts';
 
 export const influxConfigSchema = z
   .object({
@@ -142,6 +143,8 @@ export class InfluxSink implements MetricsSink {
   /** key `stream\u0000synthetic` -> count this interval (known streams stay, and report 0). */
   readonly #events = new Map<string, { stream: string; synthetic: boolean; count: number }>();
   readonly #lag = new Map<string, LagAgg>();
+  /** Stream labels are bounded: streams beyond the cap are counted as `_other` (see stream-labels.ts). */
+  readonly #streams = new StreamLabels();
   #lastAggregateAt: number;
   #inflight = 0;
   #sending: Promise<void> | undefined;
@@ -196,6 +199,7 @@ export class InfluxSink implements MetricsSink {
   // ---- MetricsSink -------------------------------------------------------------------------------
 
   checkState(check: CheckRef, state: CheckState, secs: number | null, at: number, expected?: ExpectedRates): void {
+    this.#streams.know(check.stream);
     const p = this.#point('qw_check', check).tag('state', state).intField('state_code', STATE_CODE[state]);
     if (secs !== null && Number.isFinite(secs)) p.floatField('seconds_since_last_event', secs);
     if (expected?.eventsPerMinute !== undefined) p.floatField('expected_per_min', expected.eventsPerMinute);
@@ -204,14 +208,18 @@ export class InfluxSink implements MetricsSink {
     this.#push(p.timestamp(toTimestamp(at, this.#cfg.precision)));
   }
 
-  events(stream: string, count: number, synthetic: boolean, _at: number): void {
+  events(name: string, count: number, synthetic: boolean, _at: number): void {
+    const stream = this.#streams.label(name);
     const key = synthetic ? `${stream}\u0000s` : stream;
     const agg = this.#events.get(key);
     if (agg) agg.count += count;
     else this.#events.set(key, { stream, synthetic, count });
   }
 
-  lag(stream: string, lagMs: number, _at: number): void {
+  lag(name: string, lagMs: number, _at: number): void {
+    if (lagOutOfRange(lagMs)) return; // a clock or unit problem, not a lag (Prometheus counts these apart)
+    lagMs = Math.max(0, lagMs);
+    const stream = this.#streams.label(name);
     const agg = this.#lag.get(stream);
     if (agg) {
       agg.sum += lagMs;

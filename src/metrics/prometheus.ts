@@ -12,13 +12,17 @@ import {
   type MetricsSink,
   type NotificationFact,
   type ProbeFact,
+  type EffectFailureFact,
 } from './sink.ts';
+import { lagOutOfRange, StreamLabels } from './stream-labels.ts';
 
 export interface PrometheusSinkOptions {
   /** Collect Node.js process metrics (default true). */
   defaultMetrics?: boolean;
   /** Where the dropped-points total comes from (e.g. `() => influxSink.dropped()`). */
   droppedPoints?: () => number;
+  /** Streams without a check that get their own `stream` label; the rest count as `stream="_other"` (default 200). */
+  maxOtherStreams?: number;
 }
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -31,6 +35,8 @@ export class PrometheusSink implements MetricsSink {
   readonly #events: Counter<'stream' | 'synthetic'>;
   readonly #eventChildren = new Map<string, { inc(n: number): void }>();
   readonly #lag: Histogram<'stream'>;
+  readonly #lagOut: Counter<'stream' | 'reason'>;
+  readonly #streams: StreamLabels;
   readonly #flips: Counter<'check' | 'from' | 'to'>;
   readonly #probes: Counter<'check' | 'result'>;
   readonly #probeLatency: Histogram<'check'>;
@@ -39,6 +45,7 @@ export class PrometheusSink implements MetricsSink {
   readonly #delivery: Histogram<'notifier'>;
   readonly #incidents: Gauge;
   readonly #up: Gauge<'component'>;
+  readonly #effectFailures: Counter<'effect' | 'handler'>;
   #droppedSources: (() => number)[] = [];
 
   constructor(opts: PrometheusSinkOptions = {}) {
@@ -47,7 +54,14 @@ export class PrometheusSink implements MetricsSink {
     this.#since = new Gauge({ name: 'quietwatch_check_seconds_since_last_event', help: 'Seconds since the check last saw an event.', labelNames: ['check'], registers });
     this.#expected = new Gauge({ name: 'quietwatch_check_expected_events_per_minute', help: 'Learned normal events per minute for the check, where known.', labelNames: ['check'], registers });
     this.#events = new Counter({ name: 'quietwatch_events_total', help: 'Events ingested.', labelNames: ['stream', 'synthetic'], registers });
-    this.#lag = new Histogram({ name: 'quietwatch_pipeline_lag_seconds', help: 'Event time to arrival.', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers });
+    this.#lag = new Histogram({ name: 'quietwatch_pipeline_lag_seconds', help: 'Event time to arrival (within a day; see quietwatch_pipeline_lag_out_of_range_total).', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers });
+    this.#lagOut = new Counter({
+      name: 'quietwatch_pipeline_lag_out_of_range_total',
+      help: 'Events whose time is after their arrival (reason="future") or more than a day before it (reason="past"): a clock or unit problem, kept out of the lag histogram.',
+      labelNames: ['stream', 'reason'],
+      registers,
+    });
+    this.#streams = new StreamLabels(opts.maxOtherStreams);
     this.#flips = new Counter({ name: 'quietwatch_check_flips_total', help: 'Check state changes.', labelNames: ['check', 'from', 'to'], registers });
     this.#probes = new Counter({ name: 'quietwatch_probes_total', help: 'Probes by result.', labelNames: ['check', 'result'], registers });
     this.#probeLatency = new Histogram({ name: 'quietwatch_probe_latency_seconds', help: 'Probe fired to its event seen.', labelNames: ['check'], buckets: LATENCY_BUCKETS, registers });
@@ -56,6 +70,7 @@ export class PrometheusSink implements MetricsSink {
     this.#delivery = new Histogram({ name: 'quietwatch_notification_delivery_seconds', help: 'Notification delivery time.', labelNames: ['notifier'], buckets: LATENCY_BUCKETS, registers });
     this.#incidents = new Gauge({ name: 'quietwatch_incidents_open', help: 'Open incidents.', registers });
     this.#up = new Gauge({ name: 'quietwatch_component_up', help: '1 when a quietwatch component is healthy.', labelNames: ['component'], registers });
+    this.#effectFailures = new Counter({ name: 'quietwatch_effect_failures_total', help: 'Effect handlers that failed (logged; the service goes on).', labelNames: ['effect', 'handler'], registers });
     if (opts.droppedPoints) this.#droppedSources.push(opts.droppedPoints);
     const sources = () => this.#droppedSources;
     new Counter({
@@ -85,13 +100,15 @@ export class PrometheusSink implements MetricsSink {
   }
 
   checkState(check: CheckRef, state: CheckState, secs: number | null, _at: number, expected?: ExpectedRates): void {
+    this.#streams.know(check.stream);
     for (const s of CHECK_STATES) this.#state.set({ check: check.name, state: s }, s === state ? 1 : 0);
     if (secs === null || !Number.isFinite(secs)) this.#since.remove({ check: check.name });
     else this.#since.set({ check: check.name }, secs);
     if (expected?.eventsPerMinute !== undefined) this.#expected.set({ check: check.name }, expected.eventsPerMinute);
   }
 
-  events(stream: string, count: number, synthetic: boolean, _at: number): void {
+  events(name: string, count: number, synthetic: boolean, _at: number): void {
+    const stream = this.#streams.label(name);
     const key = synthetic ? `${stream}\u0000s` : stream;
     let child = this.#eventChildren.get(key);
     if (!child) {
@@ -101,11 +118,15 @@ export class PrometheusSink implements MetricsSink {
     child.inc(count);
   }
 
-  lag(stream: string, lagMs: number, _at: number): void {
-    this.#lag.observe({ stream }, Math.max(0, lagMs) / 1000);
+  lag(name: string, lagMs: number, _at: number): void {
+    const stream = this.#streams.label(name);
+    const out = lagOutOfRange(lagMs);
+    if (out) this.#lagOut.inc({ stream, reason: out });
+    else this.#lag.observe({ stream }, Math.max(0, lagMs) / 1000);
   }
 
   flip(check: CheckRef, from: CheckState, to: CheckState, _at: number, _reason: string): void {
+    this.#streams.know(check.stream);
     this.#flips.inc({ check: check.name, from, to });
   }
 
@@ -127,4 +148,8 @@ export class PrometheusSink implements MetricsSink {
   health(f: HealthFact): void {
     this.#up.set({ component: f.component }, f.ok ? 1 : 0);
   }
+  effectFailure(fact: EffectFailureFact): void {
+    this.#effectFailures.inc({ effect: fact.effect, handler: fact.handler });
+  }
+
 }
