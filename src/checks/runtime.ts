@@ -6,24 +6,15 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../lib/clock.ts';
+import { systemTimers, type Clock, type Timers } from '../lib/clock.ts';
 import { MinHeap } from '../lib/heap.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Store } from '../store/types.ts';
 import { initialState, limitsAt, nextDeadline, silenceDeadline, step } from './engine.ts';
 import type { CheckInput, CheckSpec, CheckState, Effect, Flip, LimitDescription, ProbeReason } from './types.ts';
 
-export type AttrValue = string | number | boolean | null | AttrValue[] | { [k: string]: AttrValue };
-
-export interface IngestEvent {
-  stream: string;
-  /** Arrival time (liveness). */
-  arrivedAt: number;
-  /** The event's own time (defaults to arrival). */
-  time: number;
-  id?: string;
-  attributes: Record<string, AttrValue>;
-}
+import type { AttrValue, IngestEvent } from '../ingest/types.ts';
+export type { AttrValue, IngestEvent } from '../ingest/types.ts';
 
 /** How a check recognises its probe's synthetic transaction among the stream's events. */
 export type Correlate = (attributes: Record<string, AttrValue>, state: CheckState) => string | undefined;
@@ -91,6 +82,8 @@ export interface RuntimeOptions {
   checks: RuntimeCheck[];
   store: Store;
   clock: Clock;
+  /** The one timer source (default: the system's, which vitest's fake timers replace). */
+  timers?: Timers;
   logger: Logger;
   onEffect: EffectHandler;
   newProbeId?: () => string;
@@ -102,16 +95,18 @@ export class CheckRuntime extends EventEmitter {
   private readonly entries = new Map<string, Entry>();
   private readonly byStream = new Map<string, Entry[]>();
   private readonly heap = new MinHeap<{ name: string; version: number }>();
-  private timer: NodeJS.Timeout | null = null;
+  private timer: unknown = null;
   private timerAt = Infinity;
   private started = false;
   private readonly newProbeId: () => string;
+  private readonly timers: Timers;
   /** Persistence is serialised so a later commit never overtakes an earlier one. */
   private commitChain: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: RuntimeOptions) {
     super();
     this.newProbeId = opts.newProbeId ?? (() => `pr_${randomUUID()}`);
+    this.timers = opts.timers ?? systemTimers;
     const now = opts.clock.now();
     for (const c of opts.checks) {
       const e: Entry = { spec: c.spec, correlate: c.correlate, observe: c.observe, state: initialState(now), version: 0 };
@@ -145,7 +140,7 @@ export class CheckRuntime extends EventEmitter {
 
   stop(): void {
     this.started = false;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.timers.clearTimeout(this.timer);
     this.timer = null;
     this.timerAt = Infinity;
   }
@@ -188,11 +183,11 @@ export class CheckRuntime extends EventEmitter {
     const learned: Array<[Entry, number]> = [];
     let updates = 0;
     for (const ev of events) {
-      const list = this.byStream.get(ev.stream);
+      const list = ev.check !== undefined ? this.addressed(ev) : this.byStream.get(ev.stream);
       if (!list) continue;
       let synthetic: boolean | undefined; // computed once per event, only if a learning check needs it
       for (const e of list) {
-        if (!matches(e.spec.match, ev.attributes)) continue;
+        if (ev.check === undefined && !matches(e.spec.match, ev.attributes)) continue;
         const probeId = e.correlate?.(ev.attributes, e.state);
         if (e.observe && probeId === undefined) {
           synthetic ??= this.opts.isSynthetic?.(ev.attributes) ?? false;
@@ -290,6 +285,12 @@ export class CheckRuntime extends EventEmitter {
 
   // --- internals ---------------------------------------------------------------------------
 
+  /** An event addressed to one check: that check alone (an InfluxDB-fed point carries no attributes to match). */
+  private addressed(ev: IngestEvent): Entry[] | undefined {
+    const e = this.entries.get(ev.check!);
+    return e ? [e] : undefined;
+  }
+
   private ctx(now: number) {
     return { now, newProbeId: this.newProbeId };
   }
@@ -349,15 +350,14 @@ export class CheckRuntime extends EventEmitter {
     const top = this.heap.peek();
     if (!top) return;
     if (this.timer && this.timerAt <= top.key) return;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.timers.clearTimeout(this.timer);
     const delay = Math.min(Math.max(0, top.key - this.opts.clock.now()), 2_147_000_000);
     this.timerAt = top.key;
-    this.timer = setTimeout(() => {
+    this.timer = this.timers.setTimeout(() => {
       this.timer = null;
       this.timerAt = Infinity;
-      void this.wake();
+      this.wake().catch((err) => this.opts.logger.error({ err }, 'check timer failed'));
     }, delay);
-    this.timer.unref?.();
   }
 
   private async wake(): Promise<void> {

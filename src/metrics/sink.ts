@@ -55,6 +55,14 @@ export interface HealthFact {
   at: number;
 }
 
+/** An effect handler failed (src/effects/router.ts): counted per effect and handler. */
+export interface EffectFailureFact {
+  effect: string;
+  handler: string;
+  check: string;
+  at: number;
+}
+
 export interface MetricsSink {
   /** Each check's state, every few seconds and on every flip. `secondsSinceLastEvent` is null before any event. */
   checkState(check: CheckRef, state: CheckState, secondsSinceLastEvent: number | null, at: number, expected?: ExpectedRates): void;
@@ -67,6 +75,8 @@ export interface MetricsSink {
   notification(fact: NotificationFact): void;
   incidents(openCount: number, at: number): void;
   health(fact: HealthFact): void;
+  /** Optional: an effect handler failed (the router logs it too). */
+  effectFailure?(fact: EffectFailureFact): void;
 }
 
 /** Health of a sink that ships points somewhere (for `/readyz`: "metrics degraded"). */
@@ -143,5 +153,8 @@ export class FanoutSink implements MetricsSink {
   }
   health(fact: HealthFact): void {
     this.#each('health', (s) => s.health(fact));
+  }
+  effectFailure(fact: EffectFailureFact): void {
+    this.#each('effectFailure', (s) => s.effectFailure?.(fact));
   }
 }

@@ -1,0 +1,82 @@
+/**
+ * What the engine's `alert` effects mean to alerting: a down check opens (or joins) an incident and
+ * pages, a recovered one resolves it, a warning goes to the warning route. The links a page carries
+ * (runbook, dashboard) come from the check's config, held here once. Also the restart rule that
+ * keeps flips and incidents consistent.
+ */
+import type { CheckRuntime } from '../checks/runtime.ts';
+import type { CheckConfig } from '../config/schema.ts';
+import type { NamedHandler } from '../effects/router.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { AlertManager } from './manager.ts';
+
+export interface AlertEffectsDeps {
+  alerts: AlertManager;
+  checks: readonly CheckConfig[];
+  clock: Clock;
+  logger: Logger;
+}
+
+export class AlertEffects {
+  private readonly links = new Map<string, { runbookUrl?: string; dashboardUrl?: string }>();
+  /** One check's alerts keep their order (down before recovered) across async deliveries. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly d: AlertEffectsDeps) {
+    for (const c of d.checks) {
+      this.links.set(c.name, { ...(c.runbook ? { runbookUrl: c.runbook } : {}), ...(c.dashboard ? { dashboardUrl: c.dashboard } : {}) });
+    }
+  }
+
+  readonly onAlert: NamedHandler<'alert'> = {
+    name: 'alerts',
+    handle: (effect, { spec }) => {
+      const log = this.d.logger.child({ check: spec.name });
+      const msg = `${effect.kind === 'down' ? 'PAGE' : effect.kind === 'recovered' ? 'RESOLVED' : 'WARNING'} ${spec.name}: ${effect.reason}`;
+      if (effect.kind === 'down') log.error({ alert: effect.kind, at: new Date(effect.at).toISOString(), details: effect.details }, msg);
+      else log.warn({ alert: effect.kind, warning: effect.warning, at: new Date(effect.at).toISOString() }, msg);
+      const details = { ...effect.details, ...this.links.get(spec.name) };
+      const { alerts } = this.d;
+      const run = this.chain.then(async () => {
+        if (effect.kind === 'down') await alerts.checkDown({ check: spec.name, labels: spec.labels, at: effect.at, reason: effect.reason, details });
+        else if (effect.kind === 'recovered') await alerts.checkRecovered({ check: spec.name, at: effect.at, reason: effect.reason, details });
+        else await alerts.warning({ check: spec.name, labels: spec.labels, at: effect.at, kind: effect.warning ?? 'quiet', summary: effect.reason, details });
+      });
+      this.chain = run.catch(() => undefined);
+      // The router catches, logs, counts and reports a failure; the chain goes on.
+      return run;
+    },
+  };
+
+  /** Wait for the alerts queued so far. */
+  drained(): Promise<void> {
+    return this.chain;
+  }
+
+  /**
+   * Flips and incidents are written in two steps: a crash between them must not lose a page or leave
+   * an incident open. At start: a down check has an open incident, and only a down one.
+   */
+  async reconcile(runtime: CheckRuntime): Promise<void> {
+    const { alerts, clock } = this.d;
+    const open = await alerts.listIncidents({ open: true, limit: 1_000_000 });
+    const openChecks = new Set(open.map((i) => i.check));
+    for (const name of runtime.names()) {
+      const st = runtime.state(name)!;
+      const spec = runtime.spec(name)!;
+      if (st.status === 'down' && !openChecks.has(name)) {
+        const reason = `down since ${new Date(st.since).toISOString()} (page restored after a restart)`;
+        await alerts.checkDown({
+          check: name,
+          labels: spec.labels,
+          at: st.since,
+          reason,
+          details: { state: 'down', lastEventAt: st.lastEventAt, silenceMs: clock.now() - st.watchFrom, ...this.links.get(name) },
+        });
+      } else if (st.status !== 'down' && openChecks.has(name)) {
+        await alerts.checkRecovered({ check: name, at: st.since, reason: `${st.status} since ${new Date(st.since).toISOString()}` });
+      }
+    }
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The one ingest path. Pushed events (the API), the sandbox's simulated pipeline and InfluxDB-fed
+ * points all come in here: the runtime routes and stores them (resolving once they are committed),
+ * then they are counted once — real and synthetic apart, one lag sample per event.
+ */
+import type { CheckRuntime } from '../checks/runtime.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { MetricsSink } from '../metrics/sink.ts';
+import type { AttrValue, IngestEvent } from './types.ts';
+
+export type { AttrValue, IngestEvent } from './types.ts';
+
+export interface IngestDeps {
+  runtime: CheckRuntime;
+  sink: MetricsSink;
+  clock: Clock;
+  /** Any check's synthetic (probe) transaction: counted apart, never learned. */
+  isSynthetic: (attrs: Record<string, AttrValue>) => boolean;
+}
+
+export class Ingest {
+  constructor(private readonly d: IngestDeps) {}
+
+  /** Store a batch (all or nothing: a store failure rejects and nothing is accepted), then count it. */
+  async accept(events: readonly IngestEvent[]): Promise<number> {
+    const updates = await this.d.runtime.ingest(events);
+    this.count(events);
+    return updates;
+  }
+
+  private count(events: readonly IngestEvent[]): void {
+    // Aggregate per batch: one call per (stream, synthetic) and one lag sample per event.
+    const counts = new Map<string, [number, number]>();
+    for (const e of events) {
+      let c = counts.get(e.stream);
+      if (!c) counts.set(e.stream, (c = [0, 0]));
+      c[this.d.isSynthetic(e.attributes) ? 1 : 0]++;
+      this.d.sink.lag(e.stream, e.arrivedAt - e.time, e.arrivedAt);
+    }
+    const now = this.d.clock.now();
+    for (const [stream, [real, synth]] of counts) {
+      if (real) this.d.sink.events(stream, real, false, now);
+      if (synth) this.d.sink.events(stream, synth, true, now);
+    }
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Learned limits in the service: models restored from the store and saved every minute (and at
+ * shutdown), fed by every real event of a pushed check or by the counts an InfluxDB-fed check's
+ * polls see, and rate-drop windows judged at their close. The verdicts go to the engine as inputs
+ * through `apply`; nothing here reads the clock except through the injected one.
+ */
+import type { CheckInput, CheckSpec } from '../checks/types.ts';
+import type { CheckConfig } from '../config/schema.ts';
+import { specFor } from '../checks/spec.ts';
+import type { Clock, Timers } from '../lib/clock.ts';
+import { systemTimers } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { HistoryBucket } from '../sources/influx.ts';
+import type { LearnedLimits } from './model.ts';
+import { RateWindows, verdictsToInputs } from './rate-windows.ts';
+import type { LearnStore } from './store-sqlite.ts';
+
+const SEED_BUCKET_MS = 300_000;
+const HISTORY_MS = 28 * 86_400_000;
+
+interface Learner {
+  config: CheckConfig;
+  limits: LearnedLimits;
+  windows?: RateWindows;
+}
+
+export interface LearningDeps {
+  store: LearnStore;
+  clock: Clock;
+  timers?: Timers;
+  logger: Logger;
+  /** Tell the engine a rate verdict. */
+  apply: (check: string, input: CheckInput) => Promise<unknown>;
+  /** The check's rate-low flag right now (a normal window is told only to clear it). */
+  rateLow: (check: string) => boolean;
+}
+
+/** What an InfluxDB-fed check's history and counting need from the source. */
+export interface CountingSource {
+  seedHistory(check: string, from: number, opts: { bucketMs: number; until: number }): Promise<HistoryBucket[]>;
+  countFrom(check: string, from: number): void;
+}
+
+export class LearningService {
+  private readonly learners = new Map<string, Learner>();
+  /** When this run started watching: windows that ended before (a fed check's catch-up) are history, never judged. */
+  private watchingSince = Infinity;
+  private timer: unknown;
+  private ticks = 0;
+
+  private constructor(private readonly d: LearningDeps) {}
+
+  /**
+   * The engine's spec of every check, with learned-limits models restored from the store. Models of
+   * pushed checks skip the time the service was down (nobody watched: not learned as silence).
+   */
+  static async create(checks: readonly CheckConfig[], d: LearningDeps): Promise<{ learning: LearningService; specs: Map<string, CheckSpec> }> {
+    const learning = new LearningService(d);
+    const specs = new Map<string, CheckSpec>();
+    for (const c of checks) {
+      const needsModel = c.learn && (c.quietAfter === 'auto' || c.pageAfter === 'auto');
+      const saved = needsModel ? await d.store.load(c.name) : null;
+      const spec = specFor(c, saved?.state);
+      specs.set(c.name, spec);
+      if (!spec.limits || !c.learn) continue;
+      const limits = spec.limits as LearnedLimits;
+      if (saved && !c.source) limits.model.skipTo(saved.savedAt, d.clock.now());
+      const rd = c.learn.rateDrop;
+      const windows = rd ? new RateWindows({ window: rd.window, minDrop: rd.minDrop, falseAlarms: rd.falseAlarms }, limits.model) : undefined;
+      learning.learners.set(c.name, { config: c, limits, ...(windows ? { windows } : {}) });
+    }
+    return { learning, specs };
+  }
+
+  /** The runtime's observer for a pushed check's real events, or undefined (fed checks learn from counts). */
+  observer(check: string): ((at: number) => void) | undefined {
+    const l = this.learners.get(check);
+    if (!l || l.config.source) return undefined;
+    return (at) => {
+      l.limits.observe(at);
+      l.windows?.observe(at);
+    };
+  }
+
+  has(check: string): boolean {
+    return this.learners.has(check);
+  }
+
+  /**
+   * An InfluxDB-fed check's points in [from, to), known as a count: learned as such, shared out over
+   * the rate-drop windows it covers, and the windows it closed judged.
+   */
+  feedCounts(check: string, from: number, to: number, n: number): void {
+    const l = this.learners.get(check);
+    if (!l || !(to > from)) return;
+    l.limits.observeCount(from, to, n);
+    if (!l.windows) return;
+    l.windows.observeCount(from, to, n);
+    this.judge(check, l, to);
+  }
+
+  /** Start watching: judge windows from now on, on a 10 s timer, and save models every minute. */
+  start(): void {
+    this.watchingSince = this.d.clock.now();
+    const timers = this.d.timers ?? systemTimers;
+    const every = () => {
+      this.judgePushed();
+      if (++this.ticks % 6 === 0) this.save().catch((err) => this.d.logger.error({ err }, 'could not save learned models'));
+    };
+    this.timer = timers.setInterval(every, 10_000);
+    this.judgePushed();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) (this.d.timers ?? systemTimers).clearInterval(this.timer);
+    this.timer = undefined;
+    await this.save().catch((err) => this.d.logger.error({ err }, 'could not save learned models'));
+  }
+
+  async save(): Promise<void> {
+    const now = this.d.clock.now();
+    for (const [name, l] of this.learners) await this.d.store.save(name, l.limits.model.toJSON(), now);
+  }
+
+  /**
+   * InfluxDB-fed checks start from the measurement's own history: a restored model counts on from
+   * where it stopped (the downtime is learned as what InfluxDB saw); a new one is seeded with whole
+   * 5-minute buckets of the last 28 days. A failing InfluxDB delays nothing else.
+   */
+  async seedFed(source: CountingSource): Promise<void> {
+    const fed = [...this.learners.values()].filter((l) => l.config.source);
+    await Promise.all(
+      fed.map(async ({ config: c, limits }) => {
+        const lastAt = limits.model.toJSON().lastAt;
+        if (limits.learned() && lastAt !== null) {
+          // Beyond 28 days back (or the measurement's retention) nothing is counted: not learned as silence either.
+          const from = Math.max(lastAt, this.d.clock.now() - HISTORY_MS);
+          limits.model.skipTo(lastAt, from);
+          source.countFrom(c.name, from);
+          return;
+        }
+        const until = Math.floor((this.d.clock.now() - c.source!.countDelay) / SEED_BUCKET_MS) * SEED_BUCKET_MS;
+        try {
+          const all = await source.seedHistory(c.name, until - HISTORY_MS, { bucketMs: SEED_BUCKET_MS, until });
+          // Empty buckets before the first point are time before the measurement existed, not silence.
+          const first = all.findIndex((b) => b.count > 0);
+          const buckets = first < 0 ? [] : all.slice(first);
+          limits.seed(buckets.map((b) => ({ start: b.start, count: b.count, bucketMs: SEED_BUCKET_MS })));
+          this.d.logger.info({ check: c.name, buckets: buckets.length, learned: limits.learned() }, 'learned limits seeded from InfluxDB history');
+        } catch (err) {
+          this.d.logger.warn({ err, check: c.name }, 'could not seed learned limits from InfluxDB history');
+        }
+        source.countFrom(c.name, until);
+      }),
+    );
+  }
+
+  /** Pushed checks: windows that ended by now (an empty one too) are closed and judged. */
+  private judgePushed(): void {
+    const now = this.d.clock.now();
+    for (const [name, l] of this.learners) if (l.windows && !l.config.source) this.judge(name, l, now);
+  }
+
+  private judge(check: string, l: Learner, t: number): void {
+    const verdicts = l.windows!.judge(t, this.watchingSince);
+    if (verdicts.length === 0) return;
+    for (const input of verdictsToInputs(verdicts, this.d.rateLow(check))) {
+      this.d.apply(check, input).catch((err) => this.d.logger.error({ err, check }, 'rate-drop verdict could not be applied'));
+    }
+  }
+}
