@@ -46,12 +46,16 @@ export class Auth {
   }
 
   /**
-   * A Fastify preHandler demanding `scope`. `allowQueryToken` lets a read token ride in the URL
+   * A hook demanding `scope` (registered as a preHandler; buildServer moves it to onRequest so it
+   * runs on the headers, before the body). `allowQueryToken` lets a read token ride in the URL
    * (`?token=…`) for office screens that cannot send headers.
    */
   require(scope: Scope, opts: { allowQueryToken?: boolean; publicRead?: boolean } = {}): preHandlerHookHandler {
     return (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       if (this.open || (opts.publicRead && this.boardPublic)) return done();
+      // Refused before its body is read (this runs on the headers): close the connection rather
+      // than drain the body of a client we do not know.
+      if (hasBody(req)) reply.header('connection', 'close');
       const header = req.headers.authorization;
       let token: string | undefined;
       if (header) {
@@ -82,6 +86,11 @@ export class Auth {
     };
   }
 }
+
+const hasBody = (req: FastifyRequest) => {
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+};
 
 export function principalOf(req: FastifyRequest): string | undefined {
   return (req as FastifyRequest & { principal?: Principal }).principal?.name;
