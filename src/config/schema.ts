@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../lib/duration.ts';
-import { durationSchema } from '../lib/schema.ts';
+import { durationSchema, secretSchema } from '../lib/schema.ts';
 import { checkProbeSchema, globalBudgetSchema, probeDriverConfigSchema } from '../probes/config.ts';
 import { metricsConfigSchema } from '../metrics/index.ts';
 import { alertsConfigSchema } from '../alerts/config.ts';
@@ -115,7 +115,18 @@ export const configSchema = z
           .describe('Event times further than this from arrival, either way, are refused (400): one bound for string and numeric times'),
       })
       .default({ maxClockSkew: 86_400_000 }),
-    store: z.object({ path: z.string().min(1).default('data/quietwatch.sqlite') }).default({ path: 'data/quietwatch.sqlite' }),
+    store: z
+      .object({
+        path: z.string().min(1).default('data/quietwatch.sqlite').describe('The SQLite file (WAL), used when no url is set'),
+        url: secretSchema
+          .refine((s) => /^postgres(ql)?:\/\//i.test(s.reveal()), { message: 'must be a postgres:// or postgresql:// URL' })
+          .optional()
+          .describe('postgres://user:pass@host:port/db: PostgreSQL instead of SQLite, shared by replicas (also QUIETWATCH_STORE_URL)'),
+        poolSize: z.number().int().min(1).max(100).default(10).describe('PostgreSQL connections per replica'),
+        statementTimeout: duration().default(5_000).describe('PostgreSQL statement timeout'),
+        leaseTtl: duration().default(10_000).describe('Leader lease length (PostgreSQL): a follower takes over this long after the leader stops renewing'),
+      })
+      .prefault({}),
     auth: z
       .object({ tokens: z.array(tokenSchema).default([]) })
       .default({ tokens: [] }),
