@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, DEFAULT_CONFIG_PATH, configJsonSchema, loadConfig } from './config/load.ts';
 import { StartupError, createService } from './main.ts';
+import { registerMigrateCommand } from './store/migrate.ts';
 
 const program = new Command();
 program.name('quietwatch').description("Deadman's-switch monitor for payment pipelines").version('0.1.0');
@@ -67,6 +68,8 @@ export function renderStatusTable(checks: Array<Record<string, any>>, now: numbe
   const fmt = (r: string[]) => r.map((v, i) => String(v).padEnd(widths[i]!)).join('  ').trimEnd();
   return [fmt(head), ...rows.map(fmt)].join('\n');
 }
+
+registerMigrateCommand(program, fail);
 
 program
   .command('serve')
