@@ -71,7 +71,8 @@ export function buildOpenApi(extraPaths: Record<string, unknown> = {}) {
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'The process answers' } } } },
       '/readyz': {
         get: {
-          summary: 'Readiness with components (store, alerts, metrics); "degraded" lists components working in a reduced way',
+          summary:
+            'Readiness with components (store, alerts, metrics); "degraded" lists components working in a reduced way. Without a read token only the status and component names (ok/degraded); with one, each component\'s details',
           security: [],
           responses: { '200': { description: 'Ready (possibly degraded)' }, '503': { description: 'Not ready' } },
         },

@@ -182,7 +182,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   // --- health --------------------------------------------------------------------------------
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  // /readyz needs no token (load balancers ask it), so without a read token it says only
+  // ready/degraded and which components: receiver error text, dedup keys and summaries are details.
+  const mayRead = (req: FastifyRequest): boolean => {
+    if (auth.open) return true;
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(String(req.headers.authorization ?? ''));
+    const p = m ? auth.identify(m[1]) : undefined;
+    return p !== undefined && Auth.allows(p, 'read');
+  };
+  app.get('/readyz', async (req, reply) => {
     const components: Record<string, ComponentHealth> = {};
     try {
       await store.ping();
@@ -195,7 +203,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const degraded = Object.entries(components)
       .filter(([, c]) => c.degraded)
       .map(([k]) => k);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? (degraded.length ? 'degraded' : 'ready') : 'not_ready', degraded, components });
+    const status = ready ? (degraded.length ? 'degraded' : 'ready') : 'not_ready';
+    if (!mayRead(req)) {
+      const names = Object.fromEntries(Object.entries(components).map(([k, c]) => [k, { ok: c.ok, ...(c.degraded ? { degraded: true } : {}) }]));
+      return reply.code(ready ? 200 : 503).send({ status, degraded, components: names });
+    }
+    return reply.code(ready ? 200 : 503).send({ status, degraded, components });
   });
 
   // --- OpenAPI -------------------------------------------------------------------------------
