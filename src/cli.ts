@@ -78,12 +78,21 @@ program
   .option('--host <host>', 'listen address (overrides server.host)')
   .option('--port <port>', 'listen port (overrides server.port)')
   .option('--store <path>', 'SQLite file (overrides store.path)')
-  .action(async (o: { config: string; host?: string; port?: string; store?: string }) => {
-    const config = load(o.config);
+  .option('--sandbox', `run the sandbox demo (${DEFAULT_CONFIG_PATH}) instead of --config`)
+  .action(async (o: { config: string; host?: string; port?: string; store?: string; sandbox?: boolean }) => {
+    const config = load(o.sandbox ? DEFAULT_CONFIG_PATH : o.config);
     if (o.host) config.server.host = o.host;
     if (o.port) config.server.port = Number(o.port);
     if (o.store) config.store.path = o.store;
-    let svc;
+    let svc: Awaited<ReturnType<typeof createService>> | undefined;
+    // The deadman switch must never die because one promise was dropped: log loudly, count, go on.
+    let unhandled = 0;
+    process.on('unhandledRejection', (reason) => {
+      unhandled++;
+      const log = svc?.logger;
+      if (log) log.fatal({ err: reason, unhandled }, 'BUG: unhandled promise rejection; the service keeps running');
+      else console.error('BUG: unhandled promise rejection; the service keeps running:', reason);
+    });
     try {
       svc = await createService(config);
       await svc.listen();

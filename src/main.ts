@@ -108,7 +108,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     isSynthetic,
     onEffect: (effect, spec, state) => router!.dispatch(effect, { spec, state }),
   });
-  const ingest = new Ingest({ runtime, sink, clock, isSynthetic });
+  const ingest = new Ingest({ runtime, sink, clock, isSynthetic, onCountError: (err) => logger.error({ err }, 'could not count an ingest batch') });
   const accept = (events: Parameters<Ingest['accept']>[0], what: string) =>
     ingest.accept(events).catch((err) => logger.error({ err }, `${what} could not be stored`));
 
@@ -166,7 +166,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       'probe-lost': [probes.onLost],
       alert: [alertEffects.onAlert],
     },
-    { logger, now: () => clock.now(), onFailure: (f) => sink.effectFailure?.({ effect: f.effect, handler: f.handler, check: f.check, at: f.at }) },
+    { logger, now: () => clock.now(), onFailure: (f) => metrics.sink.effectFailure?.({ effect: f.effect, handler: f.handler, check: f.check, at: f.at }) },
   );
 
   // InfluxDB-fed checks: the newest point is the check's last event (through the one ingest path);

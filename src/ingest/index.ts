@@ -16,6 +16,7 @@ export interface IngestDeps {
   clock: Clock;
   /** Any check's synthetic (probe) transaction: counted apart, never learned. */
   isSynthetic: (attrs: Record<string, AttrValue>) => boolean;
+  onCountError?: (err: unknown) => void;
 }
 
 export class Ingest {
@@ -24,7 +25,12 @@ export class Ingest {
   /** Store a batch (all or nothing: a store failure rejects and nothing is accepted), then count it. */
   async accept(events: readonly IngestEvent[]): Promise<number> {
     const updates = await this.d.runtime.ingest(events);
-    this.count(events);
+    // Stored is accepted: a metrics failure (a bug; sinks never throw) must not turn that into an error.
+    try {
+      this.count(events);
+    } catch (err) {
+      this.d.onCountError?.(err);
+    }
     return updates;
   }
 

@@ -33,12 +33,15 @@ export class ProbeService {
   private readonly scheduler: ProbeScheduler;
   /** The probe config of every check that has one. */
   private readonly probeOf = new Map<string, NonNullable<CheckConfig['probe']>>();
+  /** Failed probe-store calls: the manager reports them as probe errors; the router must see them too. */
+  private storeFailures = 0;
+  private lastStoreError = '';
 
   constructor(private readonly d: ProbeServiceDeps) {
     for (const c of d.config.checks) if (c.probe) this.probeOf.set(c.name, c.probe);
     const log = d.logger.child({ component: 'probes' });
     this.manager = new ProbeManager({
-      store: d.store,
+      store: this.watched(d.store),
       drivers: createDrivers(d.config.probes.drivers, { sandbox: d.sandbox, logger: log }),
       globalBudget: d.config.probes.budget,
       clock: d.clock,
@@ -69,7 +72,10 @@ export class ProbeService {
     handle: async (e, { spec }) => {
       const options = this.probeOf.get(e.check);
       if (!options) return;
+      const before = this.storeFailures;
       await this.manager.fire({ check: e.check, probeId: e.probeId, reason: e.reason, deadline: e.deadline, options, stream: spec.stream });
+      // Nothing was charged and the engine was told (a probe error); the store failure is still a failure.
+      if (this.storeFailures > before) throw new Error(`the probe store failed: ${this.lastStoreError}`);
     },
   };
 
@@ -93,6 +99,29 @@ export class ProbeService {
       await this.manager.lost(e.probeId, e.at);
     },
   };
+
+  /** The store, with each failing call counted (sync throws and rejections alike). */
+  private watched(store: ProbeStore): ProbeStore {
+    const note = (err: unknown) => {
+      this.storeFailures++;
+      this.lastStoreError = err instanceof Error ? err.message : String(err);
+    };
+    return new Proxy(store, {
+      get: (t, prop, recv) => {
+        const v = Reflect.get(t, prop, recv);
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          try {
+            const r = v.apply(t, args);
+            return r instanceof Promise ? r.catch((err: unknown) => (note(err), Promise.reject(err))) : r;
+          } catch (err) {
+            note(err);
+            throw err;
+          }
+        };
+      },
+    });
+  }
 
   private record(check: string, probeId: string, result: 'proven' | 'lost', at: number, latencyMs?: number): void {
     const c = this.probeOf.get(check);

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Clock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
-import { createService, type Service } from '../../src/main.ts';
+import { createService, type Service, type ServiceOptions } from '../../src/main.ts';
+import type { Logger } from '../../src/lib/logger.ts';
 
 export interface Running {
   url: string;
@@ -19,13 +20,16 @@ export function tempDir(prefix = 'qw-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startService(yaml: string, opts: { clock?: Clock; dir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Running> {
+export async function startService(
+  yaml: string,
+  opts: { clock?: Clock; dir?: string; env?: NodeJS.ProcessEnv; logger?: Logger; wrap?: ServiceOptions['wrap'] } = {},
+): Promise<Running> {
   const dir = opts.dir ?? tempDir();
   const config = parseConfig(yaml, '<test>', { ...process.env, ...opts.env });
   config.server.port = 0;
   config.server.host = '127.0.0.1';
   if (config.store.path === 'data/quietwatch.sqlite') config.store.path = join(dir, 'qw.sqlite');
-  const svc = await createService(config, { clock: opts.clock, logger: silentLogger() });
+  const svc = await createService(config, { clock: opts.clock, logger: opts.logger ?? silentLogger(), ...(opts.wrap ? { wrap: opts.wrap } : {}) });
   const url = await svc.listen();
   return {
     url,
