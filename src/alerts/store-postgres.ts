@@ -60,6 +60,17 @@ const OUTBOX_COLS = 'seq, id, notifier, incident_id, notification, status, attem
 
 type Q = Pick<pg.PoolClient, 'query'>;
 
+// Grouped incidents (members, batches of commits) are read off the AlertCommit / AlertStore types
+// themselves, so this file follows the interface as it grows.
+type CommitMembers = AlertCommit extends { members?: infer M } ? NonNullable<M> : never[];
+type Member = CommitMembers extends Array<{ member: infer X }> ? X : never;
+type Outcome = AlertStore extends { latestOutcomes(): Promise<Array<infer O>> } ? O : never;
+interface FullCommit extends AlertCommit {
+  incidents?: Incident[];
+  members?: { incidentId: string; member: Member }[];
+  removeMembers?: { incidentId: string; check: string }[];
+}
+
 export class PostgresAlertStore implements AlertStore {
   constructor(
     private readonly db: PgPool,
@@ -70,12 +81,65 @@ export class PostgresAlertStore implements AlertStore {
   async init(): Promise<void> {}
 
   async commit(c: AlertCommit): Promise<void> {
+    return this.commitAll([c]);
+  }
+
+  /** Every commit, in order, in ONE transaction. */
+  async commitAll(cs: readonly AlertCommit[]): Promise<void> {
+    if (!cs.length) return;
     await this.db.tx(async (q) => {
-      if (c.incident) await this.#upsertIncident(q, c.incident);
-      for (const r of c.insert ?? []) await this.#insertRow(q, r);
-      for (const u of c.update ?? []) for (const id of u.ids) await this.#update(q, id, u.set);
-      for (const r of c.receipts ?? []) await this.#putReceipt(q, r.notifier, r.incidentId, r.receipt);
+      for (const c of cs as readonly FullCommit[]) {
+        if (c.incident) await this.#upsertIncident(q, c.incident);
+        for (const i of c.incidents ?? []) await this.#upsertIncident(q, i);
+        for (const m of c.removeMembers ?? []) await q.query('DELETE FROM alert_members WHERE incident_id = $1 AND check_name = $2', [m.incidentId, m.check]);
+        for (const m of c.members ?? []) {
+          const member = m.member as unknown as { check: string; status: string };
+          await q.query(
+            `INSERT INTO alert_members (incident_id, check_name, status, data) VALUES ($1, $2, $3, $4::jsonb)
+             ON CONFLICT (incident_id, check_name) DO UPDATE SET status = excluded.status, data = excluded.data`,
+            [m.incidentId, member.check, member.status, JSON.stringify(member)],
+          );
+        }
+        for (const r of c.insert ?? []) await this.#insertRow(q, r);
+        for (const u of c.update ?? []) for (const id of u.ids) await this.#update(q, id, u.set);
+        for (const r of c.receipts ?? []) await this.#putReceipt(q, r.notifier, r.incidentId, r.receipt);
+      }
     }, 'committing alerts');
+  }
+
+  async listOpenIncidents(): Promise<Incident[]> {
+    const r = await this.db.query<{ data: Incident }>(`SELECT data FROM alert_incidents WHERE status IN ('open', 'acknowledged') ORDER BY opened_at`, [], 'listing open incidents');
+    return r.rows.map((row) => row.data);
+  }
+
+  async listMembers(incidentIds: readonly string[]): Promise<{ incidentId: string; member: Member }[]> {
+    if (!incidentIds.length) return [];
+    const r = await this.db.query<{ incident_id: string; data: Member }>(
+      'SELECT incident_id, data FROM alert_members WHERE incident_id = ANY($1::text[]) ORDER BY incident_id, check_name',
+      [incidentIds],
+      'listing incident members',
+    );
+    return r.rows.map((row) => ({ incidentId: row.incident_id, member: row.data }));
+  }
+
+  async latestOutcomes(): Promise<Outcome[]> {
+    const r = await this.db.query<{ notifier: string; status: 'delivered' | 'failed'; permanent: boolean; last_error_code: string | null; last_error: string | null; delivered_at: number | null; next_attempt_at: number }>(
+      `SELECT DISTINCT ON (notifier) notifier, status, permanent, last_error_code, last_error, delivered_at, next_attempt_at
+         FROM alert_outbox WHERE status IN ('delivered', 'failed') ORDER BY notifier, seq DESC`,
+      [],
+      'reading notifier outcomes',
+    );
+    return r.rows.map(
+      (row) =>
+        ({
+          notifier: row.notifier,
+          status: row.status,
+          permanent: row.permanent,
+          ...(row.last_error_code !== null ? { code: row.last_error_code } : {}),
+          ...(row.last_error !== null ? { message: row.last_error } : {}),
+          at: row.delivered_at ?? row.next_attempt_at,
+        }) as unknown as Outcome,
+    );
   }
 
   async #upsertIncident(q: Q, i: Incident): Promise<void> {
@@ -89,7 +153,7 @@ export class PostgresAlertStore implements AlertStore {
   async #insertRow(q: Q, r: NewOutboxRow): Promise<void> {
     await q.query(
       `INSERT INTO alert_outbox (id, notifier, incident_id, notification, status, next_attempt_at, created_at)
-       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)`,
+       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
       [r.id, r.notifier, r.incidentId ?? null, JSON.stringify(r.notification), r.status, r.nextAttemptAt, r.createdAt],
     );
   }
@@ -130,8 +194,14 @@ export class PostgresAlertStore implements AlertStore {
   }
 
   async findOpenIncident(check: string): Promise<Incident | undefined> {
+    // a member of an open incident, else (incidents stored before members were kept) its first check
     const r = await this.db.query<{ data: Incident }>(
-      `SELECT data FROM alert_incidents WHERE check_name = $1 AND status IN ('open', 'acknowledged') ORDER BY opened_at DESC LIMIT 1`,
+      `SELECT data FROM (
+         SELECT i.data, i.opened_at, 0 AS pref FROM alert_members m JOIN alert_incidents i ON i.id = m.incident_id
+          WHERE m.check_name = $1 AND i.status IN ('open', 'acknowledged')
+         UNION ALL
+         SELECT data, opened_at, 1 FROM alert_incidents WHERE check_name = $1 AND status IN ('open', 'acknowledged')
+       ) x ORDER BY pref, opened_at DESC LIMIT 1`,
       [check],
       'reading open incidents',
     );
@@ -145,7 +215,7 @@ export class PostgresAlertStore implements AlertStore {
     if (q.open === false) where.push(`status = 'resolved'`);
     if (q.check) {
       args.push(q.check);
-      where.push(`check_name = $${args.length}`);
+      where.push(`(check_name = $${args.length} OR id IN (SELECT incident_id FROM alert_members WHERE check_name = $${args.length}))`);
     }
     args.push(q.limit ?? 500);
     const sql = `SELECT data FROM alert_incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC LIMIT $${args.length}`;

@@ -69,6 +69,11 @@ export const TABLES: readonly TableSpec[] = [
     orderBy: 'seq',
     serial: 'seq',
   },
+  {
+    table: 'alert_members',
+    columns: [c('incident_id', 'text'), c('check_name', 'text'), c('status', 'text'), c('data', 'text', 'data::jsonb')],
+    orderBy: 'incident_id, check_name',
+  },
   { table: 'alert_receipts', columns: [c('notifier', 'text'), c('incident_id', 'text'), c('receipt', 'text', 'receipt::jsonb')], orderBy: 'notifier, incident_id' },
   { table: 'alert_silences', columns: [c('id', 'text'), c('starts_at', 'bigint'), c('ends_at', 'bigint'), c('data', 'text', 'data::jsonb')], orderBy: 'starts_at' },
   {

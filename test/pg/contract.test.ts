@@ -185,8 +185,9 @@ describe.each(backends)('store contract: %s', (_name, make) => {
   it('commits alerts atomically: a failing row rolls back the incident too', async () => {
     const s = await make();
     try {
-      const row = { id: 'dup', notifier: 'pd', incidentId: 'i1', notification: note('n', 'trigger'), status: 'pending' as const, nextAttemptAt: 0, createdAt: 0 };
-      await expect(s.alertStore.commit({ incident: inc, insert: [row, row] })).rejects.toThrow(/unique/i);
+      const row = { id: 'r1', notifier: 'pd', incidentId: 'i1', notification: note('n', 'trigger'), status: 'pending' as const, nextAttemptAt: 0, createdAt: 0 };
+      const badReceipt = { notifier: null as unknown as string, incidentId: 'i1', receipt: {} };
+      await expect(s.alertStore.commit({ incident: inc, insert: [row], receipts: [badReceipt] })).rejects.toThrow(/null|NOT NULL/i);
       expect(await s.alertStore.getIncident('i1')).toBeUndefined();
       expect(await s.alertStore.listOutbox()).toEqual([]);
     } finally {

@@ -42,8 +42,6 @@ CREATE TABLE alert_incidents (
 );
 CREATE INDEX alert_incidents_check ON alert_incidents (check_name, status);
 CREATE INDEX alert_incidents_opened ON alert_incidents (opened_at);
--- at most one open incident per check, whoever writes it
-CREATE UNIQUE INDEX alert_incidents_one_open ON alert_incidents (check_name) WHERE status IN ('open', 'acknowledged');
 CREATE TABLE alert_outbox (
   seq BIGSERIAL PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
@@ -120,6 +118,35 @@ CREATE TABLE qw_lease (
   renewed_at BIGINT NOT NULL,
   expires_at BIGINT NOT NULL
 );
+`,
+  },
+  {
+    version: 2,
+    name: 'ingest relay (events accepted by any replica, applied by the leader); incident members',
+    sql: `
+-- Every replica commits accepted events here before answering 202; the leader takes them out
+-- (DELETE … RETURNING, in the transaction that applies them) and runs them through the checks.
+CREATE TABLE ingest_events (
+  seq BIGSERIAL PRIMARY KEY,
+  stream TEXT NOT NULL,
+  check_name TEXT,
+  arrived_at BIGINT NOT NULL,
+  time BIGINT NOT NULL,
+  event_id TEXT,
+  attributes JSONB NOT NULL,
+  replica TEXT NOT NULL
+);
+
+-- grouped incidents: the checks of each incident (one row per incident and member check)
+CREATE TABLE alert_members (
+  incident_id TEXT NOT NULL,
+  check_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  data JSONB NOT NULL,
+  PRIMARY KEY (incident_id, check_name)
+);
+CREATE INDEX alert_members_check ON alert_members (check_name);
+CREATE INDEX alert_outbox_notifier ON alert_outbox (notifier, status, seq);
 `,
   },
 ];
