@@ -1,8 +1,12 @@
 # syntax=docker/dockerfile:1
 # quietwatch: multi-stage build on Node 20 LTS (Debian bookworm), runs as the non-root `node` user.
 # Build:  docker build -t quietwatch .
-# Run:    docker run -p 8080:8080 -e QUIETWATCH_TOKENS="ingest=...,read=...,admin=..." -v qw-data:/var/lib/quietwatch quietwatch
+# Run:    docker run -p 8080:8080 -e QUIETWATCH_TOKENS="ingest=...,read=...,admin=..." \
+#           -v $PWD/quietwatch.yaml:/etc/quietwatch/quietwatch.yaml:ro -v qw-data:/var/lib/quietwatch quietwatch
+# Demo:   docker run -p 8080:8080 -e QUIETWATCH_TOKENS=... quietwatch serve --sandbox --host 0.0.0.0
+# The default config (config/production.yaml) has no sandbox and no checks: mount your own.
 # Without tokens the service refuses to listen on 0.0.0.0 (see README "Auth").
+# test/image/image.test.ts builds this file unchanged (buildah) and runs the image.
 
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
@@ -19,9 +23,12 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
 COPY src ./src
-COPY config/quietwatch.yaml /etc/quietwatch/quietwatch.yaml
+# config/quietwatch.yaml is the sandbox demo (`serve --sandbox`); the default is the production file.
+COPY config ./config
+COPY config/production.yaml /etc/quietwatch/quietwatch.yaml
 COPY dashboards ./dashboards
-RUN mkdir -p /var/lib/quietwatch && chown node:node /var/lib/quietwatch
+# /app/data: the sandbox demo's store (`serve --sandbox`)
+RUN mkdir -p /var/lib/quietwatch /app/data && chown node:node /var/lib/quietwatch /app/data
 USER node
 VOLUME ["/var/lib/quietwatch"]
 EXPOSE 8080
