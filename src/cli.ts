@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, DEFAULT_CONFIG_PATH, configJsonSchema, loadConfig } from './config/load.ts';
 import { StartupError, createService } from './main.ts';
+import { StoreOpenError } from './store/sqlite.ts';
 import { registerMigrateCommand } from './store/migrate.ts';
 
 const program = new Command();
@@ -97,7 +98,7 @@ program
       svc = await createService(config);
       await svc.listen();
     } catch (err) {
-      if (err instanceof StartupError) fail(err.message, 2);
+      if (err instanceof StartupError || err instanceof StoreOpenError) fail(err.message, 2);
       throw err;
     }
     const stop = async (sig: string) => {

@@ -1,8 +1,114 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { accessSync, closeSync, constants, mkdirSync, openSync, readSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import type { CheckState, Flip } from '../checks/types.ts';
+import { PermanentError } from '../lib/errors.ts';
 import type { Store, StoredFlip } from './types.ts';
+
+/**
+ * The store file cannot be used: says which file and what is wrong, and nothing was changed on
+ * disk (a foreign or corrupt file is never written to). `quietwatch serve` exits 2 with the message.
+ */
+export class StoreOpenError extends PermanentError {
+  constructor(
+    readonly path: string,
+    problem: string,
+    opts: { cause?: unknown } = {},
+  ) {
+    super('STORE_OPEN_FAILED', `cannot use the store file ${path} (store.path): ${problem}`, opts);
+  }
+}
+
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+function errCode(err: unknown): string {
+  return String((err as { code?: string })?.code ?? 'UNKNOWN');
+}
+
+/** What a SQLite error means for the operator. */
+function describeSqliteError(err: unknown, dir: string): string {
+  const code = errCode(err);
+  const msg = (err as Error)?.message ?? String(err);
+  if (code === 'SQLITE_NOTADB') return 'it is not a SQLite database (or it is encrypted); it was left untouched — move it away or point store.path elsewhere';
+  if (code.startsWith('SQLITE_CORRUPT')) return `it is corrupt (${msg}); it was left untouched — restore it from a backup or move it away`;
+  if (code.startsWith('SQLITE_CANTOPEN')) return `SQLite cannot open it (${msg}): the directory ${dir} must be writable (SQLite keeps -wal and -shm files next to the database)`;
+  if (code.startsWith('SQLITE_READONLY')) return `it is read-only (${msg}): quietwatch must write to it, and to its directory ${dir}`;
+  if (code === 'SQLITE_FULL') return `the disk is full (${msg})`;
+  return `${msg} (${code})`;
+}
+
+/**
+ * Open (or create) the SQLite file at `path`, checking first so that every way it can be unusable
+ * is reported with the path and the reason — and so that a file that is not ours is never written.
+ */
+function openDatabase(path: string): Database {
+  if (path === ':memory:') return new BetterSqlite3(path);
+  const file = resolve(path);
+  const dir = dirname(file);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new StoreOpenError(path, `its directory ${dir} cannot be created (${errCode(err)}: ${(err as Error).message})`, { cause: err });
+  }
+  let st: Stats | undefined;
+  try {
+    st = statSync(file);
+  } catch (err) {
+    if (errCode(err) !== 'ENOENT') throw new StoreOpenError(path, `it cannot be read (${errCode(err)}: ${(err as Error).message})`, { cause: err });
+  }
+  if (st) {
+    if (!st.isFile()) throw new StoreOpenError(path, `it is not a file but a ${st.isDirectory() ? 'directory' : 'special file'}`);
+    try {
+      accessSync(file, constants.R_OK | constants.W_OK);
+    } catch (err) {
+      throw new StoreOpenError(path, `it is not readable and writable by this user (${errCode(err)})`, { cause: err });
+    }
+    if (st.size > 0) {
+      const head = Buffer.alloc(SQLITE_MAGIC.length);
+      const fd = openSync(file, 'r');
+      let n = 0;
+      try {
+        n = readSync(fd, head, 0, head.length, 0);
+      } finally {
+        closeSync(fd);
+      }
+      if (n < head.length || !head.equals(SQLITE_MAGIC)) {
+        const preview = JSON.stringify(head.subarray(0, n).toString('latin1').replace(/[^\x20-\x7e]/g, '.'));
+        throw new StoreOpenError(path, `it is not a SQLite database (it starts with ${preview}); it was left untouched — move it away or point store.path elsewhere`);
+      }
+      // Read the schema read-only first: a corrupt file is found before anything (WAL mode) writes to it.
+      let ro: Database | undefined;
+      try {
+        ro = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
+        ro.prepare('SELECT count(*) FROM sqlite_master').get();
+        ro.pragma('schema_version');
+      } catch (err) {
+        throw new StoreOpenError(path, describeSqliteError(err, dir), { cause: err });
+      } finally {
+        ro?.close();
+      }
+    }
+  }
+  let db: Database | undefined;
+  try {
+    db = new BetterSqlite3(file, { fileMustExist: st !== undefined });
+    db.pragma('journal_mode = WAL');
+    return db;
+  } catch (err) {
+    db?.close();
+    // A file we just created and could not use goes again: nothing is left behind.
+    if (!st) {
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+        try {
+          if (statSync(f).size === 0) unlinkSync(f);
+        } catch {
+          /* not there */
+        }
+      }
+    }
+    throw new StoreOpenError(path, st ? describeSqliteError(err, dir) : `it cannot be created in ${dir}: ${describeSqliteError(err, dir)}`, { cause: err });
+  }
+}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS check_state (
@@ -30,14 +136,17 @@ export class SqliteStore implements Store {
   private readonly tx;
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new BetterSqlite3(path);
-    this.db.pragma('journal_mode = WAL');
+    this.db = openDatabase(path);
     // NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL); only an OS
     // crash or power loss can lose the last transactions.
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    try {
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      this.db.close();
+      throw new StoreOpenError(path, describeSqliteError(err, dirname(resolve(path))), { cause: err });
+    }
     this.upsertState = this.db.prepare(
       'INSERT INTO check_state (name, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
     );
