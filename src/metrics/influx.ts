@@ -1,6 +1,9 @@
 /**
  * The InfluxDB sink: every fact becomes a point (docs/metrics.md), written with the v2 write API of
- * `@influxdata/influxdb-client` (InfluxDB 1.8+, 2.x, 3.x).
+ * `@influxdata/influxdb-client` (InfluxDB 1.8+, 2.x, 3.x), or with `version: 1` as line protocol to
+ * the 1.x `/write?db=…&rp=…&precision=…` endpoint (Basic auth username/password), which every 1.x
+ * has (Debian's 1.6 among them). A v2 write answered 404 by a server without `/api/v2/write` says
+ * "this InfluxDB has no v2 write API (older than 1.8): set version: 1".
  *
  * Delivery is ours, not the client's. The client's own retry buffer gives every failed batch a retry
  * count and an expiry (maxRetries 5, maxRetryTime 180 s by default) and, past `maxBufferLines`, sheds
@@ -17,7 +20,7 @@
 import { InfluxDB, HttpError, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../lib/clock.ts';
-import { errorForStatus, networkError, type QuietwatchError } from '../lib/errors.ts';
+import { errorForStatus, networkError, PermanentError, QuietwatchError } from '../lib/errors.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
 import { backoffDelay } from '../lib/retry.ts';
 import type { Secret } from '../lib/secret.ts';
@@ -35,16 +38,28 @@ import {
 } from './sink.ts';
 import { lagOutOfRange, StreamLabels } from './stream-labels.ts';
 
+const V2_ONLY = ['token', 'org', 'bucket'] as const;
+const V1_ONLY = ['database', 'retentionPolicy', 'username', 'password'] as const;
+
 export const influxConfigSchema = z
   .object({
+    /** 2 (default): the v2 write API (/api/v2/write: InfluxDB 1.8+, 2.x, 3.x). 1: the 1.x /write API (any 1.x, e.g. Debian's 1.6). */
+    version: z.union([z.literal(1), z.literal(2)]).default(2),
     /** Base URL, e.g. http://influxdb:8086 (no /api/v2). */
     url: z.string().url(),
-    /** API token (2.x/3.x), or `username:password` for 1.8; omit for 1.x without auth. */
+    /** version 2: API token (2.x/3.x), or `username:password` for 1.8; omit for 1.8 without auth. */
     token: secretSchema.optional(),
-    /** Organisation (2.x); ignored by 1.8 and 3.x. */
-    org: z.string().default(''),
-    /** Bucket (2.x/3.x) or `database/retention-policy` (1.8). */
-    bucket: z.string().min(1),
+    /** version 2: organisation (2.x); ignored by 1.8 and 3.x. */
+    org: z.string().optional(),
+    /** version 2: bucket (2.x/3.x) or `database/retention-policy` (1.8). */
+    bucket: z.string().min(1).optional(),
+    /** version 1: the database (must exist: CREATE DATABASE quietwatch). */
+    database: z.string().min(1).optional(),
+    /** version 1: retention policy; omit for the database's default. */
+    retentionPolicy: z.string().min(1).optional(),
+    /** version 1 with auth enabled: sent as HTTP Basic auth. */
+    username: z.string().min(1).optional(),
+    password: secretSchema.optional(),
     precision: z.enum(['s', 'ms', 'us', 'ns']).default('ms'),
     /** How often aggregated counters are emitted and the buffer is written. */
     flushInterval: durationMs.default(10_000),
@@ -59,7 +74,17 @@ export const influxConfigSchema = z
     /** Tags added to every point (e.g. `host`, `env`). */
     defaultTags: z.record(z.string(), z.string()).default({}),
   })
-  .refine((c) => c.batchSize <= c.maxBufferPoints, { message: 'batchSize must not exceed maxBufferPoints', path: ['batchSize'] });
+  .superRefine((c, ctx) => {
+    if (c.batchSize > c.maxBufferPoints) ctx.addIssue({ code: 'custom', message: 'batchSize must not exceed maxBufferPoints', path: ['batchSize'] });
+    if (c.version === 2) {
+      if (!c.bucket) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'is required (version 2: InfluxDB 1.8+, 2.x, 3.x); for an InfluxDB 1.x older than 1.8 set version: 1 and database' });
+      for (const k of V1_ONLY) if (c[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'is only used with version: 1 (the 1.x /write API)' });
+    } else {
+      if (!c.database) ctx.addIssue({ code: 'custom', path: ['database'], message: 'is required with version: 1' });
+      for (const k of V2_ONLY) if (c[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `is not used with version: 1 (${k === 'token' ? 'use username and password' : 'name the database, and retentionPolicy if not the default'})` });
+      if ((c.username === undefined) !== (c.password === undefined)) ctx.addIssue({ code: 'custom', path: [c.username === undefined ? 'username' : 'password'], message: 'username and password go together' });
+    }
+  });
 
 export type InfluxConfig = z.output<typeof influxConfigSchema>;
 export type InfluxConfigInput = z.input<typeof influxConfigSchema>;
@@ -137,7 +162,7 @@ export class InfluxSink implements MetricsSink {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #random: () => number;
-  readonly #writeApi: WriteApi;
+  readonly #transport: Transport;
   readonly #queue: LineDeque;
   readonly #convert: { convertTime: (t: unknown) => string | undefined; defaultTags?: Record<string, string> };
   /** key `stream\u0000synthetic` -> count this interval (known streams stay, and report 0). */
@@ -172,19 +197,7 @@ export class InfluxSink implements MetricsSink {
     };
     // The client logs every failed write to the console; we report through status() and our logger.
     setLogger({ error: (m: string) => this.#log.debug({ client: m }, 'influxdb client'), warn: (m: string) => this.#log.debug({ client: m }, 'influxdb client') });
-    const token = this.#cfg.token as Secret | undefined;
-    this.#writeApi = new InfluxDB({ url: this.#cfg.url, token: token?.reveal(), timeout: this.#cfg.timeout }).getWriteApi(
-      this.#cfg.org,
-      this.#cfg.bucket,
-      precision,
-      {
-        // A plain transport: no client-side retries, no timer, never an automatic flush (we batch).
-        maxRetries: 0,
-        flushInterval: 0,
-        batchSize: this.#cfg.batchSize + 1,
-        maxBufferLines: this.#cfg.batchSize + 1,
-      },
-    );
+    this.#transport = this.#cfg.version === 1 ? new V1Transport(this.#cfg) : new V2Transport(this.#cfg);
   }
 
   /** Start the flush timer (aggregates + writes every flushInterval). */
@@ -312,7 +325,7 @@ export class InfluxSink implements MetricsSink {
     this.#closed = true;
     if (this.#backoff) clearTimeout(this.#backoff);
     this.#backoff = undefined;
-    this.#writeApi.dispose();
+    this.#transport.dispose();
   }
 
   // ---- internals ---------------------------------------------------------------------------------
@@ -392,8 +405,7 @@ export class InfluxSink implements MetricsSink {
       const batch = this.#queue.takeFront(this.#cfg.batchSize);
       this.#inflight = batch.length;
       try {
-        this.#writeApi.writeRecords(batch);
-        await this.#writeApi.flush();
+        await this.#transport.write(batch);
         this.#inflight = 0;
         this.#written += batch.length;
         if (this.#failing) this.#log.info({ buffered: this.#queue.size, dropped: this.#dropped }, 'influxdb writes resumed');
@@ -401,7 +413,7 @@ export class InfluxSink implements MetricsSink {
         this.#attempt = 0;
       } catch (raw) {
         this.#inflight = 0;
-        const err = classify(raw);
+        const err = raw instanceof QuietwatchError ? raw : networkError('influxdb', raw);
         this.#lastError = `${err.code}: ${err.message}`;
         if (!err.retryable) {
           this.#dropped += batch.length;
@@ -432,11 +444,86 @@ export class InfluxSink implements MetricsSink {
 
 const RESERVED_TAGS = new Set(['check', 'stream', 'state', 'from_state', 'to_state']);
 
-function classify(err: unknown): QuietwatchError {
+/** Writes one batch of lines; rejects with a RetryableError or PermanentError. */
+interface Transport {
+  write(lines: string[]): Promise<void>;
+  dispose(): void;
+}
+
+/** The v2 write API through @influxdata/influxdb-client, as a plain transport. */
+class V2Transport implements Transport {
+  readonly #api: WriteApi;
+  constructor(cfg: InfluxConfig) {
+    const token = cfg.token as Secret | undefined;
+    this.#api = new InfluxDB({ url: cfg.url, token: token?.reveal(), timeout: cfg.timeout }).getWriteApi(cfg.org ?? '', cfg.bucket!, cfg.precision, {
+      // A plain transport: no client-side retries, no timer, never an automatic flush (we batch).
+      maxRetries: 0,
+      flushInterval: 0,
+      batchSize: cfg.batchSize + 1,
+      maxBufferLines: cfg.batchSize + 1,
+    });
+  }
+  async write(lines: string[]): Promise<void> {
+    try {
+      this.#api.writeRecords(lines);
+      await this.#api.flush();
+    } catch (err) {
+      throw classifyV2(err);
+    }
+  }
+  dispose(): void {
+    this.#api.dispose();
+  }
+}
+
+export const NO_V2_API = 'this InfluxDB has no v2 write API (older than 1.8): set version: 1 (with database) under metrics.influxdb';
+
+function classifyV2(err: unknown): QuietwatchError {
   if (err instanceof HttpError) {
+    const body = err.body ?? err.message;
+    // 1.x before 1.8 has no /api/v2/write: its router answers a plain-text "404 page not found". (A
+    // 404 in JSON — 2.x's unknown bucket or org, 1.8's unknown database — keeps its own message.)
+    if (err.statusCode === 404 && !/^\s*\{/.test(body)) return new PermanentError('INFLUXDB_NO_V2_API', `${NO_V2_API} (HTTP 404 from /api/v2/write: ${body.trim().slice(0, 80)})`);
     const retryAfter = err.headers?.['retry-after'];
-    const e = errorForStatus('influxdb', err.statusCode, err.body ?? err.message, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+    const e = errorForStatus('influxdb', err.statusCode, body, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
     if (e) return e;
   }
   return networkError('influxdb', err);
+}
+
+const V1_PRECISION: Record<Precision, string> = { s: 's', ms: 'ms', us: 'u', ns: 'n' };
+
+/** The 1.x write API: POST /write?db=…&rp=…&precision=…, line protocol, HTTP Basic auth. */
+class V1Transport implements Transport {
+  readonly #url: string;
+  readonly #headers: Record<string, string>;
+  readonly #timeout: number;
+  constructor(cfg: InfluxConfig) {
+    const q = new URLSearchParams({ db: cfg.database!, precision: V1_PRECISION[cfg.precision] });
+    if (cfg.retentionPolicy) q.set('rp', cfg.retentionPolicy);
+    this.#url = `${cfg.url.replace(/\/+$/, '')}/write?${q}`;
+    this.#headers = { 'content-type': 'text/plain; charset=utf-8' };
+    const password = cfg.password as Secret | undefined;
+    if (cfg.username && password) this.#headers.authorization = `Basic ${Buffer.from(`${cfg.username}:${password.reveal()}`).toString('base64')}`;
+    this.#timeout = cfg.timeout;
+  }
+  async write(lines: string[]): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(this.#url, { method: 'POST', headers: this.#headers, body: lines.join('\n'), signal: AbortSignal.timeout(this.#timeout) });
+    } catch (err) {
+      throw networkError('influxdb', err);
+    }
+    const text = await res.text().catch(() => '');
+    if (res.status === 204 || res.status === 200) return;
+    let detail = text;
+    try {
+      const j = JSON.parse(text) as { error?: string };
+      if (typeof j.error === 'string') detail = j.error;
+    } catch {
+      /* not JSON */
+    }
+    throw errorForStatus('influxdb', res.status, detail || res.statusText, res.headers.get('retry-after')) ?? new PermanentError(`INFLUXDB_HTTP_${res.status}`, `influxdb answered ${res.status}`);
+  }
+  dispose(): void {}
 }
