@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { durationSchema } from '../lib/schema.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from '../lib/retry.ts';
+import { DEFAULT_GROUP_POLICY, type GroupPolicy } from './grouping.ts';
 import { notifiersConfigSchema } from './registry.ts';
 import { matches, validateWindow } from './silences.ts';
 import type { MaintenanceWindow, SilenceMatchers } from './types.ts';
@@ -32,7 +33,15 @@ const routeTargetsSchema = z.object({
 export const alertRoutesSchema = z.object({
   default: z.object({ warning: z.array(z.string()).default([]), page: z.array(z.string()).default([]) }),
   /** First match wins; a missing `warning` or `page` falls back to the default. */
-  overrides: z.array(routeTargetsSchema.extend({ match: matchersSchema })).default([]),
+  overrides: z
+    .array(
+      routeTargetsSchema.extend({
+        /** Names the route in grouped pages ("card-auth: 37 checks down"); default `overrides[i]`. */
+        name: z.string().min(1).optional(),
+        match: matchersSchema,
+      }),
+    )
+    .default([]),
 });
 export type AlertRoutes = z.infer<typeof alertRoutesSchema>;
 
@@ -59,6 +68,28 @@ export const retryPolicySchema = z.object({
   deadline: durationSchema.default(DEFAULT_RETRY.deadlineMs),
 });
 
+/**
+ * `alerts.group`: which checks that go down together share one incident (see grouping.ts).
+ * `by: route` (default) — one incident per route; `by: [label…]` — per route and those labels' values;
+ * `by: none` — one incident per check.
+ */
+export const groupConfigSchema = z.object({
+  by: z.union([z.enum(['route', 'none']), z.array(z.string().min(1)).min(1)]).default('route'),
+  window: durationSchema.default(DEFAULT_GROUP_POLICY.windowMs),
+  /** The first update (members that joined since the page) goes out at most this long after the page. */
+  firstUpdateAfter: durationSchema.default(DEFAULT_GROUP_POLICY.firstUpdateAfterMs),
+  /** Later updates: at most one per this long (PagerDuty takes about 120 events a minute per routing key). */
+  updateEvery: durationSchema.default(DEFAULT_GROUP_POLICY.updateEveryMs),
+  /** Members named in a page; the rest are counted. */
+  maxListed: z.number().int().min(1).max(500).default(DEFAULT_GROUP_POLICY.maxListed),
+});
+export type GroupConfig = z.infer<typeof groupConfigSchema>;
+
+export function groupPolicyFromConfig(c: AlertsConfig): GroupPolicy {
+  const g = c.group;
+  return { by: g.by, windowMs: g.window, firstUpdateAfterMs: g.firstUpdateAfter, updateEveryMs: g.updateEvery, maxListed: g.maxListed };
+}
+
 /** The whole `alerts:` section. Cross-references (route names -> notifiers) are checked here too. */
 export const alertsConfigSchema = z
   .object({
@@ -68,6 +99,7 @@ export const alertsConfigSchema = z
     reminderEvery: durationSchema.optional(),
     maintenance: z.array(maintenanceWindowSchema).default([]),
     retry: retryPolicySchema.optional(),
+    group: groupConfigSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
     const names = new Set(Object.keys(c.notifiers));

@@ -20,8 +20,11 @@ export interface AlertEffectsDeps {
 
 export class AlertEffects {
   private readonly links = new Map<string, { runbookUrl?: string; dashboardUrl?: string }>();
-  /** One check's alerts keep their order (down before recovered) across async deliveries. */
-  private chain: Promise<void> = Promise.resolve();
+  /**
+   * Calls in flight. The AlertManager applies each call in the order it is made (down before
+   * recovered), so they are not chained: a storm of 100,000 downs is one batch, not 100,000 awaits.
+   */
+  private readonly pending = new Set<Promise<unknown>>();
 
   constructor(private readonly d: AlertEffectsDeps) {
     for (const c of d.checks) {
@@ -38,20 +41,22 @@ export class AlertEffects {
       else log.warn({ alert: effect.kind, warning: effect.warning, at: new Date(effect.at).toISOString() }, msg);
       const details = { ...effect.details, ...this.links.get(spec.name) };
       const { alerts } = this.d;
-      const run = this.chain.then(async () => {
-        if (effect.kind === 'down') await alerts.checkDown({ check: spec.name, labels: spec.labels, at: effect.at, reason: effect.reason, details });
-        else if (effect.kind === 'recovered') await alerts.checkRecovered({ check: spec.name, at: effect.at, reason: effect.reason, details });
-        else await alerts.warning({ check: spec.name, labels: spec.labels, at: effect.at, kind: effect.warning ?? 'quiet', summary: effect.reason, details });
-      });
-      this.chain = run.catch(() => undefined);
-      // The router catches, logs, counts and reports a failure; the chain goes on.
-      return run;
+      const run: Promise<unknown> =
+        effect.kind === 'down'
+          ? alerts.checkDown({ check: spec.name, labels: spec.labels, at: effect.at, reason: effect.reason, details })
+          : effect.kind === 'recovered'
+            ? alerts.checkRecovered({ check: spec.name, at: effect.at, reason: effect.reason, details })
+            : alerts.warning({ check: spec.name, labels: spec.labels, at: effect.at, kind: effect.warning ?? 'quiet', summary: effect.reason, details });
+      this.pending.add(run);
+      void run.finally(() => this.pending.delete(run)).catch(() => undefined);
+      // The router catches, logs, counts and reports a failure.
+      return run.then(() => undefined);
     },
   };
 
   /** Wait for the alerts queued so far. */
-  drained(): Promise<void> {
-    return this.chain;
+  async drained(): Promise<void> {
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
   }
 
   /**
@@ -60,23 +65,26 @@ export class AlertEffects {
    */
   async reconcile(runtime: CheckRuntime): Promise<void> {
     const { alerts, clock } = this.d;
-    const open = await alerts.listIncidents({ open: true, limit: 1_000_000 });
-    const openChecks = new Set(open.map((i) => i.check));
+    // Down (or held) members of open incidents: a group incident has many checks.
+    const openChecks = alerts.downChecks();
+    const calls: Promise<unknown>[] = [];
     for (const name of runtime.names()) {
       const st = runtime.state(name)!;
       const spec = runtime.spec(name)!;
       if (st.status === 'down' && !openChecks.has(name)) {
         const reason = `down since ${new Date(st.since).toISOString()} (page restored after a restart)`;
-        await alerts.checkDown({
+        calls.push(alerts.checkDown({
           check: name,
           labels: spec.labels,
           at: st.since,
           reason,
           details: { state: 'down', lastEventAt: st.lastEventAt, silenceMs: clock.now() - st.watchFrom, ...this.links.get(name) },
-        });
+        }));
       } else if (st.status !== 'down' && openChecks.has(name)) {
-        await alerts.checkRecovered({ check: name, at: st.since, reason: `${st.status} since ${new Date(st.since).toISOString()}` });
+        calls.push(alerts.checkRecovered({ check: name, at: st.since, reason: `${st.status} since ${new Date(st.since).toISOString()}` }));
       }
     }
+    // Applied in order, stored in one batch.
+    await Promise.all(calls);
   }
 }

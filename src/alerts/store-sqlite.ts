@@ -1,6 +1,7 @@
 /** The AlertStore on the shared better-sqlite3 handle. Owns the `alert_*` tables. */
-import type { Database } from 'better-sqlite3';
-import type { AlertCommit, AlertStore, NewOutboxRow, OutboxRow, OutboxStatus, OutboxUpdate } from './outbox.ts';
+import type { Database, Statement } from 'better-sqlite3';
+import type { Member } from './grouping.ts';
+import type { AlertCommit, AlertStore, NewOutboxRow, NotifierOutcome, OutboxRow, OutboxStatus, OutboxUpdate } from './outbox.ts';
 import type { Incident, Receipt, Silence } from './types.ts';
 
 const SCHEMA = `
@@ -36,6 +37,15 @@ CREATE TABLE IF NOT EXISTS alert_receipts (
   receipt TEXT NOT NULL,
   PRIMARY KEY (notifier, incident_id)
 );
+CREATE TABLE IF NOT EXISTS alert_members (
+  incident_id TEXT NOT NULL,
+  check_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (incident_id, check_name)
+);
+CREATE INDEX IF NOT EXISTS alert_members_check ON alert_members (check_name);
+CREATE INDEX IF NOT EXISTS alert_outbox_notifier ON alert_outbox (notifier, status, seq);
 CREATE TABLE IF NOT EXISTS alert_silences (
   id TEXT PRIMARY KEY,
   starts_at INTEGER NOT NULL,
@@ -91,6 +101,7 @@ const COLUMNS: Record<keyof OutboxUpdate, string> = {
 
 export class SqliteAlertStore implements AlertStore {
   #ready = false;
+  readonly #stmts = new Map<string, Statement>();
   constructor(private readonly db: Database) {}
 
   async init(): Promise<void> {
@@ -102,33 +113,87 @@ export class SqliteAlertStore implements AlertStore {
     this.#ready = true;
   }
 
+  /** Prepared once per SQL text (a storm runs the same few statements thousands of times). */
+  #stmt(sql: string): Statement {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
   async commit(c: AlertCommit): Promise<void> {
+    return this.commitAll([c]);
+  }
+
+  async commitAll(cs: readonly AlertCommit[]): Promise<void> {
     this.#init();
     const tx = this.db.transaction(() => {
-      if (c.incident) this.#upsertIncident(c.incident);
-      for (const r of c.insert ?? []) this.#insertRow(r);
-      for (const u of c.update ?? []) for (const id of u.ids) this.#update(id, u.set);
-      for (const r of c.receipts ?? []) this.#putReceipt(r.notifier, r.incidentId, r.receipt);
+      for (const c of cs) this.#apply(c);
     });
     tx();
   }
 
+  #apply(c: AlertCommit): void {
+    if (c.incident) this.#upsertIncident(c.incident);
+    for (const i of c.incidents ?? []) this.#upsertIncident(i);
+    for (const m of c.removeMembers ?? []) this.#stmt('DELETE FROM alert_members WHERE incident_id = ? AND check_name = ?').run(m.incidentId, m.check);
+    for (const m of c.members ?? []) {
+      this.#stmt(
+        `INSERT INTO alert_members (incident_id, check_name, status, data) VALUES (?, ?, ?, ?)
+         ON CONFLICT (incident_id, check_name) DO UPDATE SET status = excluded.status, data = excluded.data`,
+      ).run(m.incidentId, m.member.check, m.member.status, JSON.stringify(m.member));
+    }
+    for (const r of c.insert ?? []) this.#insertRow(r);
+    for (const u of c.update ?? []) for (const id of u.ids) this.#update(id, u.set);
+    for (const r of c.receipts ?? []) this.#putReceipt(r.notifier, r.incidentId, r.receipt);
+  }
+
   #upsertIncident(i: Incident): void {
-    this.db
-      .prepare(
-        `INSERT INTO alert_incidents (id, check_name, status, opened_at, data) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data`,
-      )
-      .run(i.id, i.check, i.status, i.openedAt, JSON.stringify(i));
+    this.#stmt(
+      `INSERT INTO alert_incidents (id, check_name, status, opened_at, data) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data`,
+    ).run(i.id, i.check, i.status, i.openedAt, JSON.stringify(i));
   }
 
   #insertRow(r: NewOutboxRow): void {
-    this.db
-      .prepare(
-        `INSERT INTO alert_outbox (id, notifier, incident_id, notification, status, next_attempt_at, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(r.id, r.notifier, r.incidentId ?? null, JSON.stringify(r.notification), r.status, r.nextAttemptAt, r.createdAt);
+    this.#stmt(
+      `INSERT INTO alert_outbox (id, notifier, incident_id, notification, status, next_attempt_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(r.id, r.notifier, r.incidentId ?? null, JSON.stringify(r.notification), r.status, r.nextAttemptAt, r.createdAt);
+  }
+
+  async listOpenIncidents(): Promise<Incident[]> {
+    this.#init();
+    const rows = this.#stmt(`SELECT data FROM alert_incidents WHERE status IN ('open', 'acknowledged') ORDER BY opened_at`).all() as { data: string }[];
+    return rows.map((r) => JSON.parse(r.data));
+  }
+
+  async listMembers(incidentIds: readonly string[]): Promise<{ incidentId: string; member: Member }[]> {
+    this.#init();
+    const out: { incidentId: string; member: Member }[] = [];
+    const q = this.#stmt('SELECT incident_id, data FROM alert_members WHERE incident_id = ?');
+    for (const id of incidentIds) {
+      for (const r of q.all(id) as { incident_id: string; data: string }[]) out.push({ incidentId: r.incident_id, member: JSON.parse(r.data) });
+    }
+    return out;
+  }
+
+  async latestOutcomes(): Promise<NotifierOutcome[]> {
+    this.#init();
+    const rows = this.#stmt(
+      `SELECT o.notifier, o.status, o.permanent, o.last_error_code, o.last_error, o.delivered_at, o.next_attempt_at FROM alert_outbox o
+       JOIN (SELECT notifier, MAX(seq) AS seq FROM alert_outbox WHERE status IN ('delivered', 'failed') GROUP BY notifier) l ON l.seq = o.seq`,
+    ).all() as { notifier: string; status: 'delivered' | 'failed'; permanent: number; last_error_code: string | null; last_error: string | null; delivered_at: number | null; next_attempt_at: number }[];
+    return rows.map((r) => ({
+      notifier: r.notifier,
+      status: r.status,
+      permanent: r.permanent === 1,
+      ...(r.last_error_code !== null ? { code: r.last_error_code } : {}),
+      ...(r.last_error !== null ? { message: r.last_error } : {}),
+      at: r.delivered_at ?? r.next_attempt_at,
+    }));
   }
 
   #update(id: string, set: OutboxUpdate): void {
@@ -139,7 +204,7 @@ export class SqliteAlertStore implements AlertStore {
       const v = set[k];
       return typeof v === 'boolean' ? (v ? 1 : 0) : v;
     });
-    this.db.prepare(sql).run(...vals, id);
+    this.#stmt(sql).run(...vals, id);
   }
 
   async getIncident(id: string): Promise<Incident | undefined> {
@@ -150,12 +215,17 @@ export class SqliteAlertStore implements AlertStore {
 
   async findOpenIncident(check: string): Promise<Incident | undefined> {
     this.#init();
-    const r = this.db
-      .prepare(
-        `SELECT data FROM alert_incidents WHERE check_name = ? AND status IN ('open', 'acknowledged')
-         ORDER BY opened_at DESC LIMIT 1`,
-      )
-      .get(check) as { data: string } | undefined;
+    const r = this.#stmt(
+      `SELECT i.data FROM alert_members m JOIN alert_incidents i ON i.id = m.incident_id
+       WHERE m.check_name = ? AND i.status IN ('open', 'acknowledged') ORDER BY i.opened_at DESC LIMIT 1`,
+    ).get(check) as { data: string } | undefined;
+    if (!r) {
+      // Incidents stored before members were kept have only their check.
+      const legacy = this.#stmt(
+        `SELECT data FROM alert_incidents WHERE check_name = ? AND status IN ('open', 'acknowledged') ORDER BY opened_at DESC LIMIT 1`,
+      ).get(check) as { data: string } | undefined;
+      return legacy ? JSON.parse(legacy.data) : undefined;
+    }
     return r ? JSON.parse(r.data) : undefined;
   }
 
@@ -166,8 +236,8 @@ export class SqliteAlertStore implements AlertStore {
     if (q.open === true) where.push(`status IN ('open', 'acknowledged')`);
     if (q.open === false) where.push(`status = 'resolved'`);
     if (q.check) {
-      where.push('check_name = ?');
-      args.push(q.check);
+      where.push('(check_name = ? OR id IN (SELECT incident_id FROM alert_members WHERE check_name = ?))');
+      args.push(q.check, q.check);
     }
     const sql = `SELECT data FROM alert_incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY opened_at DESC LIMIT ?`;
@@ -202,9 +272,9 @@ export class SqliteAlertStore implements AlertStore {
 
   async getReceipt(notifier: string, incidentId: string): Promise<Receipt | undefined> {
     this.#init();
-    const r = this.db
-      .prepare('SELECT receipt FROM alert_receipts WHERE notifier = ? AND incident_id = ?')
-      .get(notifier, incidentId) as { receipt: string } | undefined;
+    const r = this.#stmt('SELECT receipt FROM alert_receipts WHERE notifier = ? AND incident_id = ?').get(notifier, incidentId) as
+      | { receipt: string }
+      | undefined;
     return r ? JSON.parse(r.receipt) : undefined;
   }
 
@@ -214,12 +284,10 @@ export class SqliteAlertStore implements AlertStore {
   }
 
   #putReceipt(notifier: string, incidentId: string, receipt: Receipt): void {
-    this.db
-      .prepare(
-        `INSERT INTO alert_receipts (notifier, incident_id, receipt) VALUES (?, ?, ?)
-         ON CONFLICT (notifier, incident_id) DO UPDATE SET receipt = excluded.receipt`,
-      )
-      .run(notifier, incidentId, JSON.stringify(receipt));
+    this.#stmt(
+      `INSERT INTO alert_receipts (notifier, incident_id, receipt) VALUES (?, ?, ?)
+       ON CONFLICT (notifier, incident_id) DO UPDATE SET receipt = excluded.receipt`,
+    ).run(notifier, incidentId, JSON.stringify(receipt));
   }
 
   async insertSilence(s: Silence): Promise<void> {

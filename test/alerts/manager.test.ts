@@ -88,7 +88,7 @@ describe('AlertManager end to end', () => {
     expect(slack.replies(msg!.ts).map((r) => r.text)).toEqual(['Acknowledged by ana.', 'Resolved: events are back']);
     expect(slack.calls.filter((c) => c.method === 'chat.update')).toHaveLength(2);
     await waitFor(async () => (await m.health()).pendingPages === 0, 2000, 'outbox drained');
-    expect(await m.health()).toEqual({ ok: true, permanentFailures: [], pendingPages: 0 });
+    expect(await m.health()).toMatchObject({ ok: true, degraded: [], permanentFailures: [], pendingPages: 0, store: { ok: true, unsaved: 0 } });
   });
 
   it('honours Retry-After on a 429 before retrying', async () => {

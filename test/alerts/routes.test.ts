@@ -83,10 +83,12 @@ describe('health route', () => {
     await m.checkDown({ check: 'c', labels: {}, at: NOW, reason: 'x' });
     await settle();
     const r = await app.inject({ method: 'GET', url: '/v1/alerts/health', headers: READ });
-    expect(r.json()).toEqual({
+    expect(r.json()).toMatchObject({
       ok: false,
+      degraded: ['notifier:pd'],
       permanentFailures: [{ notifier: 'pd', code: 'TEST_PERMANENT', message: 'scripted permanent failure', at: NOW }],
       pendingPages: 0,
+      store: { ok: true, unsaved: 0 },
     });
   });
 });

@@ -1,0 +1,166 @@
+/**
+ * Incident grouping: which checks share one incident, and what its page says. Pure.
+ *
+ * When an acquirer fails, every card check goes down in the same second. On-call needs ONE page
+ * ("card-auth: 37 checks down (visa, mastercard × 5 regions)"), not 37, and PagerDuty takes about
+ * 120 events a minute per routing key. So checks of one group (by default: one route) that go down
+ * within `window` of the group's latest member, while its incident is open, join that incident:
+ * - the first member pages at once (no Alertmanager-style group_wait);
+ * - later members are sent as updates of the same incident — a repeated PagerDuty `trigger` with the
+ *   same `dedup_key` (a new log entry on the open alert, with the member list in `custom_details`),
+ *   an edit of the Slack message — and updates are coalesced: the first one at most
+ *   `firstUpdateAfter` after the trigger, then at most one every `updateEvery`;
+ * - a member that recovers is shown as recovered; the incident resolves when its last member does.
+ */
+import type { AlertRoutes } from './config.ts';
+import { matches } from './silences.ts';
+import type { SilenceMatchers } from './types.ts';
+
+export interface GroupPolicy {
+  /** `route`: one group per route; `none`: one incident per check; a label list: per route and those labels' values. */
+  by: 'route' | 'none' | string[];
+  /** A check joins an open group incident if it goes down within this long of the group's latest member. */
+  windowMs: number;
+  /** The first update after the trigger waits at most this long (members that join in a burst share it). */
+  firstUpdateAfterMs: number;
+  /** Later updates: at most one per this long. */
+  updateEveryMs: number;
+  /** Members listed by name in a page (the rest are counted). */
+  maxListed: number;
+}
+
+export const DEFAULT_GROUP_POLICY: GroupPolicy = {
+  by: 'route',
+  windowMs: 30_000,
+  firstUpdateAfterMs: 1_000,
+  updateEveryMs: 15_000,
+  maxListed: 50,
+};
+
+export type MemberStatus = 'down' | 'recovered' | 'held';
+
+/** One check in an incident. */
+export interface Member {
+  check: string;
+  labels: Record<string, string>;
+  status: MemberStatus;
+  /** When it went down (its deadline). */
+  downAt: number;
+  reason: string;
+  recoveredAt?: number;
+  /** status `held`: the upstream check whose outage holds this member's page. */
+  heldBy?: string;
+}
+
+/** What an incident knows about its group (kept on the incident record). */
+export interface GroupInfo {
+  key: string;
+  /** Human name: the route's name, or the grouping labels' values. */
+  name: string;
+  /** When the latest member went down (the window is measured from here). */
+  lastJoinAt: number;
+  /** Bumped on every member change; `notifiedVersion` is what the last page/update showed. */
+  version: number;
+  notifiedVersion: number;
+  /** When the last update was queued (undefined before the first). */
+  lastUpdateAt?: number;
+  updates: number;
+}
+
+/** The route a check belongs to: `default`, or the first matching override (its `name`, else `overrides[i]`). */
+export function routeIdOf(routes: AlertRoutes, target: { check: string; labels: Record<string, string> }): string {
+  const i = routes.overrides.findIndex((r) => matches(r.match as SilenceMatchers, target));
+  if (i < 0) return 'default';
+  return (routes.overrides[i] as { name?: string }).name ?? `overrides[${i}]`;
+}
+
+/** The group a check's incident belongs to. */
+export function groupOf(
+  policy: GroupPolicy,
+  routes: AlertRoutes,
+  target: { check: string; labels: Record<string, string> },
+): { key: string; name: string } {
+  const route = routeIdOf(routes, target);
+  if (policy.by === 'none') return { key: `check:${target.check}`, name: target.check };
+  if (policy.by === 'route' || policy.by.length === 0) return { key: `route:${route}`, name: route };
+  const values = policy.by.map((l) => target.labels[l] ?? '');
+  return {
+    key: `route:${route}|${policy.by.map((l, i) => `${l}=${values[i]}`).join(',')}`,
+    name: values.filter(Boolean).join('/') || route,
+  };
+}
+
+/** May a check that went down at `at` join this open group incident? */
+export function canJoin(policy: GroupPolicy, g: GroupInfo, at: number): boolean {
+  return policy.by !== 'none' && at - g.lastJoinAt <= policy.windowMs;
+}
+
+/** When the next coalesced update is due, or undefined when the page already shows every member. */
+export function updateDueAt(policy: GroupPolicy, g: GroupInfo, releasedAt: number | undefined): number | undefined {
+  if (releasedAt === undefined || g.version === g.notifiedVersion) return undefined;
+  if (g.lastUpdateAt === undefined) return releasedAt + policy.firstUpdateAfterMs;
+  return g.lastUpdateAt + policy.updateEveryMs;
+}
+
+export interface MemberCounts {
+  down: number;
+  recovered: number;
+  held: number;
+}
+
+/** Counted in one pass (a 100,000-member group is summarised, never re-listed per member). */
+export function countMembers(members: Iterable<Member>): MemberCounts {
+  const c: MemberCounts = { down: 0, recovered: 0, held: 0 };
+  for (const m of members) c[m.status]++;
+  return c;
+}
+
+const plural = (n: number, word: string) => `${n.toLocaleString('en')} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * "37 checks down (visa, mastercard × 5 regions)": for each label every down member carries, up to
+ * three values are named, more are counted.
+ */
+export function describeDown(members: Member[]): string {
+  const down = members.filter((m) => m.status === 'down');
+  if (!down.length) return 'no checks down';
+  const keys = Object.keys(down[0]!.labels).filter((k) => down.every((m) => k in m.labels));
+  const parts: string[] = [];
+  for (const k of keys) {
+    const values = [...new Set(down.map((m) => m.labels[k]!))];
+    if (values.length === 1 && down.length > 1) continue; // the same for all: says nothing
+    parts.push(values.length <= 3 ? values.join(', ') : plural(values.length, k));
+  }
+  return `${plural(down.length, 'check')} down${parts.length ? ` (${parts.join(' × ')})` : ''}`;
+}
+
+/** The incident summary for a group of more than one member. */
+export function groupSummary(members: Member[]): string {
+  const c = countMembers(members);
+  const tail = [c.recovered ? `${c.recovered.toLocaleString('en')} recovered` : '', c.held ? `${c.held.toLocaleString('en')} held (upstream down)` : '']
+    .filter(Boolean)
+    .join(', ');
+  return `${describeDown(members)}${tail ? `; ${tail}` : ''}`;
+}
+
+/** The member list for a page's details: counts, and the first members by name (down first, in the order they went down). */
+export function memberDetails(members: Member[], maxListed: number): Record<string, unknown> {
+  const c = countMembers(members);
+  const order: Record<MemberStatus, number> = { down: 0, held: 1, recovered: 2 };
+  const sorted = [...members].sort((a, b) => order[a.status] - order[b.status] || a.downAt - b.downAt || (a.check < b.check ? -1 : 1));
+  const listed = sorted.slice(0, maxListed).map((m) => ({
+    check: m.check,
+    status: m.status,
+    downAt: new Date(m.downAt).toISOString(),
+    ...(m.recoveredAt !== undefined ? { recoveredAt: new Date(m.recoveredAt).toISOString() } : {}),
+    ...(m.heldBy ? { heldBy: m.heldBy } : {}),
+  }));
+  return {
+    total: members.length,
+    downTotal: c.down,
+    recoveredTotal: c.recovered,
+    heldTotal: c.held,
+    members: listed,
+    ...(members.length > listed.length ? { unlisted: members.length - listed.length } : {}),
+  };
+}
