@@ -64,6 +64,11 @@ export interface SlackOptions {
   logger?: Logger;
 }
 
+/** The metadata event type that carries our client-side key on every message we post. */
+export const SLACK_METADATA_EVENT = 'quietwatch_notification';
+/** How far before a notification's creation a lookup searches the channel (clock skew margin). */
+const LOOKUP_MARGIN_S = 300;
+
 export class SlackNotifier implements Notifier {
   readonly kind = 'slack' as const;
   readonly name: string;
@@ -71,8 +76,16 @@ export class SlackNotifier implements Notifier {
   readonly #token: Secret;
   readonly #channel: string;
   readonly #mention?: string;
+  readonly #log?: Logger;
+  /**
+   * Posts attempted and not known to have succeeded (intent recorded before the call). A post that
+   * timed out may have been processed by Slack: before posting the same key again, the channel (or
+   * thread) is searched for it. (In memory: a resend by the outbox after a restart is not searched.)
+   */
+  readonly #attempted = new Set<string>();
 
   constructor(opts: SlackOptions) {
+    this.#log = opts.logger?.child({ notifier: opts.name });
     this.name = opts.name;
     this.#token = opts.token;
     this.#channel = opts.channel;
@@ -104,8 +117,7 @@ export class SlackNotifier implements Notifier {
     const root = prior?.channel && prior?.ts ? { channel: prior.channel, ts: prior.ts } : undefined;
 
     if (n.action === 'warning' || !root) {
-      const r = await this.#call('chat.postMessage', { channel: this.#channel, text: msg.text, blocks: msg.blocks });
-      return { channel: String(r.channel ?? this.#channel), ts: String(r.ts) };
+      return this.#postOnce(`${n.id}:top`, n, { channel: this.#channel, text: msg.text, blocks: msg.blocks });
     }
     if (n.action !== 'reminder') {
       try {
@@ -113,13 +125,12 @@ export class SlackNotifier implements Notifier {
       } catch (err) {
         // The original message is gone (deleted by hand): start a new one for this incident.
         if ((err as QuietwatchError).code === 'SLACK_MESSAGE_NOT_FOUND' || (err as QuietwatchError).code === 'SLACK_CANT_UPDATE_MESSAGE') {
-          const r = await this.#call('chat.postMessage', { channel: this.#channel, text: msg.text, blocks: msg.blocks });
-          return { channel: String(r.channel ?? this.#channel), ts: String(r.ts) };
+          return this.#postOnce(`${n.id}:repost`, n, { channel: this.#channel, text: msg.text, blocks: msg.blocks });
         }
         throw err;
       }
     }
-    await this.#call('chat.postMessage', {
+    await this.#postOnce(`${n.id}:reply`, n, {
       channel: root.channel,
       thread_ts: root.ts,
       text: buildThreadReply(n),
@@ -128,7 +139,45 @@ export class SlackNotifier implements Notifier {
     return root;
   }
 
-  async #call(method: 'chat.postMessage' | 'chat.update', args: Record<string, unknown>): Promise<Record<string, unknown>> {
+  /**
+   * chat.postMessage at most once per key: the key rides in the message's metadata, and a retry
+   * (or a resend after a restart) first looks for it in the channel's history, or the thread's
+   * replies, and returns the message found instead of posting a copy.
+   */
+  async #postOnce(suffix: string, n: Notification, args: Record<string, unknown>): Promise<Receipt> {
+    const key = `${this.name}:${suffix}`;
+    const channel = String(args.channel);
+    if (this.#attempted.has(key)) {
+      const found = await this.#lookup(key, channel, n.createdAt, args.thread_ts === undefined ? undefined : String(args.thread_ts));
+      if (found) {
+        this.#log?.info({ key, ts: found.ts }, 'slack: the earlier post went through; not posting it again');
+        return found;
+      }
+    }
+    this.#attempted.add(key);
+    const r = await this.#call('chat.postMessage', { ...args, metadata: { event_type: SLACK_METADATA_EVENT, event_payload: { key } } });
+    this.#attempted.delete(key);
+    return { channel: String(r.channel ?? channel), ts: String(r.ts) };
+  }
+
+  /** The message we posted under `key`, if Slack has it. A failed lookup is not fatal: we post. */
+  async #lookup(key: string, channel: string, createdAt: number, threadTs?: string): Promise<Receipt | undefined> {
+    try {
+      const base = { channel, include_all_metadata: true, limit: 200 };
+      const r = threadTs
+        ? await this.#call('conversations.replies', { ...base, ts: threadTs })
+        : await this.#call('conversations.history', { ...base, oldest: String(Math.floor(createdAt / 1000) - LOOKUP_MARGIN_S) });
+      const messages = (r.messages ?? []) as Array<{ ts?: string; metadata?: { event_type?: string; event_payload?: { key?: unknown } } }>;
+      const m = messages.find((x) => x.metadata?.event_type === SLACK_METADATA_EVENT && x.metadata.event_payload?.key === key);
+      return m?.ts ? { channel: String(r.channel ?? channel), ts: m.ts } : undefined;
+    } catch (err) {
+      // e.g. missing_scope (channels:history) or a channel given by name: a copy is better than no page.
+      this.#log?.warn({ err, key }, 'slack: could not look for an earlier post; posting (a copy is possible)');
+      return undefined;
+    }
+  }
+
+  async #call(method: 'chat.postMessage' | 'chat.update' | 'conversations.history' | 'conversations.replies', args: Record<string, unknown>): Promise<Record<string, unknown>> {
     try {
       return (await this.#client.apiCall(method, args)) as unknown as Record<string, unknown>;
     } catch (err) {
