@@ -91,6 +91,9 @@ export interface RuntimeOptions {
   isSynthetic?: (attributes: Record<string, AttrValue>) => boolean;
 }
 
+/** Checks handled per slice of a wake-up (and per start-up transaction). */
+const WAKE_SLICE = 1000;
+
 export class CheckRuntime extends EventEmitter {
   private readonly entries = new Map<string, Entry>();
   private readonly byStream = new Map<string, Entry[]>();
@@ -98,6 +101,8 @@ export class CheckRuntime extends EventEmitter {
   private timer: unknown = null;
   private timerAt = Infinity;
   private started = false;
+  /** A wake-up is working through due checks (slices yield; the timer must not start a second one). */
+  private waking = false;
   private readonly newProbeId: () => string;
   private readonly timers: Timers;
   /** Persistence is serialised so a later commit never overtakes an earlier one. */
@@ -121,18 +126,24 @@ export class CheckRuntime extends EventEmitter {
   async start(): Promise<void> {
     const saved = await this.opts.store.loadCheckStates();
     const now = this.opts.clock.now();
+    // Only restarted checks changed: a check never saved starts from its initial state, which is
+    // what the restart rule would give it again (100,000 new checks start without writing 100,000 rows).
     const dirty: Entry[] = [];
     const effects: Array<[Entry, Effect]> = [];
     for (const e of this.entries.values()) {
       const prev = saved.get(e.spec.name);
-      if (prev) {
-        const r = step(e.spec, { ...initialState(now), ...prev }, { kind: 'restart' }, this.ctx(now));
-        e.state = r.state;
-        for (const ef of r.effects) effects.push([e, ef]);
-      }
+      if (!prev) continue;
+      const r = step(e.spec, { ...initialState(now), ...prev }, { kind: 'restart' }, this.ctx(now));
+      e.state = r.state;
+      for (const ef of r.effects) effects.push([e, ef]);
       dirty.push(e);
     }
-    await this.persist(dirty, effects);
+    saved.clear();
+    for (let i = 0; i < dirty.length; i += WAKE_SLICE) {
+      const slice = dirty.slice(i, i + WAKE_SLICE);
+      const set = new Set(slice);
+      await this.persist(slice, effects.filter(([e]) => set.has(e)));
+    }
     this.started = true;
     for (const e of this.entries.values()) this.schedule(e);
     this.dispatch(effects);
@@ -360,25 +371,41 @@ export class CheckRuntime extends EventEmitter {
     }, delay);
   }
 
+  /**
+   * Apply every deadline that has passed, at most WAKE_SLICE checks at a time: each slice is stored
+   * (one transaction) and its effects dispatched before the next, and the event loop gets a turn in
+   * between — 100,000 checks going down in the same second never block the API, ingest or SIGTERM.
+   */
   private async wake(): Promise<void> {
-    if (!this.started) return;
-    const now = this.opts.clock.now();
-    const due: Entry[] = [];
-    const effects: Array<[Entry, Effect]> = [];
-    for (;;) {
-      const top = this.heap.peek();
-      if (!top || top.key > now) break;
-      this.heap.pop();
-      const e = this.entries.get(top.value.name);
-      if (!e || e.version !== top.value.version) continue;
-      this.apply(e, { kind: 'tick' }, now, effects);
-      due.push(e);
+    if (!this.started || this.waking) return;
+    this.waking = true;
+    try {
+      for (;;) {
+        if (!this.started) return;
+        const now = this.opts.clock.now();
+        const due: Entry[] = [];
+        const effects: Array<[Entry, Effect]> = [];
+        while (due.length < WAKE_SLICE) {
+          const top = this.heap.peek();
+          if (!top || top.key > now) break;
+          this.heap.pop();
+          const e = this.entries.get(top.value.name);
+          if (!e || e.version !== top.value.version) continue;
+          this.apply(e, { kind: 'tick' }, now, effects);
+          due.push(e);
+        }
+        if (due.length === 0) return;
+        // A store failure is logged by persist(); alerting goes on regardless.
+        await this.persist(due, effects).catch(() => undefined);
+        for (const e of due) this.schedule(e);
+        this.dispatch(effects);
+        this.emit('events', due.map((e) => e.spec.name));
+        if (due.length < WAKE_SLICE) return;
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    } finally {
+      this.waking = false;
+      this.arm();
     }
-    // A store failure is logged by persist(); alerting goes on regardless.
-    if (due.length > 0) await this.persist(due, effects).catch(() => undefined);
-    for (const e of due) this.schedule(e);
-    this.arm();
-    this.dispatch(effects);
-    if (due.length > 0) this.emit('events', due.map((e) => e.spec.name));
   }
 }
