@@ -17,7 +17,8 @@ export interface NotificationDetails {
   silenceMs?: number;
   /** What normal looks like, e.g. "1 event every 0.8 s". */
   normal?: string;
-  probe?: { id: string; result: string; reference?: string; latencyMs?: number };
+  /** The probe in flight, or the newest one settled during this silence (firedAt/settledAt epoch ms). */
+  probe?: { id: string; result: string; reference?: string; latencyMs?: number; firedAt?: number; settledAt?: number; message?: string; reason?: string };
   runbookUrl?: string;
   dashboardUrl?: string;
   /** Set when the page could not be delivered in time and went out through the fallback route. */

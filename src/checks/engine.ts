@@ -110,7 +110,14 @@ function details(spec: CheckSpec, state: CheckState, at: number): AlertDetails {
     limits: limitsAt(spec, at),
     normal: describeNormal(spec, at),
   };
-  if (state.probe) d.probe = { id: state.probe.id, result: state.probe.accepted ? 'accepted' : 'pending', reference: state.probe.reference };
+  const lp = state.lastProbe;
+  if (state.probe) d.probe = { id: state.probe.id, result: state.probe.accepted ? 'accepted' : 'pending', reference: state.probe.reference, firedAt: state.probe.firedAt, reason: state.probe.reason };
+  else if (lp && (lp.settledAt ?? lp.firedAt) >= state.watchFrom) {
+    // The newest attempt settled during this silence: what quietwatch tried, and how it ended.
+    d.probe = { id: lp.id, result: lp.result, firedAt: lp.firedAt, reason: lp.reason };
+    for (const k of ['reference', 'settledAt', 'message', 'latencyMs'] as const) if (lp[k] !== undefined) (d.probe as Record<string, unknown>)[k] = lp[k];
+  }
+  if (state.rateLow && state.rateLowReason) d.rateDrop = state.rateLowReason;
   return d;
 }
 
@@ -123,12 +130,16 @@ class Step {
     state: CheckState,
     readonly ctx: StepContext,
   ) {
-    this.s = { ...state, downs: [...state.downs], probe: state.probe ? { ...state.probe } : null };
+    this.s = { ...state, downs: [...state.downs], probe: state.probe ? { ...state.probe } : null, ...(state.lastProbe ? { lastProbe: { ...state.lastProbe } } : {}) };
   }
+
+  /** The newest event before the one being applied (a recovery's page says how long it was silent). */
+  silentSince: number | null = null;
 
   flip(to: CheckStatus, at: number, reason: string): void {
     const from = this.s.status;
     if (from === to) return;
+    const prevSince = this.s.since;
     this.s.status = to;
     this.s.since = at;
     this.effects.push({ type: 'flip', check: this.spec.name, from, to, at, reason });
@@ -138,6 +149,10 @@ class Step {
       this.alert('down', at, reason);
     } else if (from === 'down') {
       this.alert('recovered', at, reason);
+      const d = (this.effects.at(-1) as Extract<Effect, { type: 'alert' }>).details;
+      d.downSince = prevSince;
+      d.resolvedAt = at;
+      if (this.silentSince !== null) d.silentSince = this.silentSince;
     }
   }
 
@@ -147,11 +162,19 @@ class Step {
     this.effects.push({ type: 'alert', check: this.spec.name, kind, ...(warning ? { warning } : {}), at, reason, details: d });
   }
 
+  /** Record how the newest probe attempt ended (for pages). */
+  settle(id: string, at: number, result: NonNullable<CheckState['lastProbe']>['result'], extra: { reference?: string; message?: string; latencyMs?: number } = {}): void {
+    const lp = this.s.lastProbe;
+    if (!lp || lp.id !== id) return;
+    this.s.lastProbe = { ...lp, result, settledAt: at, ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)) };
+  }
+
   /** Stop waiting for the probe in flight (pause, restart); the shell settles its record. */
   dropProbe(at: number, why: 'pause' | 'restart'): void {
     const p = this.s.probe;
     if (!p) return;
     this.s.probe = null;
+    this.settle(p.id, at, 'dropped', { message: why === 'pause' ? 'check paused' : 'service restarted' });
     this.effects.push({ type: 'probe-lost', check: this.spec.name, probeId: p.id, at, accepted: p.accepted, why });
   }
 
@@ -160,6 +183,7 @@ class Step {
     const id = this.ctx.newProbeId();
     const deadline = at + this.spec.probe.timeoutMs;
     this.s.probe = { id, reason, firedAt: at, deadline, accepted: false };
+    this.s.lastProbe = { id, reason, firedAt: at, result: 'pending' };
     this.effects.push({ type: 'fire-probe', check: this.spec.name, probeId: id, reason, at, deadline });
   }
 
@@ -193,6 +217,10 @@ class Step {
         const p = s.probe!;
         s.probe = null;
         this.effects.push({ type: 'probe-lost', check: this.spec.name, probeId: p.id, at, accepted: p.accepted, why: 'deadline' });
+        this.settle(p.id, at, p.accepted ? 'lost' : 'error', {
+          reference: p.reference,
+          message: p.accepted ? `charge accepted, no event within ${formatDuration(p.deadline - p.firedAt)}` : 'the acquirer did not accept the charge before the deadline',
+        });
         if (!p.accepted) {
           // The acquirer never accepted the charge in time: the probe proves nothing, the silence
           // limits decide. Say so: a probe path that cannot charge is worth a look.
@@ -231,6 +259,7 @@ class Step {
     // Deadlines that passed before this event arrived happened first (an out-of-order feed).
     this.advance(arrival);
     const prevLast = s.lastEventAt;
+    this.silentSince = prevLast;
     if (s.lastEventAt === null || arrival >= s.lastEventAt) {
       s.lastEventAt = arrival;
       s.lastEventTime = time;
@@ -242,7 +271,10 @@ class Step {
       synthetic = true;
       const p = s.probe;
       const firedAt = p && p.id === probeId ? p.firedAt : undefined;
-      if (p && p.id === probeId) s.probe = null;
+      if (p && p.id === probeId) {
+        s.probe = null;
+        this.settle(p.id, arrival, 'proven', { latencyMs: arrival - p.firedAt });
+      }
       s.lastProofAt = arrival;
       // Only the probe in flight extends the backoff; a duplicate or late copy proves liveness only.
       if (firedAt !== undefined) s.quietStreak += 1;
@@ -333,11 +365,13 @@ export function step(spec: CheckSpec, state: CheckState, input: CheckInput, ctx:
       if (s.status === 'paused') break;
       if (input.verdict === 'drop') {
         s.rateLow = true;
+        s.rateLowReason = input.reason;
         // With a probe, the probe decides (lost -> down); without one the drop itself pages.
         if (spec.probe) st.fireProbe(now, 'rate-drop');
         else st.flip('down', now, input.reason);
       } else if (s.rateLow) {
         s.rateLow = false;
+        delete s.rateLowReason;
         if (s.status === 'down' && !s.held && s.lastEventAt !== null && now - s.lastEventAt < limitsAt(spec, now).quietAfterMs) {
           st.flip('ok', now, input.reason);
         }
@@ -353,9 +387,11 @@ export function step(spec: CheckSpec, state: CheckState, input: CheckInput, ctx:
       if (input.result === 'accepted') {
         p.accepted = true;
         if (input.reference !== undefined) p.reference = input.reference;
+        if (s.lastProbe?.id === p.id) s.lastProbe = { ...s.lastProbe, result: 'accepted', ...(p.reference !== undefined ? { reference: p.reference } : {}) };
         break;
       }
       s.probe = null;
+      st.settle(p.id, now, input.result, { reference: input.reference, message: input.message });
       const warning: WarningKind = input.result === 'refused' ? 'probe-refused' : input.result === 'budget' ? 'budget' : 'probe-error';
       const what =
         input.result === 'refused'

@@ -71,6 +71,19 @@ export interface ProbeInFlight {
 
 export type ProbeReason = 'quiet' | 'schedule' | 'manual' | 'rate-drop';
 
+/** The newest probe attempt and how it ended, for pages ("probe pr_1 refused 30 s before"). */
+export interface ProbeAttempt {
+  id: string;
+  reason: ProbeReason;
+  firedAt: number;
+  /** When it was settled (proven, lost, refused, error, budget, dropped); absent while in flight. */
+  settledAt?: number;
+  result: 'pending' | 'accepted' | 'proven' | 'lost' | 'refused' | 'error' | 'budget' | 'dropped';
+  reference?: string;
+  message?: string;
+  latencyMs?: number;
+}
+
 export interface CheckState {
   status: CheckStatus;
   /** When the current status was entered. */
@@ -93,6 +106,10 @@ export interface CheckState {
   held: boolean;
   /** A rate-drop check found the window's count far below normal; cleared by a normal window. */
   rateLow?: boolean;
+  /** The verdict that set rateLow ("3 events, 94% below normal for this window: 50.0 events"). */
+  rateLowReason?: string;
+  /** The newest probe attempt, in flight or settled (pages say what quietwatch tried). */
+  lastProbe?: ProbeAttempt;
 }
 
 export type CheckInput =
@@ -155,7 +172,14 @@ export interface AlertDetails {
   limits: LimitDescription;
   /** "silent 41 s; normal at this hour: 1 event every 0.8 s" */
   normal?: string;
-  probe?: { id: string; result: string; reference?: string; latencyMs?: number };
+  /** The probe in flight, or the newest one settled during this silence. */
+  probe?: { id: string; result: string; reference?: string; latencyMs?: number; firedAt?: number; settledAt?: number; message?: string; reason?: ProbeReason };
+  /** Set while a rate-drop verdict holds the check low: the verdict. */
+  rateDrop?: string;
+  /** On recovery: when the check went down, when it recovered, and its last event before the silence. */
+  downSince?: number;
+  resolvedAt?: number;
+  silentSince?: number;
 }
 
 export interface StepResult {

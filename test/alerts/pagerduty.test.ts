@@ -54,7 +54,8 @@ describe('buildPagerDutyEvent', () => {
     });
     expect(ev.links).toEqual([
       { href: 'https://runbooks.example/card-auth', text: 'Runbook' },
-      { href: 'https://grafana.example/d/card', text: 'Dashboard' },
+      // Opened on the incident: from 30 min before the last event to now.
+      { href: `https://grafana.example/d/card?from=${Date.UTC(2026, 10, 29, 2, 26, 0)}&to=now`, text: "Dashboard (the incident's time range)" },
     ]);
     expect(validateEvent(ev)).toEqual([]);
   });

@@ -4,7 +4,7 @@
  * Limits enforced by PagerDuty: routing_key 32 chars, dedup_key <= 255, payload.summary <= 1024.
  */
 import type { Notification } from '../types.ts';
-import { truncate } from '../format.ts';
+import { ANSWER_LABELS, incidentDashboardUrl, onCallAnswers, truncate, type OnCallAnswers } from '../format.ts';
 
 export const PD_SUMMARY_MAX = 1024;
 export const PD_DEDUP_KEY_MAX = 255;
@@ -45,12 +45,17 @@ export function buildPagerDutyEvent(
 ): PagerDutyEvent | undefined {
   if (n.action !== 'trigger' && n.action !== 'acknowledge' && n.action !== 'resolve') return undefined;
   const d = n.details;
-  const custom: Record<string, unknown> = {
+  // The six on-call answers first (PagerDuty shows custom details in insertion order).
+  const answers = onCallAnswers(n);
+  const custom: Record<string, unknown> = Object.fromEntries(
+    (Object.keys(ANSWER_LABELS) as (keyof OnCallAnswers)[]).map((k) => [ANSWER_LABELS[k].replace(/ /g, '_'), answers[k]]),
+  );
+  Object.assign(custom, {
     check: n.check,
     reason: d.reason,
     state: d.state,
     labels: n.labels,
-  };
+  });
   if (n.incidentId) custom.incident_id = n.incidentId;
   if (d.lastEventAt !== undefined) custom.last_event_at = new Date(d.lastEventAt).toISOString();
   if (d.silenceMs !== undefined) custom.silent_for_seconds = Math.round(d.silenceMs / 1000);
@@ -64,7 +69,8 @@ export function buildPagerDutyEvent(
 
   const links: { href: string; text: string }[] = [];
   if (d.runbookUrl) links.push({ href: d.runbookUrl, text: 'Runbook' });
-  if (d.dashboardUrl) links.push({ href: d.dashboardUrl, text: 'Dashboard' });
+  const dash = incidentDashboardUrl(n);
+  if (dash) links.push({ href: dash, text: "Dashboard (the incident's time range)" });
 
   const ev: PagerDutyEvent = {
     routing_key: routingKey,
