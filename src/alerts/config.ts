@@ -100,6 +100,8 @@ export const alertsConfigSchema = z
     maintenance: z.array(maintenanceWindowSchema).default([]),
     retry: retryPolicySchema.optional(),
     group: groupConfigSchema.prefault({}),
+    /** A page not delivered this long after it was queued makes /readyz say degraded ["alerts"] (pages-late). */
+    pendingPageAlarm: durationSchema.default(60_000),
   })
   .superRefine((c, ctx) => {
     const names = new Set(Object.keys(c.notifiers));

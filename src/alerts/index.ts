@@ -48,5 +48,6 @@ export function createAlertManager(
     timers: deps.timers,
     random: deps.random,
     onDelivery: deps.onDelivery,
+    pendingPageAlarmMs: config.pendingPageAlarm,
   });
 }

@@ -79,3 +79,39 @@ describe('/readyz while PagerDuty answers 503', () => {
     expect(back.body.degraded).toEqual([]);
   }, 40_000);
 });
+
+describe('/readyz when a page waits past alerts.pendingPageAlarm', () => {
+  let pd2: PagerDutyContract;
+  let s2: Running;
+  beforeAll(async () => {
+    pd2 = await startPagerDutyContract({ validKeys: [ROUTING_KEY] });
+    s2 = await startService(
+      `
+alerts:
+  notifiers:
+    pager: { type: pagerduty, routingKey: "\${PD_KEY}", eventsUrl: "${pd2.url}", timeoutMs: 5000 }
+  routes: { default: { page: [pager] } }
+  pendingPageAlarm: 400ms
+checks:
+  - { name: cards, quietAfter: 300ms, pageAfter: 700ms }
+`,
+      { env: { PD_KEY: ROUTING_KEY } },
+    );
+  });
+  afterAll(async () => {
+    await s2?.close();
+    await pd2?.close();
+  });
+
+  it('a page PagerDuty holds without answering (no failure yet) is pages-late -> degraded ["alerts"]', async () => {
+    pd2.setDown({ hang: true });
+    await s2.fetch('/v1/streams/cards/ping', { method: 'POST' });
+    const r = await waitFor(async () => {
+      const x = await s2.fetch('/readyz');
+      return x.body.degraded?.includes('alerts') ? x : undefined;
+    }, 10_000);
+    expect(r.body.components.alerts.detail.degraded).toEqual(['pages-late']);
+    expect(r.body.components.alerts.detail.oldestPendingPageMs).toBeGreaterThan(400);
+    pd2.setDown(undefined);
+  }, 20_000);
+});
