@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the tests need when missing (npm packages,
-# Debian's influxdb and chromium), runs vitest (the tests start and stop their own servers), and
+# Debian's influxdb, chromium, buildah, debootstrap, kubectl), runs vitest (the tests start and stop their own servers), and
 # prints one summary line "N passed, N failed" read from vitest's JSON reporter.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -x /usr/bin/influxd ] || need_apt+=(influxdb)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# test/image: builds the Dockerfile with buildah on a debootstrapped stand-in base image.
+command -v buildah >/dev/null || need_apt+=(buildah)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+# test/deploy: kubectl kustomize renders the Kubernetes overlays (Debian's kubectl is kubernetes-client).
+command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian packages: ${need_apt[*]}" >&2
