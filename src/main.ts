@@ -32,8 +32,10 @@ import type { ProbeStore } from './probes/store.ts';
 import { registerSandboxRoutes, sandboxOpenApiPaths } from './sandbox/routes.ts';
 import { Sandbox } from './sandbox/sandbox.ts';
 import { InfluxSource } from './sources/influx.ts';
-import { SqliteStore } from './store/sqlite.ts';
+import { createStores, type Stores } from './store/index.ts';
 import type { Store } from './store/types.ts';
+import { EventRelay } from './ha/relay.ts';
+import { QuietwatchError } from './lib/errors.ts';
 
 export { correlateFor, specFor, toSpec } from './checks/spec.ts';
 
@@ -53,6 +55,14 @@ export interface ServiceOptions {
   store?: Store;
   /** Wrap a module's store or the metrics sink (tests: make one fail and watch the service survive). */
   wrap?: { probeStore?: (s: ProbeStore) => ProbeStore; alertStore?: (s: AlertStore) => AlertStore; sink?: (s: MetricsSink) => MetricsSink };
+  /** PostgreSQL: leader lease timing (tests). Default: store.leaseTtl, renewed every third of it. */
+  lease?: { ttlMs?: number; everyMs?: number; marginMs?: number };
+  /**
+   * PostgreSQL: this replica lost the leader lease (paused, partitioned, the database gone). The CLI
+   * exits so the supervisor restarts it as a follower; by default the leader's duties stop here and
+   * the replica keeps serving as a follower that does not stand again.
+   */
+  onDeposed?: (reason: string) => void;
 }
 
 export interface Service {
@@ -65,7 +75,12 @@ export interface Service {
   metrics: Metrics;
   alerts: AlertManager;
   effects: EffectRouter;
+  /** The InfluxDB source of fed checks, when any; `sourceStarted` resolves once its history is in and it polls. */
+  source?: InfluxSource;
+  sourceStarted: Promise<void>;
   logger: Logger;
+  /** 'leader' (always, with SQLite) or 'follower'. */
+  role(): 'leader' | 'follower';
   /** Listen on config.server; resolves with the bound address. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -81,9 +96,25 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       `refusing to listen on ${config.server.host} without API tokens: configure auth.tokens (or QUIETWATCH_TOKENS), or listen on 127.0.0.1`,
     );
   }
-  const store = opts.store ?? new SqliteStore(config.store.path);
-  const db = store.sqlite();
-  if (!db) throw new StartupError('the probe and alert tables need the SQLite store');
+  // The store: SQLite (one process, always the leader) or PostgreSQL (replicas under one leader lease).
+  let stores: Stores;
+  if (opts.store) {
+    const db = opts.store.sqlite();
+    if (!db) throw new StartupError('ServiceOptions.store must be a SQLite store (PostgreSQL comes from config.store.url)');
+    stores = { kind: 'sqlite', store: opts.store, alertStore: new SqliteAlertStore(db), probeStore: new SqliteProbeStore(db), learnStore: new SqliteLearnStore(db), where: 'test', close: () => opts.store!.close() };
+  } else {
+    try {
+      stores = await createStores(config.store, { logger: logger.child({ component: 'store' }), lease: opts.lease });
+    } catch (err) {
+      // unreachable server, wrong password, a newer schema: a clear message (host and port, never the password)
+      if (err instanceof QuietwatchError) throw new StartupError(`store: ${err.message}`);
+      throw err;
+    }
+  }
+  const store = stores.store;
+  const lease = stores.lease;
+  const isLeader = () => (lease ? lease.isLeader() : true);
+  const relay = stores.pg && lease ? new EventRelay({ db: stores.pg, replica: lease.holder, logger: logger.child({ component: 'relay' }), timers }) : undefined;
   const metrics = createMetrics(config.metrics, { clock, logger });
   const sink = opts.wrap?.sink ? opts.wrap.sink(metrics.sink) : metrics.sink;
 
@@ -91,7 +122,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   let router: EffectRouter | undefined;
   let runtime: CheckRuntime | undefined;
   const { learning, specs } = await LearningService.create(config.checks, {
-    store: new SqliteLearnStore(db),
+    store: stores.learnStore,
     clock,
     timers,
     logger: logger.child({ component: 'learn' }),
@@ -106,11 +137,17 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     timers,
     logger,
     isSynthetic,
-    onEffect: (effect, spec, state) => router!.dispatch(effect, { spec, state }),
+    // A replica that lost the lease acts on nothing (sends and charges are fenced in the store too).
+    onEffect: (effect, spec, state) => {
+      if (isLeader()) return router!.dispatch(effect, { spec, state });
+      logger.warn({ check: spec.name, effect: effect.type }, 'effect dropped: this replica is not the leader');
+    },
   });
   const ingest = new Ingest({ runtime, sink, clock, isSynthetic, onCountError: (err) => logger.error({ err }, 'could not count an ingest batch') });
+  // With replicas every accepted event goes through the relay (committed, then 202); the leader applies them.
+  const acceptBatch = (events: Parameters<Ingest['accept']>[0]) => (relay ? relay.append(events) : ingest.accept(events));
   const accept = (events: Parameters<Ingest['accept']>[0], what: string) =>
-    ingest.accept(events).catch((err) => logger.error({ err }, `${what} could not be stored`));
+    acceptBatch(events).catch((err) => logger.error({ err }, `${what} could not be stored`));
 
   const sandbox = config.sandbox?.enabled
     ? new Sandbox({
@@ -131,7 +168,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       })
     : undefined;
 
-  const alertStore = new SqliteAlertStore(db);
+  const alertStore = stores.alertStore;
   const alerts = createAlertManager(config.alerts, {
     store: opts.wrap?.alertStore ? opts.wrap.alertStore(alertStore) : alertStore,
     clock,
@@ -140,7 +177,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     onDelivery: (r) => sink.notification({ notifier: r.notifier, kind: r.action, outcome: r.outcome, deliveryMs: r.latencyMs, at: clock.now() }),
   });
   const alertEffects = new AlertEffects({ alerts, checks: config.checks, clock, logger });
-  const probeStore = new SqliteProbeStore(db);
+  const probeStore = stores.probeStore;
   const probes = new ProbeService({ config, store: opts.wrap?.probeStore ? opts.wrap.probeStore(probeStore) : probeStore, runtime, sink, clock, logger, sandbox });
   const componentHealth = async (): Promise<Record<string, boolean>> => ({
     store: await store.ping().then(() => true, () => false),
@@ -193,7 +230,9 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     const h = await alerts.health();
     const eff = router!.health();
     // Degraded, not unready: taking the service out of rotation would stop ingest, and then nothing could page.
+    const replica = { role: isLeader() ? 'leader' : 'follower', ...(lease ? { holder: lease.holder, ...(lease.token() !== undefined ? { token: lease.token() } : {}) } : {}) };
     return {
+      replica: { ok: true, detail: replica },
       alerts: { ok: true, ...(h.ok ? {} : { degraded: true }), detail: h },
       metrics: metrics.readiness(),
       effects: { ok: true, ...(eff.ok ? {} : { degraded: true }), detail: eff },
@@ -208,14 +247,58 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     bodyLimit: config.server.bodyLimit,
     components,
     plugins,
-    ingest: (events) => ingest.accept(events),
+    ingest: acceptBatch,
     checkDetails: async (name) => ({ incident: (await alerts.listIncidents({ open: true, check: name, limit: 1 }))[0] ?? null, ...(await probes.details(name)) }),
     listDetails: async () => new Map((await alerts.listIncidents({ open: true, limit: 1_000_000 })).map((i) => [i.check, { incident: i }])),
     ...(metrics.scrape ? { metrics: metrics.scrape } : {}),
   });
 
   let started = false;
+  let leading = false;
+  let sourceStarted: () => void = () => {};
+  const sourceStartedP = new Promise<void>((r) => (sourceStarted = r));
   let pruneTimer: unknown;
+  let roleTimer: unknown;
+  let mirrorTimer: unknown;
+  const reportRole = () => sink.health({ component: 'leader', ok: isLeader(), at: clock.now() });
+  /** The leader's duties, in the order a restart takes them (SQLite: at once; PostgreSQL: when elected). */
+  const lead = async () => {
+    if (mirrorTimer !== undefined) timers.clearInterval(mirrorTimer);
+    mirrorTimer = undefined;
+    leading = true;
+    reportRole();
+    await alerts.start();
+    await probes.recover();
+    await runtime!.start();
+    await alertEffects.reconcile(runtime!);
+    probes.startSchedules();
+    sandbox?.start();
+    // Polling starts once the history is in (a newer observed point would make the model skip it).
+    if (influxSource) void learning.seedFed(influxSource).then(() => (started && leading && influxSource.start(), sourceStarted()));
+    else sourceStarted();
+    reporter.start();
+    learning.start();
+    relay?.start((events) => ingest.accept(events));
+    // Keep the store small: flips older than 90 days go, hourly.
+    pruneTimer = timers.setInterval(() => {
+      store.pruneFlips(clock.now() - 90 * 86_400_000).catch((err) => logger.error({ err }, 'could not prune old flips'));
+    }, 3_600_000);
+    if (lease) logger.info({ store: stores.where, holder: lease.holder, token: lease.token() }, 'leading: evaluating deadlines, firing probes, sending notifications');
+  };
+  /** Stop the leader's duties (this replica lost the lease). Learned models are not saved: the new leader's are newer. */
+  const stopLeading = async () => {
+    if (!leading) return;
+    leading = false;
+    reporter.stop();
+    if (pruneTimer !== undefined) timers.clearInterval(pruneTimer);
+    pruneTimer = undefined;
+    influxSource?.stop();
+    sandbox?.stop();
+    runtime!.stop();
+    await relay?.stop();
+    await probes.stop();
+    await alerts.stop();
+  };
   return {
     config,
     app,
@@ -227,22 +310,37 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     metrics,
     alerts,
     effects: router,
+    source: influxSource,
+    sourceStarted: sourceStartedP,
+    role: () => (isLeader() ? 'leader' : 'follower'),
     async listen() {
       started = true;
-      await alerts.start();
-      await probes.recover();
-      await runtime!.start();
-      await alertEffects.reconcile(runtime!);
-      probes.startSchedules();
-      sandbox?.start();
-      // Polling starts once the history is in (a newer observed point would make the model skip it).
-      if (influxSource) void learning.seedFed(influxSource).then(() => started && influxSource.start());
-      reporter.start();
-      learning.start();
-      // Keep the store small: flips older than 90 days go, hourly.
-      pruneTimer = timers.setInterval(() => {
-        store.pruneFlips(clock.now() - 90 * 86_400_000).catch((err) => logger.error({ err }, 'could not prune old flips'));
-      }, 3_600_000);
+      if (!lease) await lead();
+      else {
+        // A follower serves the API from the states the leader saves, refreshed every second.
+        const mirror = () => {
+          if (leading) return;
+          store.loadCheckStates().then(
+            (saved) => !leading && runtime!.adopt(saved),
+            (err) => logger.warn({ err_code: (err as { code?: string }).code, error: (err as Error).message }, 'follower: could not read check states'),
+          );
+        };
+        mirror();
+        mirrorTimer = timers.setInterval(mirror, 1000);
+        lease.on('elected', () => {
+          lead().catch((err) => logger.error({ err }, 'could not take up the leader duties'));
+        });
+        lease.on('deposed', (reason) => {
+          reportRole();
+          logger.error({ reason }, 'lost the leader lease: stopping the leader duties');
+          if (opts.onDeposed) return opts.onDeposed(reason);
+          void lease.stop({ release: false });
+          stopLeading().catch((err) => logger.error({ err }, 'could not stop the leader duties'));
+        });
+        lease.start();
+        roleTimer = timers.setInterval(reportRole, config.metrics.stateInterval);
+        reportRole();
+      }
       const address = await app.listen({ host: config.server.host, port: config.server.port });
       if (auth.open) logger.warn({ address }, `no API tokens configured: the API is open and listens on loopback only (${address})`);
       logger.info({ address, checks: runtime!.names().length }, `quietwatch listening on ${address}`);
@@ -250,12 +348,18 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     },
     async close() {
       started = false;
+      const wasLeading = leading || !lease;
+      leading = false;
+      if (mirrorTimer !== undefined) timers.clearInterval(mirrorTimer);
+      if (roleTimer !== undefined) timers.clearInterval(roleTimer);
       reporter.stop();
       if (pruneTimer !== undefined) timers.clearInterval(pruneTimer);
-      await learning.stop();
+      // only the leader's models are the newest: a follower saving its own would undo the leader's
+      if (wasLeading) await learning.stop();
       influxSource?.stop();
       sandbox?.stop();
       runtime!.stop();
+      await relay?.stop();
       await probes.stop();
       await router!.drain();
       await alertEffects.drained();
@@ -263,7 +367,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       await app.close();
       await runtime!.flushed();
       await metrics.close();
-      await store.close();
+      // PostgreSQL: the lease is released, so a follower takes over at its next try
+      await stores.close();
     },
   };
 }

@@ -201,6 +201,15 @@ export class InfluxSource {
     this.#arm();
   }
 
+  /** Resolves once no poll is in flight (tests in virtual time wait for the real I/O of a poll). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const busy = [...this.#watched.values()].map((w) => w.inFlight).filter((p): p is Promise<number | undefined> => p !== undefined);
+      if (busy.length === 0) return;
+      await Promise.allSettled(busy);
+    }
+  }
+
   stop(): void {
     this.#running = false;
     this.#generation++;
