@@ -94,6 +94,12 @@ export const learnConfigSchema = z
     adapt: z.boolean().default(true),
     /** nb: widen the tail when silences beyond the quiet limit occur more often than falseProbes says. */
     tailCalibration: z.boolean().optional(),
+    /**
+     * With a probe: the share of the check's probe budget (`probe.budget.perDay`) the quiet limit
+     * may spend on quiet-triggered probes. The quiet tolerance becomes the larger of falseProbes
+     * and share x perDay, so the money on the card buys detection speed (0: falseProbes only).
+     */
+    probeShare: z.number().min(0).max(1).default(0.5),
     rateDrop: rateDropConfigSchema.optional(),
   })
   .strict()

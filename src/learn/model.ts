@@ -47,6 +47,14 @@ import nbLogPmf from '@stdlib/stats-base-dists-negative-binomial-logpmf';
 import nbCdf from '@stdlib/stats-base-dists-negative-binomial-cdf';
 
 const WEEK = 7 * 86_400_000;
+const DAY_MS = 86_400_000;
+/** The longest a learned limit waits where nothing is expected (then it pages: a month of silence is news). */
+const HORIZON_MS = 4 * WEEK;
+/**
+ * `max` pages a silence only when at least this many events were expected in it (P(none) = 5%
+ * for a Poisson stream): under it, nothing was really expected and the learned limit decides.
+ */
+const MAX_EXPECTED = 3;
 /** Tail calibration prior: this many weeks of exceedances at exactly the tolerated rate. */
 const CAL_PRIOR_WEEKS = 1;
 const GAP_U = 3;
@@ -67,6 +75,12 @@ const SPIKE_CAP = 1.5;
 const POOL_WEIGHT = 1;
 /** Weeks of its own history after which a time-of-week bucket no longer borrows from the pooled day profile. */
 const POOL_FADE_WEEKS = 2;
+/**
+ * The pooled profile is dropped from a bucket whose own history has under this share of what the
+ * pool promised, once the promise was at least POOL_REFUTE_EVENTS events (P(0) < 1% by chance).
+ */
+const POOL_REFUTE_SHARE = 0.1;
+const POOL_REFUTE_EVENTS = 5;
 /**
  * The over-dispersions 1/r whose likelihood is tracked (censored negative binomial, see
  * `fitDispersion`): from practically Poisson to a stream whose rate varies tenfold.
@@ -482,7 +496,11 @@ export class ArrivalModel {
     // The pooled day profile fills in while a bucket has little history of its own and fades out
     // by POOL_FADE_WEEKS: a constant weight kept weekday traffic in the weekend estimate for good
     // (a stream at 5% on weekends was expected at 15%, every weekend).
-    const pw = POOL_WEIGHT * Math.max(0, 1 - w / POOL_FADE_WEEKS);
+    // ...and at once when the bucket's own history refutes it: far fewer events than the pooled
+    // profile promised, where that promise was enough for the shortfall to be no accident (a
+    // business's first Saturday at 08:00 was empty where the weekdays' 08:00 promised 86 events).
+    const refuted = pool !== undefined && w >= 0.5 && pool * w >= POOL_REFUTE_EVENTS && s.counts[j]! < POOL_REFUTE_SHARE * pool * w;
+    const pw = refuted ? 0 : POOL_WEIGHT * Math.max(0, 1 - w / POOL_FADE_WEEKS);
     if (w > 0 && pool !== undefined && pw > 0) [perBucket, weeks] = [(s.counts[j]! + pw * pool) / (w + pw), w + pw];
     else if (w > 0) [perBucket, weeks] = [s.counts[j]! / w, w];
     else if (pool !== undefined) [perBucket, weeks] = [pool, POOL_WEIGHT];
@@ -668,6 +686,31 @@ export class ArrivalModel {
     return { samples: n, pTail: n > 0 ? tail / n : 0, beta: tail > 0 ? excess / tail : 1 };
   }
 
+  /** The bucket at t has history (its own weeks or the pooled day profile): a rate of 0 there means nothing is expected, not "unknown". */
+  knownAt(t: number): boolean {
+    const j = this.tow.locate(t).index;
+    return this.s.weeks[j]! > 0 || this.s.days[this.tow.daySlot(j)]! > 0;
+  }
+
+  /**
+   * A silence over [from, to): the events expected in it (times the level, as the limits judge
+   * it), and whether it crosses a bucket with no history at all (where nothing is known).
+   */
+  expectedSilence(from: number, to: number): { expected: number; unknown: boolean } {
+    let t = from;
+    let sum = 0;
+    let unknown = false;
+    let guard = 0;
+    while (t < to && guard++ < 100_000) {
+      const b = this.tow.locate(t);
+      const end = Math.min(b.end, to);
+      sum += this.rates[b.index]! * (end - t);
+      if (!unknown && !(this.s.weeks[b.index]! > 0 || this.s.days[this.tow.daySlot(b.index)]! > 0)) unknown = true;
+      t = end;
+    }
+    return { expected: sum * this.level(), unknown };
+  }
+
   /**
    * First instant t at which the events expected since `since` (times the level) reach the
    * threshold of the bucket t is in (the limit in force at t), or Infinity if not before `limit`.
@@ -695,6 +738,11 @@ export class ArrivalModel {
 
   toJSON(): ModelState {
     return structuredClone(this.s);
+  }
+
+  /** Silences beyond the reference quiet limit, decayed: [count, ms watched] (null before any). */
+  exceedances(): readonly [number, number] | null {
+    return this.s.exceed ? [this.s.exceed[0], this.s.exceed[1]] : null;
   }
 
   static fromJSON(config: LearnConfig, state: ModelState): ArrivalModel {
@@ -827,9 +875,24 @@ export class LearnedLimits implements LimitModel {
     // Memo: the engine asks for the same (since, which) several times per step.
     const w = which === 'quiet' ? 0 : 1;
     if (this.memoVersion[w] === this.model.version && this.memoSince[w] === since) return this.memoValue[w]!;
+    // `max` bounds the wait only where traffic is expected: it pages at since + max when at least
+    // MAX_EXPECTED events were expected in the silence by then and traffic is expected then (the
+    // rate at that instant would bring MAX_EXPECTED within `max`), or when the silence reaches
+    // time of week with no history at all (unknown is not "nothing expected"). A silence into
+    // hours where nothing is expected (nights, closed days, listed holidays, a sparse stream's
+    // ordinary lull) waits for the learned limit, however long — up to HORIZON_MS: the last event
+    // at 17:57 before an 18:00 close pages (if nothing comes) after the next opening, not at 05:57.
     const hi = since + max;
-    const t = this.model.crossing(since, which, hi);
-    const d = Math.min(hi, Math.max(since + min, Math.ceil(t)));
+    const horizon = since + Math.max(max, HORIZON_MS);
+    const t = this.model.crossing(since, which, horizon);
+    let d: number;
+    if (t <= hi) d = t;
+    else {
+      const silence = this.model.expectedSilence(since, hi);
+      const busyThen = this.model.rateAt(hi - 1) * this.model.level() * max >= MAX_EXPECTED;
+      d = silence.unknown || (silence.expected >= MAX_EXPECTED && busyThen) ? hi : Math.min(t, horizon);
+    }
+    d = Math.max(since + min, Math.ceil(d));
     this.memoVersion[w] = this.model.version;
     this.memoSince[w] = since;
     this.memoValue[w] = d;
@@ -847,6 +910,17 @@ export class LearnedLimits implements LimitModel {
       d.expectedPerMinute = perMs * 60_000;
     }
     return d;
+  }
+
+  /**
+   * Quiet-triggered probes a day: `expected` is the quiet limit's tolerance (falseProbes, or the
+   * share of the probe budget: the learned limit is set so that silences beyond it happen at that
+   * rate, and nb errs long), `observed` the decayed rate of silences beyond the reference quiet
+   * limit the model has counted (null before it has watched anything). For the API.
+   */
+  probesPerDay(): { expected: number; observed: number | null } {
+    const e = this.model.exceedances();
+    return { expected: this.config.falseProbes * DAY_MS, observed: e && e[1] > 0 ? (e[0] / e[1]) * DAY_MS : null };
   }
 
   /**

@@ -3,7 +3,9 @@
  * fields: fixed numbers stay fixed; 'auto' gets a LearnedLimits (restored from `state` if given).
  * The fixed quietAfterMs/pageAfterMs of the spec are then the bounds' max (the fallback).
  */
-import type { LearnedLimitsFields } from './config.ts';
+import type { LearnConfig, LearnedLimitsFields } from './config.ts';
+
+const DAY = 86_400_000;
 import { LearnedLimits, type ModelState } from './model.ts';
 
 export interface SpecLimits {
@@ -12,12 +14,29 @@ export interface SpecLimits {
   limits?: LearnedLimits;
 }
 
-export function specLimits(f: LearnedLimitsFields, state?: ModelState): SpecLimits {
+export interface SpecLimitsOptions {
+  /** The check's probe budget (`probe.budget.perDay`): the quiet limit may spend `learn.probeShare` of it. */
+  probeBudgetPerDay?: number;
+}
+
+/**
+ * The learn config a check's model runs with: with a probe budget, the quiet tolerance is the
+ * larger of falseProbes and probeShare x budget (the earliest quiet limit whose false probes stay
+ * within that share).
+ */
+export function effectiveLearnConfig(learn: LearnConfig, opts: SpecLimitsOptions = {}): LearnConfig {
+  const budget = opts.probeBudgetPerDay;
+  if (budget === undefined || !(budget > 0) || !(learn.probeShare > 0)) return learn;
+  const fromBudget = (learn.probeShare * budget) / DAY;
+  return fromBudget > learn.falseProbes ? { ...learn, falseProbes: fromBudget } : learn;
+}
+
+export function specLimits(f: LearnedLimitsFields, state?: ModelState, opts: SpecLimitsOptions = {}): SpecLimits {
   const quietFixed = typeof f.quietAfter === 'number' ? f.quietAfter : undefined;
   const pageFixed = typeof f.pageAfter === 'number' ? f.pageAfter : undefined;
   if (!f.learn || (quietFixed !== undefined && pageFixed !== undefined)) {
     return { quietAfterMs: quietFixed ?? 0, pageAfterMs: pageFixed ?? 0 };
   }
-  const limits = new LearnedLimits(f.learn, { ...(quietFixed !== undefined ? { quietAfterMs: quietFixed } : {}), ...(pageFixed !== undefined ? { pageAfterMs: pageFixed } : {}) }, state);
+  const limits = new LearnedLimits(effectiveLearnConfig(f.learn, opts), { ...(quietFixed !== undefined ? { quietAfterMs: quietFixed } : {}), ...(pageFixed !== undefined ? { pageAfterMs: pageFixed } : {}) }, state);
   return { quietAfterMs: quietFixed ?? f.learn.max, pageAfterMs: pageFixed ?? f.learn.max, limits };
 }
