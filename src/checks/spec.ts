@@ -39,7 +39,8 @@ export function toSpec(c: CheckConfig): CheckSpec {
 export function specFor(c: CheckConfig, saved?: ModelState): CheckSpec {
   const spec = toSpec(c);
   if (c.learn && (c.quietAfter === 'auto' || c.pageAfter === 'auto')) {
-    const sl = specLimits({ quietAfter: c.quietAfter, pageAfter: c.pageAfter, learn: c.learn }, saved);
+    // With a probe, the quiet limit may spend learn.probeShare of the check's probe budget.
+    const sl = specLimits({ quietAfter: c.quietAfter, pageAfter: c.pageAfter, learn: c.learn }, saved, c.probe ? { probeBudgetPerDay: c.probe.budget.perDay } : {});
     if (sl.limits) {
       spec.limits = sl.limits;
       spec.quietAfterMs = sl.quietAfterMs;
