@@ -14,24 +14,31 @@ const ADMIN = 'admin-token-fuzz-0123456789';
 const READ = 'read-token-fuzz-0123456789a';
 const SEED = 20261202;
 
-let s: Running;
-beforeAll(async () => {
-  s = await startService(
-    `
-auth:
-  tokens:
-    - { name: ops, token: ${ADMIN}, scopes: [admin] }
-    - { name: screen, token: ${READ}, scopes: [read] }
+const BODY_OF_CONFIG = `
 sandbox: { enabled: true, streams: [] }
 probes:
   drivers: { acq: { type: sandbox } }
 checks:
   - { name: c1, quietAfter: 30s, pageAfter: 2m }
   - { name: withprobe, quietAfter: 30s, pageAfter: 2m, probe: { driver: acq, amount: 100, currency: gbp, timeout: 15s } }
-`,
-  );
+`;
+
+let s: Running;
+/** The same service in the default no-token mode (the Host/Origin/content-type guard is on). */
+let open: Running;
+beforeAll(async () => {
+  s = await startService(`
+auth:
+  tokens:
+    - { name: ops, token: ${ADMIN}, scopes: [admin] }
+    - { name: screen, token: ${READ}, scopes: [read] }
+${BODY_OF_CONFIG}`);
+  open = await startService(BODY_OF_CONFIG);
 });
-afterAll(() => s?.close());
+afterAll(async () => {
+  await s?.close();
+  await open?.close();
+});
 
 type Op = { path: string; method: string; params: Array<{ name: string; in: string }>; streams: boolean };
 
@@ -158,11 +165,11 @@ function buildCases(doc: any, rnd: () => number): Case[] {
   return cases;
 }
 
-async function send(c: Case) {
+async function send(c: Case, target: Running = s) {
   const headers: Record<string, string> = {};
   if (c.authorization) headers.authorization = c.authorization;
   if (c.contentType) headers['content-type'] = c.contentType;
-  const res = await s.svc.app.inject({ method: c.method as 'GET', url: c.url, headers, ...(c.body !== undefined ? { payload: c.body } : {}) });
+  const res = await target.svc.app.inject({ method: c.method as 'GET', url: c.url, headers, ...(c.body !== undefined ? { payload: c.body } : {}) });
   return { status: res.statusCode, contentType: String(res.headers['content-type'] ?? ''), text: res.body };
 }
 
@@ -203,6 +210,22 @@ describe('route fuzz from the OpenAPI document', () => {
     expect(statuses.get(401) ?? 0).toBeGreaterThan(50);
     expect((await s.fetch('/healthz')).status).toBe(200);
     console.log(`fuzz: ${cases.length} requests over ${ops.length} operations; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`);
+  }, 60_000);
+
+  it('the same fuzz in no-token mode (guard on): no 5xx, every error JSON', async () => {
+    const doc = (await open.fetch('/openapi.json')).body;
+    // Without tokens the SSE route would hold every GET open: give it a foreign Host instead (421).
+    const cases = buildCases(doc, prng(SEED + 1)).map((c) => (c.url.startsWith('/v1/board/stream') ? { ...c, method: 'POST' } : c));
+    const failures: string[] = [];
+    const statuses = new Map<number, number>();
+    for (const c of cases) {
+      const r = await send(c, open);
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      checkAnswer(c, r, failures);
+    }
+    expect(failures.slice(0, 20)).toEqual([]);
+    expect(statuses.get(415) ?? 0).toBeGreaterThan(50);
+    console.log(`fuzz (no tokens): ${cases.length} requests; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`);
   }, 60_000);
 
   it('the known 500s are 400s naming the problem: deep JSON on ping and events, repeated query parameters', async () => {
