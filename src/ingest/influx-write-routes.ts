@@ -36,6 +36,8 @@ export interface InfluxWriteDeps {
   bodyLimit?: number;
   /** Largest body after gunzip, bytes. Default 64 MiB. */
   maxDecompressedBytes?: number;
+  /** Event times further than this from arrival are refused, as on /v1/events (config `ingest.maxClockSkew`; default 1 day). */
+  maxClockSkewMs?: number;
 }
 
 function errorBody(error: string, message: string, extra: Record<string, unknown> = {}) {
@@ -103,7 +105,7 @@ export function influxWritePlugin(deps: InfluxWriteDeps): ApiPlugin {
       if (text === undefined) return reply;
       let events: IngestEvent[];
       try {
-        events = parseLineProtocol(text, deps.clock.now(), precision);
+        events = parseLineProtocol(text, deps.clock.now(), precision, deps.maxClockSkewMs !== undefined ? { maxClockSkewMs: deps.maxClockSkewMs } : {});
       } catch (err) {
         if (err instanceof IngestError) {
           const first = err.problems[0]!;

@@ -10,10 +10,11 @@
  * its 1-based line. The grammar is InfluxDB's (1.x and 2.x): `\` escapes `,` and space in a
  * measurement, `,` `=` and space in tag keys, tag values and field keys, `"` and `\` in a string
  * field (which may span lines); floats, `i` integers, `u` unsigned integers, strings, booleans
- * (t/T/true/True/TRUE, f/F/false/False/FALSE); `#` comments and blank lines are skipped.
+ * (t/T/true/True/TRUE, f/F/false/False/FALSE); `#` comments and blank lines are skipped. Event
+ * times obey the bound of `/v1/events` (`ingest.maxClockSkew` of arrival, either way).
  */
 import type { AttrValue, IngestEvent } from '../checks/runtime.ts';
-import { IngestError, type IngestProblem } from './parse.ts';
+import { DEFAULT_MAX_CLOCK_SKEW_MS, IngestError, streamProblem, type IngestProblem, type ParseOptions } from './parse.ts';
 
 export type Precision = 'ns' | 'us' | 'ms' | 's' | 'm' | 'h';
 
@@ -130,22 +131,31 @@ function fieldValue(c: Cursor, key: string): AttrValue {
   throw new LineFault(key, `invalid value ${JSON.stringify(raw.slice(0, 40))}: expected a float (1.5), an integer (15i), an unsigned integer (15u), a "string" or a boolean (true/false)`);
 }
 
-function toMs(raw: string, precision: Precision): number {
+function skew(ms: number): string {
+  return ms % 86_400_000 === 0 ? `${ms / 86_400_000} day(s)` : ms % 3_600_000 === 0 ? `${ms / 3_600_000} hour(s)` : `${ms} ms`;
+}
+
+function toMs(raw: string, precision: Precision, arrivedAt: number, maxSkewMs: number): number {
   if (!TIMESTAMP.test(raw)) throw new LineFault('timestamp', `invalid timestamp ${JSON.stringify(raw.slice(0, 40))}: expected an integer in precision ${precision}`);
   const ns = BigInt(raw) * NS_PER[precision];
   // Floor to whole milliseconds (event times are epoch ms).
   const ms = Number(ns >= 0n ? ns / 1_000_000n : (ns - 999_999n) / 1_000_000n);
   if (ms < MIN_EPOCH_MS) throw new LineFault('timestamp', `timestamp ${raw} read in precision ${precision} is ${new Date(ms).toISOString().slice(0, 10)}: wrong precision? (set precision=s, ms, us or ns to match the client)`);
   if (ms >= MAX_EPOCH_MS) throw new LineFault('timestamp', `timestamp ${raw} read in precision ${precision} is after the year 3000: wrong precision?`);
+  // The bound of /v1/events (ingest.maxClockSkew), either way.
+  if (ms > arrivedAt + maxSkewMs) throw new LineFault('timestamp', `timestamp ${raw} (${precision}) is more than ${skew(maxSkewMs)} after arrival (clock skew or a unit mistake)`);
+  if (ms < arrivedAt - maxSkewMs) throw new LineFault('timestamp', `timestamp ${raw} (${precision}) is more than ${skew(maxSkewMs)} before arrival (too old to measure lag by)`);
   return ms;
 }
 
 /** Parse one line starting at c.i (not blank, not a comment); leaves c.i at its terminating newline or the end. */
-function parseLine(c: Cursor, arrivedAt: number, precision: Precision): IngestEvent {
+function parseLine(c: Cursor, arrivedAt: number, precision: Precision, maxSkewMs: number): IngestEvent {
   const { s } = c;
   const measurement = token(c, ', ', ', ');
   if (measurement === '') throw new LineFault('measurement', 'the measurement (stream) is missing');
   if (measurement.length > MAX_STREAM) throw new LineFault('measurement', `the measurement (stream) is longer than ${MAX_STREAM} characters`);
+  const bad = streamProblem(measurement);
+  if (bad) throw new LineFault('measurement', `the measurement (stream) ${bad}`);
   const tags: Record<string, string> = {};
   while (s[c.i] === ',') {
     c.i++;
@@ -183,7 +193,7 @@ function parseLine(c: Cursor, arrivedAt: number, precision: Precision): IngestEv
     while (c.i < s.length && s[c.i] !== ' ' && s[c.i] !== '\n') c.i++;
     const raw = s.slice(start, c.i).replace(/\r$/, '');
     if (raw !== '') {
-      time = toMs(raw, precision);
+      time = toMs(raw, precision, arrivedAt, maxSkewMs);
       stamped = true;
     }
     while (s[c.i] === ' ' || s[c.i] === '\r') c.i++;
@@ -203,7 +213,8 @@ function parseLine(c: Cursor, arrivedAt: number, precision: Precision): IngestEv
  * `field` naming the part: measurement, tags, fields, timestamp, or the tag/field key) when any
  * line is bad, or when there is no point at all.
  */
-export function parseLineProtocol(body: string, arrivedAt: number, precision: Precision = 'ns'): IngestEvent[] {
+export function parseLineProtocol(body: string, arrivedAt: number, precision: Precision = 'ns', opts: ParseOptions = {}): IngestEvent[] {
+  const maxSkewMs = opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
   const c: Cursor = { s: body, i: 0, line: 1 };
   const out: IngestEvent[] = [];
   const problems: IngestProblem[] = [];
@@ -223,7 +234,7 @@ export function parseLineProtocol(body: string, arrivedAt: number, precision: Pr
       continue;
     }
     try {
-      out.push(parseLine(c, arrivedAt, precision));
+      out.push(parseLine(c, arrivedAt, precision, maxSkewMs));
     } catch (err) {
       if (!(err instanceof LineFault)) throw err;
       problems.push({ line, ...(err.field !== undefined ? { field: err.field } : {}), message: err.message });

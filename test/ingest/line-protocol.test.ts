@@ -94,6 +94,9 @@ describe('line protocol parser', () => {
     ['a bad timestamp', 'm f=1 12:00', 'timestamp', /invalid timestamp/],
     ['seconds sent as nanoseconds', `m f=1 ${T / 1000}`, 'timestamp', /wrong precision/],
     ['something after the timestamp', `m f=1 ${T}000000 extra`, undefined, /unexpected "extra"/],
+    ['a time more than a day before arrival', `m f=1 ${T - 2 * 86_400_000}000000`, 'timestamp', /more than 1 day\(s\) before arrival/],
+    ['a time more than a day after arrival', `m f=1 ${NOW + 86_400_001}000000`, 'timestamp', /more than 1 day\(s\) after arrival/],
+    ['a measurement with a control character', 'm\u0001 f=1', 'measurement', /control characters/],
   ])('rejects %s, naming the line and the part', (_name, line, field, message) => {
     const [p] = problems(`ok f=1i\n${line}\nok f=2i`);
     expect(p!.line).toBe(2);
@@ -111,6 +114,12 @@ describe('line protocol parser', () => {
     } catch (err) {
       expect((err as Error).message).toBe('line 2: field "fields": the field set is missing (at least one field=value after a space)');
     }
+  });
+
+  it('takes the clock-skew bound of ingest.maxClockSkew', () => {
+    const hourAgo = `m f=1 ${NOW - 3_600_001}000000`;
+    expect(parseLineProtocol(hourAgo, NOW)).toHaveLength(1);
+    expect(() => parseLineProtocol(hourAgo, NOW, 'ns', { maxClockSkewMs: 3_600_000 })).toThrow(/line 1: field "timestamp": .* more than 1 hour\(s\) before arrival/);
   });
 
   it('rejects a body with no point, and a measurement longer than a stream may be', () => {
