@@ -283,6 +283,8 @@ export class AlertManager {
   #heap = new MinHeap<Duty>();
   #seq = 0;
   #running = false;
+  /** While releasing dependents: the incident they were held in, which they must not join. */
+  #noJoin: string | undefined;
 
   // Write-behind.
   #journal: JournalEntry[] = [];
@@ -448,7 +450,7 @@ export class AlertManager {
     const g = groupOf(this.#policy, this.#o.routes, { check: input.check, labels });
     const gid = this.#byGroup.get(g.key);
     const group = gid ? this.#open.get(gid) : undefined;
-    if (group?.inc.group && canJoin(this.#policy, group.inc.group, Math.max(input.at, now))) {
+    if (group?.inc.group && group.inc.id !== this.#noJoin && canJoin(this.#policy, group.inc.group, Math.max(input.at, now))) {
       this.#byCheck.set(input.check, group.inc.id);
       group.inc = { ...group.inc, group: { ...group.inc.group, lastJoinAt: Math.max(group.inc.group.lastJoinAt, input.at, now) } };
       this.#setMember(group, member, now);
@@ -548,7 +550,14 @@ export class AlertManager {
     from.inc = { ...from.inc, group: from.inc.group && { ...from.inc.group, version: from.inc.group.version + 1 } };
     this.#write({ incident: from.inc, removeMembers: [{ incidentId: from.inc.id, check: d.check }] }, []);
     this.#log.warn({ check: d.check, upstream }, `${upstream} recovered and ${d.check} is still down: its page is released`);
-    this.#down({ check: d.check, labels: d.labels, at: now, reason: `${d.reason} (held while ${upstream} was down)` }, now);
+    // Never back into the incident it was held in (that one is the upstream's outage).
+    const prev = this.#noJoin;
+    this.#noJoin = from.inc.id;
+    try {
+      this.#down({ check: d.check, labels: d.labels, at: now, reason: `${d.reason} (held while ${upstream} was down)` }, now);
+    } finally {
+      this.#noJoin = prev;
+    }
   }
 
   #resolve(open: Open, input: CheckRecoveredInput, now: number): Incident {

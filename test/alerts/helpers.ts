@@ -82,6 +82,10 @@ export class RecordingNotifier implements Notifier {
   actions(): string[] {
     return this.sent.map((s) => s.n.action);
   }
+  /** Distinct dedup keys of the triggers sent (one per incident). */
+  incidentKeys(): string[] {
+    return [...new Set(this.sent.filter((s) => s.n.action === 'trigger').map((s) => s.n.dedupKey))];
+  }
 }
 
 /** A pino logger whose JSON lines are collected in `lines`. */

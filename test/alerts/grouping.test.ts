@@ -1,0 +1,186 @@
+/**
+ * Grouping in virtual time: checks of one route that go down together share one incident — one
+ * page, then coalesced updates with the same dedup key — and it resolves when the last member does.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/lib/clock.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
+import { AlertManager } from '../../src/alerts/manager.ts';
+import type { AlertRoutes } from '../../src/alerts/config.ts';
+import { alertsConfigSchema } from '../../src/alerts/config.ts';
+import { describeDown, groupOf, DEFAULT_GROUP_POLICY, type GroupPolicy, type Member } from '../../src/alerts/grouping.ts';
+import { memoryStore, RecordingNotifier, VirtualTimers } from './helpers.ts';
+
+const T0 = Date.parse('2026-06-01T10:00:00Z');
+const S = 1000;
+
+function setup(p: { group?: Partial<GroupPolicy>; routes?: AlertRoutes } = {}) {
+  const clock = new ManualClock(T0);
+  const timers = new VirtualTimers(clock);
+  const pd = new RecordingNotifier('pd', 'pagerduty', clock);
+  const slack = new RecordingNotifier('slack', 'slack', clock);
+  const { db, store } = memoryStore();
+  const m = new AlertManager({
+    store,
+    notifiers: { pd, slack },
+    routes: p.routes ?? { default: { warning: ['slack'], page: ['pd', 'slack'] }, overrides: [] },
+    clock,
+    logger: silentLogger(),
+    retry: { minDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 5, deadlineMs: 600_000 },
+    group: p.group,
+    timers,
+    random: () => 0.5,
+  });
+  return { clock, timers, pd, slack, db, store, m };
+}
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup) await c();
+  cleanup = [];
+});
+async function started(p: Parameters<typeof setup>[0] = {}) {
+  const s = setup(p);
+  await s.m.start();
+  cleanup.push(async () => {
+    await s.m.stop();
+    s.db.close();
+  });
+  return s;
+}
+
+const labels = (i: number) => ({ scheme: i % 2 ? 'mastercard' : 'visa', region: `r${i % 5}` });
+const down = (m: AlertManager, i: number, at: number) => m.checkDown({ check: `card-${i}`, labels: labels(i), at, reason: 'no events for 8s' });
+const group = (n: { n: { details: { extra?: Record<string, unknown> } } }) =>
+  n.n.details.extra?.group as { downTotal: number; recoveredTotal: number; total: number; members: { check: string; status: string }[] } | undefined;
+
+describe('grouping', () => {
+  it('join: checks of one route that go down together share one incident: one page, then one update listing every member', async () => {
+    const { m, pd, slack, timers } = await started();
+    const first = await down(m, 0, T0);
+    for (let i = 1; i < 10; i++) expect((await down(m, i, T0 + 50)).id).toBe(first.id);
+    await timers.advance(200);
+    expect(pd.sent.map((s) => s.n.action)).toEqual(['trigger']);
+    expect(pd.sent[0]!.n.summary).toBe('card-0 is down: no events for 8s'); // at once, no group_wait
+    await timers.advance(1 * S);
+    expect(pd.sent.map((s) => s.n.action)).toEqual(['trigger', 'trigger']);
+    const update = pd.sent[1]!;
+    expect(update.n.dedupKey).toBe(first.dedupKey);
+    expect(update.n.check).toBe('default');
+    expect(update.n.summary).toBe('10 checks down (visa, mastercard × 5 regions)');
+    expect(group(update)).toMatchObject({ total: 10, downTotal: 10 });
+    expect(group(update)!.members.map((x) => x.check)).toContain('card-9');
+    // Slack: the update edits the first message (the notifier gets its receipt).
+    expect(slack.sent[1]!.prior).toEqual({ ref: 'slack-1' });
+    expect((await m.listIncidents({ open: true })).length).toBe(1);
+    expect((await m.listIncidents({ open: true, check: 'card-7' }))[0]!.id).toBe(first.id);
+  });
+
+  it('late member: joins a later update within the window; after the window a new incident opens', async () => {
+    const { m, pd, timers } = await started({ group: { windowMs: 30 * S } });
+    const first = await down(m, 0, T0);
+    await down(m, 1, T0);
+    await timers.advance(2 * S); // trigger + first update (2 members)
+    expect(pd.sent).toHaveLength(2);
+    await timers.advance(10 * S);
+    expect((await down(m, 2, T0 + 12 * S)).id).toBe(first.id); // 12 s after the last member: joins
+    await timers.advance(2 * S);
+    expect(pd.sent).toHaveLength(2); // coalesced: the next update waits for updateEvery (15 s after the last)
+    await timers.advance(2 * S);
+    expect(pd.sent).toHaveLength(3);
+    expect(group(pd.sent[2]!)!.downTotal).toBe(3);
+    await timers.advance(40 * S);
+    const late = await down(m, 3, T0 + 56 * S); // more than 30 s after the last member
+    expect(late.id).not.toBe(first.id);
+    await timers.advance(1 * S);
+    expect(pd.sent.at(-1)!.n.dedupKey).toBe(late.dedupKey);
+    expect(pd.sent.at(-1)!.n.summary).toBe('card-3 is down: no events for 8s');
+  });
+
+  it('partial recovery: a member that recovers is shown recovered; the incident stays open', async () => {
+    const { m, pd, timers } = await started();
+    const inc = await down(m, 0, T0);
+    await down(m, 1, T0);
+    await down(m, 2, T0);
+    await timers.advance(2 * S);
+    expect(await m.checkRecovered({ check: 'card-1', at: T0 + 3 * S, reason: 'events received' })).toMatchObject({ id: inc.id, status: 'open' });
+    await timers.advance(20 * S);
+    expect(pd.actions()).toEqual(['trigger', 'trigger', 'trigger']);
+    const last = group(pd.sent[2]!)!;
+    expect(last).toMatchObject({ downTotal: 2, recoveredTotal: 1 });
+    expect(last.members.find((x) => x.check === 'card-1')!.status).toBe('recovered');
+    expect(pd.sent[2]!.n.summary).toMatch(/^2 checks down .*; 1 recovered$/);
+    expect((await m.getIncident(inc.id))!.status).toBe('open');
+  });
+
+  it('resolve: the incident resolves, with the same dedup key, when its last member recovers', async () => {
+    const { m, pd, slack, timers } = await started();
+    const inc = await down(m, 0, T0);
+    await down(m, 1, T0);
+    await timers.advance(2 * S);
+    await m.checkRecovered({ check: 'card-0', at: T0 + 3 * S, reason: 'events received' });
+    expect(await m.checkRecovered({ check: 'card-1', at: T0 + 4 * S, reason: 'events received' })).toMatchObject({ status: 'resolved' });
+    await timers.advance(1 * S);
+    expect(pd.actions()).toEqual(['trigger', 'trigger', 'resolve']);
+    expect(new Set(pd.sent.map((s) => s.n.dedupKey))).toEqual(new Set([inc.dedupKey]));
+    expect(pd.sent[2]!.n.summary).toMatch(/^all 2 checks recovered/);
+    expect(slack.actions()).toEqual(['trigger', 'trigger', 'resolve']);
+    expect((await m.listIncidents({ open: true })).length).toBe(0);
+    // The next outage is a new incident.
+    expect((await down(m, 0, T0 + 10 * S)).id).not.toBe(inc.id);
+  });
+
+  it('a member that goes down again while its incident is open is the same outage: no new page', async () => {
+    const { m, pd, timers } = await started();
+    const inc = await down(m, 0, T0);
+    await down(m, 1, T0);
+    await timers.advance(2 * S);
+    await m.checkRecovered({ check: 'card-0', at: T0 + 3 * S, reason: 'events received' });
+    expect((await down(m, 0, T0 + 5 * S)).id).toBe(inc.id);
+    await timers.advance(60 * S);
+    expect(pd.actions().filter((a) => a === 'trigger').length).toBeLessThanOrEqual(3);
+    expect(pd.incidentKeys()).toEqual([inc.dedupKey]);
+  });
+
+  it('by: none pages each check on its own; by labels splits the route', async () => {
+    const a = await started({ group: { by: 'none' } });
+    await down(a.m, 0, T0);
+    await down(a.m, 1, T0);
+    await a.timers.advance(2 * S);
+    expect(a.pd.incidentKeys()).toHaveLength(2);
+
+    const b = await started({ group: { by: ['scheme'] } });
+    const v0 = await down(b.m, 0, T0);
+    const m1 = await down(b.m, 1, T0);
+    const v2 = await down(b.m, 2, T0);
+    expect(v2.id).toBe(v0.id);
+    expect(m1.id).not.toBe(v0.id);
+    expect(groupOf({ ...DEFAULT_GROUP_POLICY, by: ['scheme'] }, { default: { warning: [], page: [] }, overrides: [] }, { check: 'x', labels: { scheme: 'visa' } }).name).toBe('visa');
+  });
+
+  it('a storm of 5,000 checks on one route: at most 5 PagerDuty requests in its first minute, every member in the page within 2 s', async () => {
+    const { m, pd, timers } = await started();
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 5000; i++) calls.push(down(m, i, T0 + (i % 500)));
+    await Promise.all(calls);
+    await timers.advance(2 * S);
+    expect(group(pd.sent.at(-1)!)!.downTotal).toBe(5000);
+    expect(pd.sent.at(-1)!.at - T0).toBeLessThanOrEqual(2 * S);
+    await timers.advance(58 * S);
+    expect(pd.sent.filter((s) => s.at < T0 + 60 * S).length).toBeLessThanOrEqual(5);
+    expect(pd.incidentKeys()).toHaveLength(1);
+    expect(group(pd.sent.at(-1)!)!.members.length).toBe(DEFAULT_GROUP_POLICY.maxListed); // named up to the cap, the rest counted
+  });
+
+  it('the summary names few label values and counts many', () => {
+    const mk = (i: number): Member => ({ check: `c${i}`, labels: labels(i), status: 'down', downAt: T0, reason: 'x' });
+    expect(describeDown([mk(0), mk(1), mk(2), mk(3), mk(4), mk(5)])).toBe('6 checks down (visa, mastercard × 5 regions)');
+    expect(describeDown([mk(0)])).toBe('1 check down (visa × r0)');
+  });
+
+  it('alerts.group is validated with the alerts config', () => {
+    expect(alertsConfigSchema.parse({}).group).toEqual({ by: 'route', window: 30_000, firstUpdateAfter: 1000, updateEvery: 15_000, maxListed: 50 });
+    expect(alertsConfigSchema.parse({ group: { by: ['team'], window: '2m' } }).group).toMatchObject({ by: ['team'], window: 120_000 });
+    expect(alertsConfigSchema.safeParse({ group: { by: 'everything' } }).success).toBe(false);
+  });
+});
