@@ -95,7 +95,14 @@ program
       else console.error('BUG: unhandled promise rejection; the service keeps running:', reason);
     });
     try {
-      svc = await createService(config);
+      svc = await createService(config, {
+        // PostgreSQL replicas: a leader that lost its lease exits (75, EX_TEMPFAIL) and its supervisor
+        // restarts it as a follower; the fencing token has already made its late claims harmless.
+        onDeposed: (reason) => {
+          process.stderr.write(`quietwatch: lost the leader lease (${reason}); exiting so the supervisor restarts this replica as a follower\n`);
+          process.exit(75);
+        },
+      });
       await svc.listen();
     } catch (err) {
       if (err instanceof StartupError || err instanceof StoreOpenError) fail(err.message, 2);

@@ -12,7 +12,7 @@ import type { Store } from '../store/types.ts';
 import type { Scope } from '../config/schema.ts';
 import { IngestError, jsonTooDeep, MAX_JSON_DEPTH, parseEvents, validateEvent } from '../ingest/parse.ts';
 import { redactUrl } from '../lib/logger.ts';
-import { Auth, principalOf } from './auth.ts';
+import { Auth, lingeringClose, principalOf } from './auth.ts';
 import { guardNoTokenMode } from './guard.ts';
 import { buildOpenApi } from './openapi.ts';
 
@@ -142,10 +142,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const cost = Number.isFinite(declared) ? Math.min(Math.max(declared, 0), deps.bodyLimit) : deps.bodyLimit;
     if (cost === 0) return done(null, payload);
     if (inflight + cost > maxInflight) {
+      lingeringClose(req, reply);
       void reply
         .code(503)
         .header('retry-after', '1')
-        .header('connection', 'close')
         .send(errorBody('busy', `too many request bodies are being received (${maxInflight} bytes in flight at most); retry`));
       return;
     }
@@ -235,7 +235,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       }
     } catch (err) {
       deps.logger.error({ err }, 'could not store an ingest batch');
-      return reply.code(503).send(errorBody('unavailable', 'the batch could not be stored; nothing was accepted, retry'));
+      // the reason a client (or on-call) can act on: STORE_UNAVAILABLE when PostgreSQL is down
+      const code = (err as { code?: unknown })?.code;
+      const reason = typeof code === 'string' && /^(STORE_|LEASE_)/.test(code) ? { reason: code, detail: (err as Error).message } : {};
+      return reply.code(503).send(errorBody('unavailable', 'the batch could not be stored; nothing was accepted, retry', reason));
     }
     return reply.code(202).send({ accepted: events.length });
   };

@@ -149,6 +149,18 @@ export class CheckRuntime extends EventEmitter {
     this.dispatch(effects);
   }
 
+  /**
+   * A follower replica's view (PostgreSQL): take the states the leader saved, as they are — no step,
+   * no effect, no timer. Ignored once this runtime has started (it leads, and its states are its own).
+   */
+  adopt(saved: ReadonlyMap<string, CheckState>): void {
+    if (this.started) return;
+    for (const e of this.entries.values()) {
+      const st = saved.get(e.spec.name);
+      if (st) e.state = st;
+    }
+  }
+
   stop(): void {
     this.started = false;
     if (this.timer) this.timers.clearTimeout(this.timer);

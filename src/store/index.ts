@@ -77,7 +77,7 @@ export async function createStores(s: StoreSettings, o: CreateStoresOptions = {}
     }
     const lease = new LeaderLease({ db: pg, clock: o.clock, logger: logger.child({ component: 'lease' }), ttlMs: o.lease?.ttlMs ?? s.leaseTtl, everyMs: o.lease?.everyMs, marginMs: o.lease?.marginMs, holder: o.lease?.holder });
     const fence = o.fence ?? lease;
-    const store = new PostgresStore(pg, { ownsPool: false, now: o.clock ? () => o.clock!.now() : undefined });
+    const store = new PostgresStore(pg, { ownsPool: false, now: o.clock ? () => o.clock!.now() : undefined, fence });
     return {
       kind: 'postgres',
       store,

@@ -5,13 +5,14 @@
  */
 import type { Database } from 'better-sqlite3';
 import type { CheckState, Flip } from '../checks/types.ts';
+import { LEASE_NAME, NotLeaderError, nowSql, requireToken, type Fence } from '../ha/fence.ts';
 import type { PgPool } from './pg-pool.ts';
 import type { Store, StoredFlip } from './types.ts';
 
 export class PostgresStore implements Store {
   constructor(
     readonly db: PgPool,
-    private readonly o: { ownsPool?: boolean; now?: () => number } = {},
+    private readonly o: { ownsPool?: boolean; now?: () => number; fence?: Fence; leaseName?: string } = {},
   ) {}
 
   async loadCheckStates(): Promise<Map<string, CheckState>> {
@@ -28,7 +29,14 @@ export class PostgresStore implements Store {
     }
     if (!names.length && !flips.length) return;
     const now = this.o.now?.() ?? Date.now();
+    const fence = this.o.fence;
+    // Only the leader writes check state: a replica that lost the lease must not overwrite the new leader's.
+    const token = fence ? requireToken(fence, 'save check states') : undefined;
     await this.db.tx(async (c) => {
+      if (fence) {
+        const ok = await c.query(`SELECT 1 FROM qw_lease WHERE name = $1 AND token = $2 AND expires_at > ${nowSql(3)} FOR SHARE`, [this.o.leaseName ?? LEASE_NAME, token, fence.now() ?? null]);
+        if (ok.rowCount !== 1) throw new NotLeaderError(`the leader lease moved on (token ${token} is stale): check states not saved`);
+      }
       if (names.length) {
         // one statement for the whole batch; a name twice in one batch keeps the last state
         await c.query(

@@ -266,3 +266,27 @@ describe('fencing: a stale leader cannot send or charge', () => {
     }
   });
 });
+
+describe('fencing: check state', () => {
+  it('only the leader saves check states; a stale leader cannot overwrite the new one', async () => {
+    const { PostgresStore } = await import('../../src/store/postgres.ts');
+    const pool = await freshPool();
+    const clock = new ManualClock(T0);
+    const old = new LeaderLease({ db: pool, holder: 'old', ttlMs: 10_000, clock });
+    const next = new LeaderLease({ db: pool, holder: 'new', ttlMs: 10_000, clock });
+    try {
+      const follower = new PostgresStore(pool, { ownsPool: false, fence: next });
+      await expect(follower.commit([['a', { status: 'ok' } as never]], [])).rejects.toMatchObject({ code: 'LEASE_LOST' });
+      await old.tick();
+      await new PostgresStore(pool, { ownsPool: false, fence: old }).commit([['a', { status: 'ok', since: 1 } as never]], []);
+      clock.advance(10_000);
+      await next.tick();
+      await follower.commit([['a', { status: 'down', since: 2 } as never]], []);
+      const stale = new PostgresStore(pool, { ownsPool: false, fence: staticFence(1, () => clock.now()) });
+      await expect(stale.commit([['a', { status: 'ok', since: 3 } as never]], [])).rejects.toMatchObject({ code: 'LEASE_LOST' });
+      expect((await follower.loadCheckStates()).get('a')).toEqual({ status: 'down', since: 2 });
+    } finally {
+      await pool.end();
+    }
+  });
+});

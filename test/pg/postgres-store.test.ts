@@ -94,7 +94,8 @@ describe('PostgreSQL store', () => {
 
   it('fails fast while PostgreSQL is down and recovers without a restart when it returns', async () => {
     const url = cluster.createDatabase('outage');
-    const s = await createStores({ path: 'unused', url });
+    const s = await createStores({ path: 'unused', url, leaseTtl: 60_000 });
+    await s.lease!.tick();
     try {
       await s.store.commit([['a', { status: 'ok', since: 1 } as never]], []);
       cluster.stopCluster();
@@ -105,6 +106,7 @@ describe('PostgreSQL store', () => {
       await expect(s.store.ping()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
       cluster.startCluster();
       await s.store.ping();
+      await s.lease!.tick(); // renewed after the outage (60 s lease: still ours)
       await s.store.commit([['a', { status: 'quiet', since: 3 } as never]], []);
       expect((await s.store.loadCheckStates()).get('a')).toEqual({ status: 'quiet', since: 3 });
     } finally {

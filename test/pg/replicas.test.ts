@@ -1,0 +1,226 @@
+/**
+ * Two real `quietwatch serve` processes on one PostgreSQL, PagerDuty and the acquirer as contract
+ * servers, events posted to both alternately (a replica that does not answer 202 is skipped, like a
+ * load balancer would). N times (QW_KILLS, default 20) the leader is SIGKILLed at a random moment —
+ * often mid-probe or mid-page — and restarted as a follower. Figures (printed as one JSON line
+ * `HA-FIGURES …`): takeover time (p50/p99/max), accepted events lost, incidents opened twice, pages
+ * lost, charges made twice for one probe, false pages.
+ *
+ * "Lost" is measured in the database: a test-only trigger logs every relayed event when the leader's
+ * DELETE … RETURNING commits (which happens only after the batch was applied to the checks).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContractAcquirer, type SyntheticTransaction } from '../contract/acquirer.ts';
+import { startPagerDutyContract, type PagerDutyContract } from '../contract/pagerduty.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../contract/webhook-receiver.ts';
+import { freePort, runCli, waitFor, type Proc } from '../helpers/process.ts';
+import { startPostgres, type PgCluster } from '../helpers/postgres.ts';
+import { tempDir } from '../helpers/service.ts';
+
+const KILLS = Number(process.env.QW_KILLS ?? 20);
+const PD_KEY = 'R0UT1NGKEY0123456789abcdefABCDEF';
+const HOOK_SECRET = 'hook-secret-for-the-replica-test';
+
+interface Replica {
+  name: string;
+  port: number;
+  url: string;
+  proc?: Proc;
+}
+
+let cluster: PgCluster;
+let pd: PagerDutyContract;
+let acq: ContractAcquirer;
+let hook: WebhookReceiver;
+let dir: string;
+let dbUrl: string;
+const replicas: Replica[] = [];
+
+const config = (pdUrl: string, acqUrl: string, hookUrl: string) => `
+store: { leaseTtl: 3s }
+probes:
+  drivers:
+    acquirer:
+      type: http
+      url: ${acqUrl}/v1/charges
+      body: { amount: "{{amount}}", currency: "{{currency}}", probe_id: "{{probeId}}", card_token: tok_probe }
+      timeout: 1s
+      referencePath: data.id
+      reverse: { url: "${acqUrl}/v1/charges/{{reference}}/void" }
+  budget: { perHour: 100000, perDay: 1000000 }
+alerts:
+  notifiers:
+    pager: { type: pagerduty, routingKey: "\${PD_KEY}", eventsUrl: "${pdUrl}", timeoutMs: 1000 }
+    hook: { type: webhook, url: "${hookUrl}", secret: "\${HOOK_SECRET}" }
+  routes: { default: { warning: [hook], page: [pager, hook] } }
+  retry: { minDelay: 50ms, maxDelay: 500ms }
+checks:
+  - { name: payments, stream: payments, quietAfter: 4s, pageAfter: 8s }
+  - { name: dead, stream: dead, quietAfter: 1s, pageAfter: 2s }
+  - name: cards
+    stream: card-auth
+    quietAfter: 1s
+    pageAfter: 60s
+    probe:
+      driver: acquirer
+      amount: 150
+      currency: eur
+      timeout: 3s
+      backoff: { factor: 1, max: 1s }
+      budget: { perHour: 100000, perDay: 1000000 }
+`;
+
+async function readyz(r: Replica): Promise<{ status: number; role?: string }> {
+  const res = await fetch(`${r.url}/readyz`, { signal: AbortSignal.timeout(1000) });
+  const body = (await res.json()) as { components?: { replica?: { detail?: { role?: string } } } };
+  return { status: res.status, role: body.components?.replica?.detail?.role };
+}
+const roleOf = (r: Replica) => readyz(r).then((x) => x.role, () => undefined);
+
+function start(r: Replica, cfg: string): void {
+  r.proc = runCli(['serve', '--config', cfg, '--port', String(r.port)], { QUIETWATCH_STORE_URL: dbUrl, PD_KEY, HOOK_SECRET, QUIETWATCH_TOKENS: '' });
+}
+
+beforeAll(async () => {
+  cluster = await startPostgres();
+  dbUrl = cluster.url;
+  pd = await startPagerDutyContract({ validKeys: [PD_KEY] });
+  acq = await ContractAcquirer.start({ stream: 'card-auth' });
+  hook = await startWebhookReceiver({ secret: HOOK_SECRET });
+  dir = tempDir('qw-replicas-');
+  for (const name of ['a', 'b']) {
+    const port = await freePort();
+    replicas.push({ name, port, url: `http://127.0.0.1:${port}` });
+  }
+});
+
+afterAll(async () => {
+  for (const r of replicas) r.proc?.child.kill('SIGKILL');
+  await Promise.all(replicas.map((r) => r.proc?.exited));
+  await pd?.close();
+  await acq?.close();
+  await hook?.close();
+  cluster?.stop();
+});
+
+describe('two replicas on one PostgreSQL', () => {
+  it(`survive ${KILLS} SIGKILLs of the leader: no accepted event lost, no double incident, page or charge, no false page`, async () => {
+    const cfg = join(dir, 'qw.yaml');
+    writeFileSync(cfg, config(pd.url, acq.url, hook.url));
+    const [a, b] = replicas as [Replica, Replica];
+    // the pipeline: real payments every 50 ms, alternately to each replica; probe transactions 100 ms after each charge
+    const accepted = new Set<string>();
+    let refused = 0;
+    let n = 0;
+    let posting = true;
+    let logging = false; // events accepted before the test's trigger exists are not counted
+    const post = async (body: unknown[]) => {
+      for (let i = 0; i < 2; i++) {
+        const r = replicas[(n + i) % 2]!;
+        try {
+          const res = await fetch(`${r.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(3000) });
+          if (res.status === 202) return true;
+          refused++;
+        } catch {
+          refused++;
+        }
+      }
+      return false;
+    };
+    acq.onTransaction((tx: SyntheticTransaction) => {
+      setTimeout(() => {
+        if (posting) void post([{ stream: 'card-auth', time: tx.time, id: tx.id, attributes: tx.attributes }]).then((ok) => ok && logging && accepted.add(tx.id));
+      }, 100);
+    });
+    start(a, cfg);
+    await waitFor(async () => (await roleOf(a)) === 'leader', 60_000, 100);
+    // test-only: log every relayed event whose DELETE (applied to the checks) committed
+    cluster.psql(
+      `CREATE TABLE test_applied (event_id TEXT); ALTER TABLE test_applied OWNER TO quietwatch;
+       CREATE FUNCTION test_log_applied() RETURNS trigger AS $$ BEGIN INSERT INTO test_applied VALUES (OLD.event_id); RETURN OLD; END $$ LANGUAGE plpgsql;
+       CREATE TRIGGER test_applied AFTER DELETE ON ingest_events FOR EACH ROW EXECUTE FUNCTION test_log_applied();`,
+      'quietwatch',
+    );
+    logging = true;
+
+    const pump = (async () => {
+      while (posting) {
+        const id = `e${++n}`;
+        if (await post([{ stream: 'payments', id, attributes: { scheme: 'visa' } }])) accepted.add(id);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    start(b, cfg);
+    await waitFor(async () => (await roleOf(b)) === 'follower', 60_000, 100);
+
+    // the dead check pages once, through the first leader
+    await waitFor(() => pd.events.some((e) => e.event_action === 'trigger' && String(e.payload?.summary).startsWith('dead')), 30_000, 100);
+
+    const takeovers: number[] = [];
+    for (let k = 0; k < KILLS; k++) {
+      const leader = (await roleOf(a)) === 'leader' ? a : b;
+      const other = leader === a ? b : a;
+      await waitFor(async () => (await roleOf(other)) === 'follower', 60_000, 100);
+      // a random moment: often inside a probe (one fires every ~1 s) or a delivery
+      await new Promise((r) => setTimeout(r, 500 + Math.random() * 2500));
+      const t0 = Date.now();
+      leader.proc!.child.kill('SIGKILL');
+      await leader.proc!.exited;
+      await waitFor(async () => (await roleOf(other)) === 'leader', 30_000, 50);
+      takeovers.push(Date.now() - t0);
+      start(leader, cfg);
+    }
+    await waitFor(async () => (await roleOf(a)) !== undefined && (await roleOf(b)) !== undefined, 60_000, 100);
+    posting = false;
+    await pump;
+    await new Promise((r) => setTimeout(r, 1500)); // last probe transactions
+    const dump = () => {
+      for (const r of replicas) {
+        const bad = (r.proc?.lines() ?? []).filter((l) => (l.level ?? 0) >= 40 || l.text).slice(-15);
+        process.stdout.write(`--- ${r.name} (${r.proc?.lines().length} lines)\n${bad.map((l) => JSON.stringify(l).slice(0, 600)).join('\n')}\n`);
+      }
+    };
+    const backlog = await waitFor(() => (Number(cluster.psql('SELECT count(*) FROM ingest_events', 'quietwatch')) === 0 ? true : undefined), 20_000, 200).catch((err) => (dump(), Promise.reject(err)));
+    expect(backlog).toBe(true);
+
+    const applied = new Set(cluster.psql('SELECT DISTINCT event_id FROM test_applied', 'quietwatch').split('\n').filter(Boolean));
+    const lost = [...accepted].filter((id) => !applied.has(id));
+    const deadIncidents = Number(cluster.psql(`SELECT count(*) FROM alert_incidents WHERE check_name = 'dead'`, 'quietwatch'));
+    const otherIncidents = Number(cluster.psql(`SELECT count(*) FROM alert_incidents WHERE check_name <> 'dead'`, 'quietwatch'));
+    const deadAlerts = [...pd.alerts.values()].filter((al) => pd.events.some((e) => e.dedup_key === al.dedupKey && String(e.payload?.summary).startsWith('dead')));
+    const falsePages = pd.events.filter((e) => e.event_action === 'trigger' && !String(e.payload?.summary).startsWith('dead')).length;
+    const perProbe = new Map<string, number>();
+    for (const c of acq.charges) perProbe.set(c.probeId, (perProbe.get(c.probeId) ?? 0) + 1);
+    const doubleCharges = [...perProbe.values()].filter((v) => v > 1).length;
+    const sorted = [...takeovers].sort((x, y) => x - y);
+    const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+    const figures = {
+      kills: KILLS,
+      takeoverMs: { p50: pct(50), p99: pct(99), max: sorted.at(-1) },
+      acceptedEvents: accepted.size,
+      refusedAttempts: refused,
+      eventsLost: lost.length,
+      incidentsOpenedTwice: Math.max(0, deadIncidents - 1) + otherIncidents,
+      pagesLost: deadAlerts.length >= 1 ? 0 : 1,
+      pdAlertsForDead: deadAlerts.length,
+      pdOpenedForDead: deadAlerts.reduce((s, al) => s + al.opened, 0),
+      charges: acq.charges.length,
+      chargesTwiceForOneProbe: doubleCharges,
+      falsePages,
+      falsePageSummaries: pd.events.filter((e) => e.event_action === 'trigger' && !String(e.payload?.summary).startsWith('dead')).map((e) => String(e.payload?.summary).slice(0, 200)),
+    };
+    process.stdout.write(`HA-FIGURES ${JSON.stringify(figures)}\n`);
+    if (process.env.QW_DEBUG) process.stdout.write(cluster.psql(`SELECT check_name, from_status, to_status, at, left(reason, 150) FROM flips ORDER BY id`, 'quietwatch') + '\n' + cluster.psql(`SELECT id, check_name, result, left(coalesce(error,''), 120), attempts FROM probes ORDER BY fired_at`, 'quietwatch') + '\n');
+    expect(lost).toEqual([]);
+    expect(deadIncidents).toBe(1);
+    expect(otherIncidents).toBe(0);
+    expect(deadAlerts).toHaveLength(1);
+    expect(deadAlerts[0]!.opened).toBe(1);
+    expect(doubleCharges).toBe(0);
+    expect(falsePages).toBe(0);
+    expect(acq.charges.length).toBeGreaterThan(KILLS);
+    expect(figures.takeoverMs.p99).toBeLessThanOrEqual(10_000);
+  }, 900_000);
+});
