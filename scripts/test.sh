@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -x /usr/bin/influxd ] || need_apt+=(influxdb)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# PostgreSQL store tests (test/pg/) start their own cluster with initdb/pg_ctl from Debian's postgresql
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # test/image: builds the Dockerfile with buildah on a debootstrapped stand-in base image.
 command -v buildah >/dev/null || need_apt+=(buildah)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
