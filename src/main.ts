@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { AlertEffects } from './alerts/effects.ts';
-import { createAlertManager } from './alerts/index.ts';
+import { createAlertManager, dependenciesFrom } from './alerts/index.ts';
 import type { AlertManager } from './alerts/manager.ts';
 import { alertApiPlugin } from './alerts/routes.ts';
 import { SqliteAlertStore } from './alerts/store-sqlite.ts';
@@ -170,6 +170,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
 
   const alertStore = stores.alertStore;
   const alerts = createAlertManager(config.alerts, {
+    dependencies: dependenciesFrom(config.checks),
     store: opts.wrap?.alertStore ? opts.wrap.alertStore(alertStore) : alertStore,
     clock,
     timers,

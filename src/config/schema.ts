@@ -2,6 +2,7 @@
  * The config schema (zod). Validated at the edge, all problems at once, each with its path.
  * Durations are strings like `90s`, `2m`, `1h30m`; secrets arrive through `${ENV}` substitution.
  */
+import { validateDependencies } from '../alerts/dependencies.ts';
 import { z } from 'zod';
 import { parseDuration } from '../lib/duration.ts';
 import { durationSchema, secretSchema } from '../lib/schema.ts';
@@ -80,6 +81,10 @@ export const checkSchema = z
       .object({ maxFlips: z.number().int().min(1).default(3), window: duration().default(3_600_000), stableFor: duration().default(600_000) })
       .optional(),
     source: influxSourceSchema.optional().describe('Watch an InfluxDB measurement instead of pushed events'),
+    dependsOn: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("Upstream checks: while one is down, this check's page is held in the upstream's incident (docs/alerts.md)"),
   })
   .superRefine((c, ctx) => {
     const q = c.quietAfter;
@@ -146,6 +151,8 @@ export const configSchema = z
     watchdog: watchdogConfigSchema.optional().describe("quietwatch's own heartbeat to an external dead man's switch (docs/watchdog.md)"),
   })
   .superRefine((c, ctx) => {
+    // checks[].dependsOn: unknown checks and cycles, each with its path.
+    for (const p of validateDependencies(c.checks)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
     if (c.metrics.stateInterval < 100) ctx.addIssue({ code: 'custom', path: ['metrics', 'stateInterval'], message: 'must be at least 100ms' });
     const seen = new Map<string, number>();
     c.checks.forEach((ch, i) => {

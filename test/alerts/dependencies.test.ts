@@ -146,3 +146,18 @@ describe('dependencies', () => {
     ).toThrow(/dependency cycle: x -> y -> x/);
   });
 });
+
+describe('checks[].dependsOn in the config', () => {
+  it('a cycle or an unknown check stops start-up with the path of each problem', async () => {
+    const { parseConfig } = await import('../../src/config/load.ts');
+    const yaml = (deps: string) => `
+checks:
+  - { name: gw, quietAfter: 30s, pageAfter: 2m${deps.includes('gw:') ? `, dependsOn: [${deps.split('gw:')[1]!.split(';')[0]}]` : ''} }
+  - { name: visa, quietAfter: 30s, pageAfter: 2m, dependsOn: [gw] }
+  - { name: mc, quietAfter: 30s, pageAfter: 2m, dependsOn: [${deps.split('mc:')[1] ?? 'gw'}] }
+`;
+    expect(parseConfig(yaml(''), '<t>', {}).checks[1]!.dependsOn).toEqual(['gw']);
+    expect(() => parseConfig(yaml('gw:visa;'), '<t>', {})).toThrow(/checks\[1\]\.dependsOn\[0\]:? dependency cycle: gw -> visa -> gw/);
+    expect(() => parseConfig(yaml('mc:nope'), '<t>', {})).toThrow(/checks\[2\]\.dependsOn\[0\]:? unknown check "nope"/);
+  });
+});
