@@ -53,9 +53,9 @@ export class Auth {
   require(scope: Scope, opts: { allowQueryToken?: boolean; publicRead?: boolean } = {}): preHandlerHookHandler {
     return (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       if (this.open || (opts.publicRead && this.boardPublic)) return done();
-      // Refused before its body is read (this runs on the headers): close the connection rather
-      // than drain the body of a client we do not know.
-      if (hasBody(req)) reply.header('connection', 'close');
+      // Refused before its body is read (this runs on the headers): do not drain the body of a
+      // client we do not know, close the connection once the answer is out.
+      if (hasBody(req)) lingeringClose(req, reply);
       const header = req.headers.authorization;
       let token: string | undefined;
       if (header) {
@@ -85,6 +85,27 @@ export class Auth {
       done();
     };
   }
+}
+
+/**
+ * After the answer: half-close (the client reads the 401, then EOF), discard whatever it still
+ * sends for up to 2 s, then close. Closing at once would make the kernel reset the connection
+ * when more body arrives, and a reset can destroy the 401 before the client reads it.
+ */
+export function lingeringClose(req: FastifyRequest, reply: FastifyReply): void {
+  reply.header('connection', 'close');
+  const socket = req.raw.socket;
+  // Node destroys a `Connection: close` socket right after the response; end it ourselves instead.
+  const destroySoon = socket.destroySoon;
+  socket.destroySoon = () => {
+    socket.destroySoon = destroySoon;
+    socket.end();
+    socket.on('data', () => {}); // discard, never buffer
+    socket.resume();
+    const t = setTimeout(() => socket.destroy(), 2_000);
+    t.unref();
+    socket.once('close', () => clearTimeout(t));
+  };
 }
 
 const hasBody = (req: FastifyRequest) => {
