@@ -114,7 +114,7 @@ function checkCommon(ms: Manifest[]) {
   // The image's node user (test/image checks the image side); no root, no writable root filesystem.
   expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 });
   expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
-  const mounts = Object.fromEntries((c.volumeMounts as any[]).map((v) => [v.mountPath, v.name]));
+  const mounts: Record<string, string> = Object.fromEntries((c.volumeMounts as any[]).map((v) => [v.mountPath, v.name]));
   expect(mounts).toEqual({ '/etc/quietwatch': 'config', '/var/lib/quietwatch': 'data', '/tmp': 'tmp' });
   const volumes = Object.fromEntries((pod.spec.volumes as any[]).map((v) => [v.name, v]));
   const claims = (sts.spec.volumeClaimTemplates ?? []).map((t: any) => t.metadata.name);

@@ -89,7 +89,7 @@ async function harness(opts: { tokens?: boolean } = {}): Promise<Harness> {
 }
 
 async function post(url: string, body: string | Buffer, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers } });
+  const res = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : new Uint8Array(body), headers: { 'content-type': 'text/plain; charset=utf-8', ...headers } });
   const text = await res.text();
   return { status: res.status, text, body: text ? JSON.parse(text) : undefined };
 }
