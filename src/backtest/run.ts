@@ -65,6 +65,8 @@ export interface BacktestPage {
   /** What paged: a silence limit (incl. a lost probe) or a rate-drop window. */
   cause: 'silence' | 'rate-drop';
   reason?: string;
+  /** Learned limits: paged while the model was still warming up (the bounds applied). */
+  warmup?: boolean;
   /** When the check recovered from this page (undefined: still down at the end). */
   resolvedAt?: number;
 }
@@ -97,7 +99,15 @@ export interface BacktestReport {
   probes: { fired: number; proven: number; lost: number; perDay: number; outsideOutagesPerDay: number };
   outages: BacktestOutage[];
   /** Rate-drop windows judged, and how many were drops (null: the check has no rate-drop). */
-  rateDrop: { windows: number; drops: number; dropsOutsideOutages: number } | null;
+  rateDrop: {
+    windows: number;
+    drops: number;
+    dropsOutsideOutages: number;
+    /** Per outage: a drop window overlapped it. */
+    flagged: boolean[];
+    /** Start of the first (up to 20) drop windows outside outages. */
+    outsideAt: number[];
+  } | null;
   /** Trace gaps (missing buckets) not judged. */
   gapsSkipped: number;
 }
@@ -147,6 +157,8 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
   let rdWindows = 0;
   let rdDrops = 0;
   let rdDropsOutside = 0;
+  const rdFlagged = outages.map(() => false);
+  const rdOutsideAt: number[] = [];
   /** The rate-drop window whose verdict the engine is being given (a page it causes is judged by it). */
   let judging: { start: number; end: number } | null = null;
   let gapsSkipped = 0;
@@ -216,6 +228,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
             true: o >= 0,
             ...(o >= 0 ? { outage: o } : {}),
             cause: judging ? 'rate-drop' : 'silence',
+            ...(spec.limits instanceof LearnedLimits && !spec.limits.learned() ? { warmup: true } : {}),
             ...(keepReasons ? { reason: e.reason } : {}),
           });
         } else if (e.kind === 'recovered') {
@@ -253,7 +266,11 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
     for (const v of verdicts) {
       if (v.verdict !== 'drop') continue;
       rdDrops++;
-      if (overlapping(outages, v.start, v.end - 1) < 0) rdDropsOutside++;
+      const o = overlapping(outages, v.start, v.end - 1);
+      if (o < 0) {
+        rdDropsOutside++;
+        if (rdOutsideAt.length < 20) rdOutsideAt.push(v.start);
+      } else rdFlagged[o] = true;
     }
     // One window at a time, against the engine's own flag, as the service does.
     for (const v of verdicts) {
@@ -384,7 +401,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
     quietWarnings,
     probes: { fired, proven, lost, perDay: fired / days, outsideOutagesPerDay: firedOutside / days },
     outages: outs,
-    rateDrop: windows || (rdOpts && rdModel) ? { windows: rdWindows, drops: rdDrops, dropsOutsideOutages: rdDropsOutside } : null,
+    rateDrop: windows || (rdOpts && rdModel) ? { windows: rdWindows, drops: rdDrops, dropsOutsideOutages: rdDropsOutside, flagged: rdFlagged, outsideAt: rdOutsideAt } : null,
     gapsSkipped,
   };
 }

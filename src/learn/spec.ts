@@ -15,8 +15,14 @@ export interface SpecLimits {
 }
 
 export interface SpecLimitsOptions {
-  /** The check's probe budget (`probe.budget.perDay`): the quiet limit may spend `learn.probeShare` of it. */
+  /** The check's probe budget (`probe.budget.perDay`): the quiet limit may spend `learn.probeShare` of it. Implies `probe`. */
   probeBudgetPerDay?: number;
+  /**
+   * The check has a probe: while the model warms up, the quiet limit is half of max, so the probe
+   * decides before max pages (at quiet = page = max every silence of max paged, and after each
+   * proof the next one paged again 12 h later).
+   */
+  probe?: boolean;
 }
 
 /**
@@ -37,6 +43,14 @@ export function specLimits(f: LearnedLimitsFields, state?: ModelState, opts: Spe
   if (!f.learn || (quietFixed !== undefined && pageFixed !== undefined)) {
     return { quietAfterMs: quietFixed ?? 0, pageAfterMs: pageFixed ?? 0 };
   }
-  const limits = new LearnedLimits(effectiveLearnConfig(f.learn, opts), { ...(quietFixed !== undefined ? { quietAfterMs: quietFixed } : {}), ...(pageFixed !== undefined ? { pageAfterMs: pageFixed } : {}) }, state);
+  const probe = opts.probe === true || opts.probeBudgetPerDay !== undefined;
+  const limits = new LearnedLimits(
+    effectiveLearnConfig(f.learn, opts),
+    {
+      ...(quietFixed !== undefined ? { quietAfterMs: quietFixed } : probe ? { fallbackQuietMs: Math.max(f.learn.min, Math.floor(f.learn.max / 2)) } : {}),
+      ...(pageFixed !== undefined ? { pageAfterMs: pageFixed } : {}),
+    },
+    state,
+  );
   return { quietAfterMs: quietFixed ?? f.learn.max, pageAfterMs: pageFixed ?? f.learn.max, limits };
 }
