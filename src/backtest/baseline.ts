@@ -2,7 +2,7 @@
  * The fixed-limit baseline of a backtest: the smallest fixed limit that a peer tuned in hindsight
  * on this very trace would use (no natural silence longer than it, or at most `allowed` of them),
  * found by streaming the replayed arrivals once — O(allowed) memory, whatever the trace's size.
- * A natural silence is a gap between consecutive arrivals (or from the replay's start) that does not
+ * A natural silence is a gap between consecutive arrivals (or from the replay's start, or to its end) that does not
  * touch a known outage, and that is not a gap in the trace's data.
  */
 import { cursor, traceSpan, type Outage, type Trace } from './trace.ts';
@@ -55,7 +55,7 @@ export interface NaturalGaps {
  * `map` turns a silence [a, b) into the length a detector sees (the Prometheus grid, say).
  */
 export function naturalGaps(trace: Trace, seed: number, outages: readonly Outage[], keep: number, map: (a: number, b: number) => number = (a, b) => b - a): NaturalGaps {
-  const { from } = traceSpan(trace);
+  const { from, to } = traceSpan(trace);
   const skip = [...outages, ...(trace.kind === 'counts' ? (trace.gaps ?? []) : [])].sort((a, b) => a.end - b.end);
   let si = 0;
   /** [a, b] touches an outage or a data gap (arrivals come in order: intervals ended before a are passed for good). */
@@ -73,6 +73,8 @@ export function naturalGaps(trace: Trace, seed: number, outages: readonly Outage
     if (!touches(prev, t)) top.push(map(prev, t));
     prev = t;
   }
+  // The replay runs to the trace's end: the silence after the last arrival counts too.
+  if (to > prev && !touches(prev, to)) top.push(map(prev, to));
   return { largest: top.values(), arrivals: n };
 }
 
