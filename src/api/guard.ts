@@ -9,6 +9,7 @@
  *   `Sec-Fetch-Site` other than same-origin/none, or an `Origin` that is not this host, is 403;
  * - their bodies must be JSON (`application/json`, `application/x-ndjson`, `application/jsonl`,
  *   `+json`): anything else is 415, so no HTML form or `text/plain` fetch gets in.
+ *   (Line protocol too: without tokens send it with no Content-Type; see influx-write-routes.ts.)
  *
  * With tokens configured none of this applies: a page cannot read or send a bearer token.
  */
