@@ -10,7 +10,8 @@ export const CHECK_STATUSES: readonly CheckStatus[] = ['unknown', 'ok', 'quiet',
 export interface LimitModel {
   /**
    * The first instant t >= since at which a silence that began at `since` is longer than the
-   * `which` limit in force at t. Must be > since, and <= since + the configured max bound.
+   * `which` limit in force at t. Must be > since. Learned limits stay within since + max where
+   * traffic is expected; where nothing is (nights, closed days) up to three weeks (src/learn/model.ts).
    */
   deadline(since: number, which: 'quiet' | 'page'): number;
   /** For the API and pages: the limits and the expected rate at `at`. */
@@ -24,8 +25,12 @@ export interface LimitDescription {
   expectedGapMs?: number;
   /** Expected events per minute at this time of week, when learned. */
   expectedPerMinute?: number;
-  /** 'learned' once the model has enough history, 'bounds' while it falls back to its bounds. */
-  source: 'fixed' | 'learned' | 'bounds';
+  /** 'learned' once the model has enough history, 'bounds' while it falls back to its bounds; 'schedule' for cron checks. */
+  source: 'fixed' | 'learned' | 'bounds' | 'schedule';
+  /** Schedule checks: the next slot an event is expected by, the grace after it, the expression. */
+  nextSlotAt?: number;
+  graceMs?: number;
+  schedule?: string;
 }
 
 export interface ProbeBehaviour {
@@ -57,6 +62,8 @@ export interface CheckSpec {
   labels: Record<string, string>;
   probe?: ProbeBehaviour;
   flap?: FlapControl;
+  /** A run that started (`?state=start`) and has not succeeded within this is down. */
+  maxRuntimeMs?: number;
 }
 
 export interface ProbeInFlight {
@@ -106,14 +113,26 @@ export interface CheckState {
   held: boolean;
   /** A rate-drop check found the window's count far below normal; cleared by a normal window. */
   rateLow?: boolean;
+  /** Runs started and not yet succeeded (start/success/fail pings), oldest first. */
+  runs?: RunInFlight[];
+  /** Schedule checks after a restart: never down before this (the sender gets a grace to retry). */
+  pageNotBefore?: number;
   /** The verdict that set rateLow ("3 events, 94% below normal for this window: 50.0 events"). */
   rateLowReason?: string;
   /** The newest probe attempt, in flight or settled (pages say what quietwatch tried). */
   lastProbe?: ProbeAttempt;
 }
 
+export interface RunInFlight {
+  id: string;
+  startedAt: number;
+}
+
 export type CheckInput =
-  | { kind: 'event'; at: number; time: number; probeId?: string }
+  /** `runId`: a success ping of that run (without one, a success ends the oldest run). */
+  | { kind: 'event'; at: number; time: number; probeId?: string; runId?: string }
+  /** A run started (`start`) or failed (`fail`: down at once, the body as the reason). */
+  | { kind: 'run'; phase: 'start' | 'fail'; at: number; runId?: string; reason?: string }
   | { kind: 'tick' }
   | { kind: 'pause'; by?: string }
   | { kind: 'resume'; by?: string }

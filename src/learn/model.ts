@@ -48,8 +48,11 @@ import nbCdf from '@stdlib/stats-base-dists-negative-binomial-cdf';
 
 const WEEK = 7 * 86_400_000;
 const DAY_MS = 86_400_000;
-/** The longest a learned limit waits where nothing is expected (then it pages: a month of silence is news). */
-const HORIZON_MS = 4 * WEEK;
+/**
+ * The longest a learned limit waits where nothing is expected (then it pages: three weeks of
+ * silence is news). Under the 24.8 days a Node timer can wait.
+ */
+const HORIZON_MS = 3 * WEEK;
 /**
  * `max` pages a silence only when at least this many events were expected in it (P(none) = 5%
  * for a Poisson stream): under it, nothing was really expected and the learned limit decides.

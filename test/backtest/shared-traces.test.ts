@@ -11,6 +11,7 @@ import { runBacktest } from '../../src/backtest/run.ts';
 import { loadTrace, parseOutages } from '../../src/backtest/trace.ts';
 import { parseLearnConfig } from '../../src/learn/config.ts';
 import { LearnedLimits } from '../../src/learn/model.ts';
+import { specLimits } from '../../src/learn/spec.ts';
 import { TRACES_DIR } from '../helpers/traces.ts';
 
 const TRACES = TRACES_DIR;
@@ -59,4 +60,45 @@ describe('shared traces: msft-purchase-03, the busy store', () => {
       if (probe) expect(r.probes.perDay).toBeLessThan(0.02 * 1440);
     }
   }, 120_000);
+});
+
+/** A check with a probe as the service builds it: the quiet limit spends learn.probeShare (0.5) of probe.budget.perDay (48). */
+const budgetSpec = (holidays: string[] = []): CheckSpec => ({
+  name: 'x',
+  stream: 'x',
+  match: {},
+  labels: {},
+  quietAfterMs: 0,
+  pageAfterMs: 0,
+  limits: specLimits(
+    { quietAfter: 'auto', pageAfter: 'auto', learn: parseLearnConfig({ min: '2s', max: '12h', falseProbes: '1/week', falsePages: '1/year', holidays }) },
+    undefined,
+    { probeBudgetPerDay: 48 },
+  ).limits!,
+  probe: { timeoutMs: 60 * S, backoffFactor: 2, backoffMaxMs: 3_600 * S },
+});
+
+describe('shared traces: with the probe trigger from the budget, no false page over seeds 1-5, within the share', () => {
+  for (const [file, outages, holidays] of [
+    ['msft-purchase-01.csv', [], []],
+    ['msft-purchase-05.csv', MSFT, []],
+    ['nab-twitter-IBM.csv', NAB, ['2015-04-03']],
+    ['nab-twitter-KO.csv', NAB, ['2015-04-03']],
+  ] as const) {
+    it(file, () => {
+      const trace = loadTrace(join(TRACES, file));
+      const runs = SEEDS.map((seed) => runBacktest({ spec: budgetSpec([...holidays]), trace, outages: [...outages], seed, keepReasons: false }));
+      expect(runs.map((r) => r.falsePages)).toEqual([0, 0, 0, 0, 0]);
+      for (const r of runs) expect(r.probes.perDay).toBeLessThanOrEqual(24);
+      if (file === 'nab-twitter-KO.csv') {
+        // Probes buy speed: the 2-hour outage paged under the 1/year floor without probes (21 min;
+        // 1 h 6 m before the budget trigger), and the partial outage (0, 0, 0) found too.
+        for (const r of runs) {
+          expect(r.outages[0]!.delayMs).not.toBeNull();
+          expect(r.outages[0]!.delayMs!).toBeLessThan(21 * 60 * S);
+          expect(r.outages[1]!.delayMs).not.toBeNull();
+        }
+      }
+    }, 120_000);
+  }
 });
