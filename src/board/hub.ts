@@ -12,6 +12,7 @@ import type { CheckRuntime } from '../checks/runtime.ts';
 import type { Flip } from '../checks/types.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
+import type { BoardHistory, CheckHistory } from './history.ts';
 import { boardCheck, boardIncidents, sseComment, sseEvent, type BoardIncident, type BoardSnapshot, type IncidentLike } from './model.ts';
 
 /** A screen that stops reading (asleep, network gone) is dropped past this much unsent data. */
@@ -26,6 +27,9 @@ export interface HubOptions {
   pollMs: number;
   /** How long a snapshot waits for the incident list before going out without it. */
   incidentsTimeoutMs: number;
+  /** The state strips and rate sparklines; sent in the snapshot and again every `historyMs`. */
+  history?: BoardHistory;
+  historyMs?: number;
   logger?: Logger;
 }
 
@@ -88,6 +92,7 @@ export class BoardHub {
   private readonly coalescer: Coalescer;
   private heartbeat: NodeJS.Timeout | null = null;
   private poll: NodeJS.Timeout | null = null;
+  private historyTimer: NodeJS.Timeout | null = null;
   private afterFlip: NodeJS.Timeout | null = null;
   private refreshing = false;
   private refreshAgain = false;
@@ -132,7 +137,20 @@ export class BoardHub {
       checks: this.o.runtime.snapshots().map(boardCheck),
       incidents: inc.incidents,
       ...(inc.error ? { incidentsError: inc.error } : {}),
+      ...(this.o.history ? { history: this.histories() } : {}),
     };
+  }
+
+  /** Every check's last 6 hours, by name. */
+  histories(): Record<string, CheckHistory> {
+    const out: Record<string, CheckHistory> = {};
+    const h = this.o.history;
+    if (!h) return out;
+    for (const name of this.o.runtime.names()) {
+      const x = h.history(name);
+      if (x) out[name] = x;
+    }
+    return out;
   }
 
   /**
@@ -183,6 +201,11 @@ export class BoardHub {
       if (this.o.incidents) void this.refreshIncidents();
     }, this.o.pollMs);
     this.poll.unref?.();
+    if (this.o.history) {
+      // A new minute bucket closes every minute: the strips and sparklines move on.
+      this.historyTimer = setInterval(() => this.broadcast(sseEvent('history', { serverTime: this.o.clock.now(), history: this.histories() })), this.o.historyMs ?? 60_000);
+      this.historyTimer.unref?.();
+    }
   }
 
   private detach(): void {
@@ -191,7 +214,8 @@ export class BoardHub {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.poll) clearInterval(this.poll);
     if (this.afterFlip) clearTimeout(this.afterFlip);
-    this.heartbeat = this.poll = this.afterFlip = null;
+    if (this.historyTimer) clearInterval(this.historyTimer);
+    this.heartbeat = this.poll = this.afterFlip = this.historyTimer = null;
     this.coalescer.clear();
     this.sentIncidents = null;
     this.sentChecks.clear();

@@ -13,12 +13,15 @@ import type { ApiPlugin } from '../api/server.ts';
 import type { CheckRuntime } from '../checks/runtime.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
+import { BoardHistory, type AcceptedEvent } from './history.ts';
 import { BoardHub } from './hub.ts';
 import type { IncidentLike } from './model.ts';
 import { boardPage } from './page.ts';
 import { boardOpenApiPaths } from './openapi.ts';
 
-export type { BoardCheck, BoardIncident, BoardSnapshot, IncidentLike } from './model.ts';
+export type { Band, BoardCheck, BoardIncident, BoardSnapshot, CheckHistory, IncidentLike, RateSeries } from './model.ts';
+export { boardSafeText } from './model.ts';
+export { BoardHistory, HISTORY_WINDOW_MS, RATE_BUCKET_MS, type AcceptedEvent } from './history.ts';
 export { STATE_COLOURS } from './page.ts';
 
 export interface BoardDeps {
@@ -37,6 +40,15 @@ export interface BoardDeps {
   pollMs?: number;
   /** A snapshot waits this long for the incident list, then goes out without it; default 2 s. */
   incidentsTimeoutMs?: number;
+  /**
+   * The tiles' 6-hour state strips and rate sparklines. Without one the plugin keeps its own, fed
+   * by the runtime's flips only (no rate: wire `history.recordEvents` to the ingest to get one).
+   */
+  history?: BoardHistory;
+  /** Stored flips of a check, newest first (SqliteStore.listFlips fits): the strips survive a restart. */
+  flips?: (check: string, limit: number) => Promise<ReadonlyArray<{ at: number; from: string; to: string }>>;
+  /** How often the strips and sparklines are sent again; default 60 s. */
+  historyMs?: number;
   logger?: Logger;
 }
 
@@ -45,11 +57,30 @@ export const BOARD_DEFAULTS = { heartbeatMs: 15_000, coalesceMs: 250, pollMs: 5_
 export interface BoardPlugin extends ApiPlugin {
   /** Screens streaming now (for tests and health). */
   readonly screens: () => number;
+  /** The board's history (the one passed in, or its own). */
+  readonly history: BoardHistory;
+  /** Count accepted events for the sparklines (wire to the ingest's onAccepted). */
+  readonly recordEvents: (events: readonly AcceptedEvent[]) => void;
 }
 
 export function boardPlugin(deps: BoardDeps): BoardPlugin {
   const logger = deps.logger?.child({ component: 'board' });
+  const history = deps.history ?? new BoardHistory({ runtime: deps.runtime, clock: deps.clock });
+  if (deps.flips) {
+    const read = deps.flips;
+    void Promise.all(
+      deps.runtime.names().map(async (name) => {
+        try {
+          history.load(name, (await read(name, 500)) as never);
+        } catch (err) {
+          logger?.warn({ err, check: name }, 'board: could not read stored flips for the state strip');
+        }
+      }),
+    );
+  }
   const hub = new BoardHub({
+    history,
+    historyMs: positive(deps.historyMs, 60_000),
     runtime: deps.runtime,
     clock: deps.clock,
     incidents: deps.incidents,
@@ -62,6 +93,8 @@ export function boardPlugin(deps: BoardDeps): BoardPlugin {
 
   return {
     screens: () => hub.size,
+    history,
+    recordEvents: (events) => history.recordEvents(events),
     openApiPaths: boardOpenApiPaths,
     register(app, { requireScope }) {
       const preHandler = requireScope('read', { allowQueryToken: true, publicRead: true });
@@ -90,6 +123,7 @@ export function boardPlugin(deps: BoardDeps): BoardPlugin {
 
       // Open streams would keep the server from closing: end them first.
       app.addHook('preClose', async () => hub.closeAll());
+      if (!deps.history) app.addHook('onClose', async () => history.close());
     },
   };
 }

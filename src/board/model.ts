@@ -31,6 +31,9 @@ export interface BoardIncident {
   summary: string;
 }
 
+export type { Band, CheckHistory, RateSeries } from './history.ts';
+import type { CheckHistory } from './history.ts';
+
 export interface BoardSnapshot {
   /** The server's clock when the snapshot was taken: the page ticks from here. */
   serverTime: number;
@@ -40,6 +43,8 @@ export interface BoardSnapshot {
   incidents: BoardIncident[];
   /** Set when the incident list could not be read; the checks are still current. */
   incidentsError?: string;
+  /** The last 6 hours per check (state bands, event rate against the learned normal), by name. */
+  history?: Record<string, CheckHistory>;
 }
 
 /** What the incidents callback returns (a subset of the alert manager's Incident, or any list). */
@@ -69,6 +74,30 @@ export function boardCheck(s: CheckSnapshot): BoardCheck {
   };
 }
 
+/**
+ * Text fit for a screen anyone may read (`board.public`): no probe ids, no charge references, no
+ * amounts. Incident summaries are written for on-call ("probe pr_… lost: charge accepted (ref
+ * sbx_ch_2), …"); the board keeps what happened and drops the identifiers.
+ */
+export function boardSafeText(s: string): string {
+  return (
+    s
+      // "(ref ch_123)", "acquirer reference ch_123", "ref: ch_123"
+      .replace(/\s*\((?:acquirer )?ref(?:erence)?:? [^)]*\)/gi, '')
+      .replace(/\b(?:acquirer )?ref(?:erence)?:? [A-Za-z0-9_.:-]+/gi, 'reference withheld')
+      // probe ids: "probe pr_…" -> "probe", any other pr_… -> "a probe"
+      .replace(/\bprobe (?:pr_|probe_)[A-Za-z0-9_-]+/gi, 'probe')
+      .replace(/\b(?:pr|probe)_[A-Za-z0-9-]{4,}[A-Za-z0-9_-]*/g, 'a probe')
+      // charge / payment ids of common acquirers (Stripe ch_/pi_/py_, the sandbox's sbx_ch_)
+      .replace(/\b(?:sbx_)?(?:ch|pi|py|re|txn|auth)_[A-Za-z0-9]{1,}\b/g, '<charge>')
+      // amounts: "100 gbp", "GBP 1.00", "£1.00", "$5", "amount 100", "amount: 100"
+      .replace(/\b\d+(?:[.,]\d+)?\s?(?:gbp|usd|eur|jpy|chf|aud|cad|sek|nok|dkk|pln)\b/gi, 'an amount')
+      .replace(/\b(?:gbp|usd|eur|jpy|chf|aud|cad|sek|nok|dkk|pln)\s?\d+(?:[.,]\d+)?\b/gi, 'an amount')
+      .replace(/[£$€¥]\s?\d+(?:[.,]\d+)?/g, 'an amount')
+      .replace(/\bamount:?\s*\d+(?:[.,]\d+)?/gi, 'an amount')
+  );
+}
+
 /** Oldest first, so an incident keeps its place on the screen while others open. */
 export function boardIncidents(list: readonly IncidentLike[]): BoardIncident[] {
   return list
@@ -78,7 +107,7 @@ export function boardIncidents(list: readonly IncidentLike[]): BoardIncident[] {
       check: String(i.check),
       openedAt: Number(i.openedAt),
       acknowledgedAt: typeof i.acknowledgedAt === 'number' ? i.acknowledgedAt : typeof i.ackedAt === 'number' ? i.ackedAt : null,
-      summary: typeof i.summary === 'string' ? i.summary.slice(0, 500) : '',
+      summary: typeof i.summary === 'string' ? boardSafeText(i.summary).slice(0, 500) : '',
     }))
     .sort((a, b) => a.openedAt - b.openedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
@@ -87,7 +116,7 @@ export function boardIncidents(list: readonly IncidentLike[]): BoardIncident[] {
  * One server-sent event. `data` is JSON on a single line (JSON.stringify never emits a raw newline),
  * so no field can break the framing; the event name is one of ours, never user input.
  */
-export function sseEvent(event: 'snapshot' | 'check' | 'incidents' | 'time', data: unknown): string {
+export function sseEvent(event: 'snapshot' | 'check' | 'incidents' | 'time' | 'history', data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 

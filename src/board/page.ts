@@ -25,7 +25,7 @@ const CSS = `
 *{box-sizing:border-box}
 html,body{margin:0;height:100%}
 body{background:var(--bg);color:#f3f4f6;font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue","DejaVu Sans",Arial,sans-serif;display:flex;flex-direction:column;height:100vh;padding:1vw;gap:1vw;overflow:hidden}
-header{display:flex;align-items:baseline;gap:2vw;font-size:clamp(16px,2vw,44px);white-space:nowrap}
+header{display:flex;align-items:baseline;gap:2vw;font-size:clamp(16px,2vw,88px);white-space:nowrap}
 h1{font-size:1em;margin:0;font-weight:700;color:var(--muted)}
 #summary{flex:1;font-weight:700;overflow:hidden;text-overflow:ellipsis}
 #clock{font-variant-numeric:tabular-nums;color:var(--muted)}
@@ -33,9 +33,9 @@ h1{font-size:1em;margin:0;font-weight:700;color:var(--muted)}
 .dot{display:inline-block;width:.6em;height:.6em;border-radius:50%;background:#6b7280;margin-right:.35em}
 body[data-conn=live] .dot{background:#22c55e}
 body[data-conn=reconnecting] .dot,body[data-conn=stale] .dot{background:#ef4444}
-#banner{background:#7f1d1d;color:#fff;font-size:clamp(18px,2.6vw,56px);font-weight:800;padding:.3em .7em;border-radius:.25em}
+#banner{background:#7f1d1d;color:#fff;font-size:clamp(18px,2.6vw,112px);font-weight:800;padding:.3em .7em;border-radius:.25em}
 #banner[hidden]{display:none}
-main{flex:1 1 0;min-height:0;display:grid;gap:1vw;grid-template-columns:repeat(auto-fit,minmax(min(100%,320px),1fr));grid-auto-rows:minmax(120px,1fr);overflow:auto}
+main{flex:1 1 0;min-height:0;display:grid;gap:1vw;grid-template-columns:repeat(auto-fit,minmax(min(100%,320px),1fr));grid-auto-rows:minmax(170px,1fr);overflow:auto}
 .tile{container-type:size;min-width:0;min-height:0;border-radius:.8vw;padding:1.2vmin 1.8vmin;background:var(--unknown);color:#fff;display:flex;flex-direction:column;justify-content:space-between;overflow:hidden}
 .tile[data-state=ok]{background:var(--ok)}
 .tile[data-state=quiet]{background:var(--quiet);color:#111}
@@ -46,11 +46,37 @@ main{flex:1 1 0;min-height:0;display:grid;gap:1vw;grid-template-columns:repeat(a
 @keyframes pulse{50%{box-shadow:inset 0 0 0 .8vmin #fff}}
 @media (prefers-reduced-motion:reduce){.tile[data-state=down]{animation:none;box-shadow:inset 0 0 0 .6vmin #fff}}
 body[data-conn=reconnecting] .tile,body[data-conn=stale] .tile{filter:saturate(.2) brightness(.6)}
-.name{font-size:3vw;font-size:min(13cqh,7.5cqw);font-weight:800;line-height:1.1;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.state{font-size:2.5vw;font-size:min(12cqh,7cqw);font-weight:900;letter-spacing:.06em;text-transform:uppercase;line-height:1.1}
-.age{font-size:6vw;font-size:min(34cqh,17cqw);font-weight:900;line-height:1;font-variant-numeric:tabular-nums;white-space:nowrap}
-.agelabel,.detail{font-size:1.2vw;font-size:min(7cqh,4.2cqw);line-height:1.2;opacity:.92;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-#incidents{font-size:clamp(16px,1.8vw,40px);max-height:32vh;overflow:hidden}
+.top{display:flex;align-items:baseline;gap:.6em;min-width:0;flex:0 0 auto}
+.name{flex:1 1 auto;min-width:0;font-size:max(20px,min(11cqh,7.5cqw));font-weight:800;line-height:1.1;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.state{flex:0 0 auto;font-size:max(16px,min(9cqh,6cqw));font-weight:900;letter-spacing:.06em;text-transform:uppercase;line-height:1.1;white-space:nowrap}
+.agerow{display:flex;align-items:baseline;gap:.5em;min-width:0;white-space:nowrap;overflow:hidden;flex:0 0 auto}
+.age{font-size:max(28px,min(22cqh,15cqw));font-weight:900;line-height:1.2;font-variant-numeric:tabular-nums;white-space:nowrap}
+.agelabel,.detail,.sparklabel{font-size:max(16px,min(8cqh,5.8cqw));line-height:1.2;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;flex:0 0 auto}
+.detail{white-space:normal;display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:2}
+.agelabel{opacity:.92;min-width:0;flex:1 1 auto}
+.agerow .state{margin-left:auto}
+.detail{opacity:.95}
+.hist{flex:1 1 0;min-height:0;display:flex;flex-direction:column;gap:.8cqh;margin:1cqh 0}
+.spark{flex:1 1 0;height:0;min-height:12px;width:100%;display:block;background:rgba(0,0,0,.28);border-radius:4px}
+.spark[hidden],.sparklabel[hidden]{display:none}
+.spark .count{fill:rgba(255,255,255,.28);stroke:#fff;stroke-width:2;vector-effect:non-scaling-stroke}
+.spark .normal{fill:none;stroke:#fde68a;stroke-width:2;stroke-dasharray:6 4;vector-effect:non-scaling-stroke}
+.tile[data-state=quiet] .spark .count{stroke:#111;fill:rgba(0,0,0,.25)}
+.tile[data-state=quiet] .spark .normal{stroke:#7c2d12}
+.sparklabel{opacity:.95;font-variant-numeric:tabular-nums}
+.sparklabel .key-normal{color:#fde68a}
+.tile[data-state=quiet] .sparklabel .key-normal{color:#7c2d12}
+.strip{flex:0 0 auto;height:max(10px,6cqh);width:100%;display:block;background:rgba(0,0,0,.45);border-radius:3px}
+.strip rect{shape-rendering:crispEdges}
+.strip rect[data-s=ok]{fill:#4ade80}
+.strip rect[data-s=quiet]{fill:#fbbf24}
+.strip rect[data-s=down]{fill:#ff3b3b}
+.strip rect[data-s=unknown]{fill:#9ca3af}
+.strip rect[data-s=paused]{fill:#93c5fd}
+.strip rect[data-s=none]{fill:rgba(255,255,255,.08)}
+.strip .now{fill:#fff}
+.stripaxis{flex:0 0 auto;display:flex;justify-content:space-between;font-size:max(12px,min(5cqh,3.4cqw));line-height:1.1;opacity:.85;font-variant-numeric:tabular-nums}
+#incidents{font-size:clamp(16px,1.8vw,80px);max-height:32vh;overflow:hidden}
 #incidents h2{font-size:1em;margin:0 0 .3em;color:var(--muted);font-weight:700}
 #inc-list{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:.25em}
 .inc{background:#1f2937;border-left:.4em solid var(--down);padding:.2em .6em;display:flex;gap:1em;align-items:baseline;white-space:nowrap;overflow:hidden}
@@ -75,7 +101,8 @@ const SCRIPT = `
   var incList = $('inc-list'), incNone = $('inc-none'), incError = $('inc-error'), incCount = $('inc-count');
   var token = new URLSearchParams(location.search).get('token');
   var offset = 0, heartbeatMs = 15000, lastHeard = 0, conn = 'connecting', lostAt = 0;
-  var order = [], checks = new Map(), tiles = new Map(), incidents = [], incAgo = [];
+  var order = [], checks = new Map(), tiles = new Map(), incidents = [], incAgo = [], hist = new Map();
+  var SVG = 'http://www.w3.org/2000/svg', WINDOW = 6 * 3600000;
   var es = null, retry = null, layoutKey = '';
 
   function el(tag, cls, parent) { var e = document.createElement(tag); if (cls) e.className = cls; if (parent) parent.appendChild(e); return e; }
@@ -120,11 +147,103 @@ const SCRIPT = `
     var root = el('article', 'tile');
     root.setAttribute('data-check', name);
     root.title = name;
-    t = { root: root, name: el('div', 'name', root), state: el('div', 'state', root), age: el('div', 'age', root), label: el('div', 'agelabel', root), detail: el('div', 'detail', root) };
+    // The name gets the whole first row (it must never be cut on a wall screen); the state word
+    // sits at the right of the age row.
+    var top = el('div', 'top', root), agerow;
+    t = { root: root, name: el('div', 'name', top) };
+    agerow = el('div', 'agerow', root);
+    t.age = el('div', 'age', agerow);
+    t.label = el('div', 'agelabel', agerow);
+    t.state = el('div', 'state', agerow);
+    var h = el('div', 'hist', root);
+    t.spark = svg('svg', 'spark', h, { viewBox: '0 0 360 100', preserveAspectRatio: 'none', role: 'img' });
+    t.sparkNormal = svg('path', 'normal', t.spark, {});
+    t.sparkCount = svg('path', 'count', t.spark, {});
+    t.sparkLabel = el('div', 'sparklabel', h);
+    t.strip = svg('svg', 'strip', h, { viewBox: '0 0 1000 10', preserveAspectRatio: 'none', role: 'img' });
+    var axis = el('div', 'stripaxis', h);
+    el('span', '', axis).textContent = '6 h ago';
+    el('span', '', axis).textContent = '3 h';
+    el('span', '', axis).textContent = 'now';
+    t.detail = el('div', 'detail', root);
+    t.spark.setAttribute('hidden', '');
+    t.sparkLabel.hidden = true;
     t.name.textContent = name;
     tiles.set(name, t);
     return t;
   }
+
+  function svg(tag, cls, parent, attrs) {
+    var e = document.createElementNS(SVG, tag);
+    if (cls) e.setAttribute('class', cls);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function fmtRate(n) { return n >= 10000 ? Math.round(n / 1000) + 'k' : n >= 1000 ? (n / 1000).toFixed(1) + 'k' : n >= 10 ? String(Math.round(n)) : String(Math.round(n * 10) / 10); }
+
+  /** A check changed state: its strip gets a new band from when it did (until the next history frame). */
+  function extendBands(c) {
+    var h = hist.get(c.name);
+    if (!h || !h.bands || !h.bands.length) return;
+    var last = h.bands[h.bands.length - 1];
+    if (last.status === c.status) return;
+    var at = Math.max(c.since, last.from);
+    last.to = at;
+    h.bands.push({ from: at, to: null, status: c.status });
+  }
+
+  function renderHistory(name) {
+    var t = tiles.get(name), h = hist.get(name);
+    if (!t) return;
+    var now = serverNow(), start = now - WINDOW;
+    // The strip: one band per state, oldest on the left, now on the right.
+    var bands = (h && h.bands) || [];
+    while (t.strip.firstChild) t.strip.removeChild(t.strip.firstChild);
+    var downMs = 0;
+    for (var i = 0; i < bands.length; i++) {
+      var b = bands[i], from = Math.max(b.from, start), to = b.to === null || b.to === undefined ? now : Math.min(b.to, now);
+      if (to <= from) continue;
+      var x = (from - start) / WINDOW * 1000, w = Math.max(1.5, (to - from) / WINDOW * 1000);
+      var r = svg('rect', '', t.strip, { x: x.toFixed(2), y: '0', width: w.toFixed(2), height: '10', 'data-s': STATE_WORD[b.status] || b.status === 'none' ? b.status : 'unknown' });
+      if (b.status === 'down') downMs += to - from;
+      r.setAttribute('data-from', String(Math.round(from)));
+    }
+    t.strip.setAttribute('aria-label', 'last 6 hours' + (downMs ? ': down for ' + fmt(downMs) : ''));
+    t.strip.setAttribute('data-down-ms', String(Math.round(downMs)));
+    // The sparkline: events per minute (area) against the learned normal (dashed), complete minutes only.
+    var rate = h && h.rate;
+    if (!rate || !rate.counts || rate.counts.length < 2) {
+      t.spark.setAttribute('hidden', '');
+      t.sparkLabel.hidden = true;
+      return;
+    }
+    var counts = rate.counts.slice(0, -1), expected = (rate.expected || []).slice(0, -1);
+    var n = counts.length, max = 1;
+    for (var j = 0; j < n; j++) { if (counts[j] > max) max = counts[j]; if (typeof expected[j] === 'number' && expected[j] > max) max = expected[j]; }
+    max *= 1.12;
+    var step = 360 / Math.max(1, n - 1), d = 'M0,100', dn = '', pen = false;
+    for (var k = 0; k < n; k++) {
+      var xx = (k * step).toFixed(1);
+      d += ' L' + xx + ',' + (100 - counts[k] / max * 100).toFixed(1);
+      if (typeof expected[k] === 'number') { dn += (pen ? ' L' : ' M') + xx + ',' + (100 - expected[k] / max * 100).toFixed(1); pen = true; } else pen = false;
+    }
+    d += ' L' + ((n - 1) * step).toFixed(1) + ',100 Z';
+    t.sparkCount.setAttribute('d', d);
+    t.sparkNormal.setAttribute('d', dn);
+    t.spark.removeAttribute('hidden');
+    var perMin = 60000 / (rate.bucketMs || 60000);
+    var lastC = counts[n - 1] * perMin, lastE = expected[n - 1];
+    t.sparkLabel.textContent = '';
+    el('span', '', t.sparkLabel).textContent = fmtRate(lastC) + '/min';
+    if (typeof lastE === 'number') {
+      t.sparkLabel.appendChild(document.createTextNode(' \u00b7 '));
+      el('span', 'key-normal', t.sparkLabel).textContent = 'normal ' + fmtRate(lastE * perMin) + '/min';
+    }
+    t.spark.setAttribute('aria-label', 'events per minute, last 6 hours');
+    t.sparkLabel.hidden = false;
+  }
+  function renderAllHistory() { order.forEach(renderHistory); }
 
   function layout() {
     var n = order.length;
@@ -139,7 +258,7 @@ const SCRIPT = `
       if (score > bestScore + 0.5) { best = cols; bestScore = score; }
     }
     grid.style.gridTemplateColumns = 'repeat(' + best + ', minmax(0, 1fr))';
-    grid.style.gridAutoRows = 'minmax(120px, ' + (bestScore >= 120 ? '1fr' : '120px') + ')';
+    grid.style.gridAutoRows = 'minmax(170px, ' + (bestScore >= 170 ? '1fr' : '170px') + ')';
   }
 
   function renderChecks() {
@@ -205,7 +324,7 @@ const SCRIPT = `
       }
       var parts = [STATE_WORD[st] + ' for ' + fmt(now - c.since)];
       if (typeof c.lagMs === 'number' && c.lagMs > 0) parts.push('lag ' + fmtMs(c.lagMs));
-      if (st !== 'down' && st !== 'paused') parts.push('down after ' + fmtLimit(c.pageAfterMs) + ' silent');
+      if (st !== 'down' && st !== 'paused') parts.push('pages at ' + fmtLimit(c.pageAfterMs) + ' silent');
       var inc = withIncident.get(c.name);
       if (inc) parts.push('incident ' + inc);
       setText(t.detail, parts.join(' \\u00b7 '));
@@ -241,16 +360,28 @@ const SCRIPT = `
       if (typeof d.heartbeatMs === 'number' && d.heartbeatMs > 0) heartbeatMs = d.heartbeatMs;
       order = []; checks = new Map();
       (d.checks || []).forEach(function (c) { order.push(c.name); checks.set(c.name, c); });
+      hist = new Map();
+      if (d.history) Object.keys(d.history).forEach(function (k) { hist.set(k, d.history[k]); });
       renderChecks();
       renderIncidents(d.incidents, d.incidentsError);
+      renderAllHistory();
+    });
+    es.addEventListener('history', function (e) {
+      var d = parse(e);
+      if (!d || !d.history) return;
+      heard(d.serverTime);
+      Object.keys(d.history).forEach(function (k) { hist.set(k, d.history[k]); checks.has(k) && extendBands(checks.get(k)); });
+      renderAllHistory();
     });
     es.addEventListener('check', function (e) {
       var d = parse(e);
       if (!d || !d.check) return;
       heard(d.serverTime);
       if (!checks.has(d.check.name)) order.push(d.check.name);
+      var prev = checks.get(d.check.name);
       checks.set(d.check.name, d.check);
       renderChecks();
+      if (!prev || prev.status !== d.check.status) { extendBands(d.check); renderHistory(d.check.name); }
     });
     es.addEventListener('incidents', function (e) {
       var d = parse(e);
@@ -270,6 +401,7 @@ const SCRIPT = `
 
   window.addEventListener('resize', function () { layoutKey = ''; layout(); });
   setInterval(tick, 250);
+  setInterval(renderAllHistory, 15000);
   connect();
 })();
 `;

@@ -67,7 +67,8 @@ export async function startBoard(opts: {
     opts.public ?? false,
   );
   const plugin = boardPlugin({ runtime, clock: systemClock, incidents: async () => incidents, logger, ...opts.board });
-  const app = await buildServer({ runtime, store, auth, clock: systemClock, logger, bodyLimit: 1 << 20, plugins: [plugin] });
+  // Accepted events feed the tiles' sparklines, as the service wires them.
+  const app = await buildServer({ runtime, store, auth, clock: systemClock, logger, bodyLimit: 1 << 20, plugins: [plugin], onAccepted: (events) => plugin.recordEvents(events) });
   await runtime.start();
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
