@@ -76,8 +76,12 @@ export const retryPolicySchema = z.object({
 export const groupConfigSchema = z.object({
   by: z.union([z.enum(['route', 'none']), z.array(z.string().min(1)).min(1)]).default('route'),
   window: durationSchema.default(DEFAULT_GROUP_POLICY.windowMs),
-  /** The first update (members that joined since the page) goes out at most this long after the page. */
+  /** The first update (members that joined since the page): no sooner than this after the page… */
   firstUpdateAfter: durationSchema.default(DEFAULT_GROUP_POLICY.firstUpdateAfterMs),
+  /** …once no member joined for this long… */
+  settle: durationSchema.default(DEFAULT_GROUP_POLICY.settleMs),
+  /** …and no later than this after the page. */
+  firstUpdateBy: durationSchema.default(DEFAULT_GROUP_POLICY.firstUpdateByMs),
   /** Later updates: at most one per this long (PagerDuty takes about 120 events a minute per routing key). */
   updateEvery: durationSchema.default(DEFAULT_GROUP_POLICY.updateEveryMs),
   /** Members named in a page; the rest are counted. */
@@ -87,7 +91,15 @@ export type GroupConfig = z.infer<typeof groupConfigSchema>;
 
 export function groupPolicyFromConfig(c: AlertsConfig): GroupPolicy {
   const g = c.group;
-  return { by: g.by, windowMs: g.window, firstUpdateAfterMs: g.firstUpdateAfter, updateEveryMs: g.updateEvery, maxListed: g.maxListed };
+  return {
+    by: g.by,
+    windowMs: g.window,
+    firstUpdateAfterMs: g.firstUpdateAfter,
+    settleMs: g.settle,
+    firstUpdateByMs: g.firstUpdateBy,
+    updateEveryMs: g.updateEvery,
+    maxListed: g.maxListed,
+  };
 }
 
 /** The whole `alerts:` section. Cross-references (route names -> notifiers) are checked here too. */

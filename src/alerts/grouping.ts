@@ -8,8 +8,10 @@
  * - the first member pages at once (no Alertmanager-style group_wait);
  * - later members are sent as updates of the same incident — a repeated PagerDuty `trigger` with the
  *   same `dedup_key` (a new log entry on the open alert, with the member list in `custom_details`),
- *   an edit of the Slack message — and updates are coalesced: the first one at most
- *   `firstUpdateAfter` after the trigger, then at most one every `updateEvery`;
+ *   an edit of the Slack message — and updates are coalesced: the first one once the burst has
+ *   settled (no member for `settle`), no sooner than `firstUpdateAfter` after the trigger and no
+ *   later than `firstUpdateBy`; then at most one every `updateEvery`. A storm of 5,000 checks is a
+ *   trigger and one update in its first seconds, and at most 5 PagerDuty requests in its first minute;
  * - a member that recovers is shown as recovered; the incident resolves when its last member does.
  */
 import type { AlertRoutes } from './config.ts';
@@ -21,8 +23,12 @@ export interface GroupPolicy {
   by: 'route' | 'none' | string[];
   /** A check joins an open group incident if it goes down within this long of the group's latest member. */
   windowMs: number;
-  /** The first update after the trigger waits at most this long (members that join in a burst share it). */
+  /** The first update after the trigger: no sooner than this after it… */
   firstUpdateAfterMs: number;
+  /** …once no member joined for this long (a burst shares one update)… */
+  settleMs: number;
+  /** …and no later than this after the trigger. */
+  firstUpdateByMs: number;
   /** Later updates: at most one per this long. */
   updateEveryMs: number;
   /** Members listed by name in a page (the rest are counted). */
@@ -32,7 +38,9 @@ export interface GroupPolicy {
 export const DEFAULT_GROUP_POLICY: GroupPolicy = {
   by: 'route',
   windowMs: 30_000,
-  firstUpdateAfterMs: 1_000,
+  firstUpdateAfterMs: 500,
+  settleMs: 250,
+  firstUpdateByMs: 1_500,
   updateEveryMs: 15_000,
   maxListed: 50,
 };
@@ -64,6 +72,8 @@ export interface GroupInfo {
   notifiedVersion: number;
   /** When the last update was queued (undefined before the first). */
   lastUpdateAt?: number;
+  /** When a member last changed. */
+  lastChangeAt?: number;
   updates: number;
 }
 
@@ -98,7 +108,10 @@ export function canJoin(policy: GroupPolicy, g: GroupInfo, at: number): boolean 
 /** When the next coalesced update is due, or undefined when the page already shows every member. */
 export function updateDueAt(policy: GroupPolicy, g: GroupInfo, releasedAt: number | undefined): number | undefined {
   if (releasedAt === undefined || g.version === g.notifiedVersion) return undefined;
-  if (g.lastUpdateAt === undefined) return releasedAt + policy.firstUpdateAfterMs;
+  if (g.lastUpdateAt === undefined) {
+    const settled = (g.lastChangeAt ?? releasedAt) + policy.settleMs;
+    return Math.min(Math.max(releasedAt + policy.firstUpdateAfterMs, settled), releasedAt + Math.max(policy.firstUpdateByMs, policy.firstUpdateAfterMs));
+  }
   return g.lastUpdateAt + policy.updateEveryMs;
 }
 

@@ -626,7 +626,7 @@ export class AlertManager {
     if (m.status === 'held' && m.heldBy) this.#held(m.heldBy, m.check, true);
     open.stale = true;
     const g = open.inc.group;
-    if (g) open.inc = { ...open.inc, group: { ...g, version: g.version + 1 } };
+    if (g) open.inc = { ...open.inc, group: { ...g, version: g.version + 1, lastChangeAt: now } };
     this.#write({ incident: open.inc, members: [{ incidentId: open.inc.id, member: m }] }, []);
     this.#reschedule(open, now);
   }
@@ -925,7 +925,9 @@ export class AlertManager {
 
   #reschedule(open: Open, now: number, at?: number): void {
     const due = at ?? this.#incidentNext(open, now);
-    if (due === open.dueAt) return;
+    // A later due keeps the armed entry: it wakes, finds nothing to do yet, and re-arms (one heap
+    // entry per incident, not one per member that joins).
+    if (due === open.dueAt || (due > open.dueAt && open.dueAt !== Infinity)) return;
     open.dueAt = due;
     if (due !== Infinity) {
       this.#heap.push(due, { kind: 'incident', id: open.inc.id });
@@ -944,7 +946,7 @@ export class AlertManager {
     if (inc.group && inc.status === 'open') {
       const u = updateDueAt(this.#policy, inc.group, inc.releasedAt);
       // While an earlier message is undelivered the update waits for it (and then shows more).
-      if (u !== undefined) next = Math.min(next, this.#busy(open) ? Math.max(u, now + this.#policy.firstUpdateAfterMs) : u);
+      if (u !== undefined) next = Math.min(next, this.#busy(open) ? Math.max(u, now + this.#policy.settleMs) : u);
     }
     const esc = this.#o.escalation;
     if (esc && esc.fallback.length && inc.escalatedAt === undefined && inc.status === 'open' && this.#undeliveredPages(open).length) {

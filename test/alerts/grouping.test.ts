@@ -179,7 +179,7 @@ describe('grouping', () => {
   });
 
   it('alerts.group is validated with the alerts config', () => {
-    expect(alertsConfigSchema.parse({}).group).toEqual({ by: 'route', window: 30_000, firstUpdateAfter: 1000, updateEvery: 15_000, maxListed: 50 });
+    expect(alertsConfigSchema.parse({}).group).toEqual({ by: 'route', window: 30_000, firstUpdateAfter: 500, settle: 250, firstUpdateBy: 1500, updateEvery: 15_000, maxListed: 50 });
     expect(alertsConfigSchema.parse({ group: { by: ['team'], window: '2m' } }).group).toMatchObject({ by: ['team'], window: 120_000 });
     expect(alertsConfigSchema.safeParse({ group: { by: 'everything' } }).success).toBe(false);
   });
