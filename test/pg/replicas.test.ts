@@ -129,9 +129,17 @@ describe('two replicas on one PostgreSQL', () => {
       }
       return false;
     };
+    // a real pipeline retries delivery: the probe transaction is offered for up to 2 s
+    let txDropped = 0;
     acq.onTransaction((tx: SyntheticTransaction) => {
-      setTimeout(() => {
-        if (posting) void post([{ stream: 'card-auth', time: tx.time, id: tx.id, attributes: tx.attributes }]).then((ok) => ok && logging && accepted.add(tx.id));
+      setTimeout(async () => {
+        for (const end = Date.now() + 2000; posting && Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+          if (await post([{ stream: 'card-auth', time: tx.time, id: tx.id, attributes: tx.attributes }])) {
+            if (logging) accepted.add(tx.id);
+            return;
+          }
+        }
+        if (posting) txDropped++;
       }, 100);
     });
     start(a, cfg);
@@ -201,6 +209,7 @@ describe('two replicas on one PostgreSQL', () => {
       takeoverMs: { p50: pct(50), p99: pct(99), max: sorted.at(-1) },
       acceptedEvents: accepted.size,
       refusedAttempts: refused,
+      probeTransactionsDropped: txDropped,
       eventsLost: lost.length,
       incidentsOpenedTwice: Math.max(0, deadIncidents - 1) + otherIncidents,
       pagesLost: deadAlerts.length >= 1 ? 0 : 1,
