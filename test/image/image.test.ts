@@ -10,7 +10,7 @@
  * scripts/test.sh installs buildah and debootstrap when missing.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -205,6 +205,10 @@ if (problem) {
       // The volume: a host folder owned by uid 1000, as a Docker named volume copies the image's node:node folder.
       const data = mkdtempSync(join(tmpdir(), 'qw-image-data-'));
       chownSync(data, 1000, 1000);
+      // Everything the service writes outside its volume and /tmp would break readOnlyRootFilesystem (deploy/kubernetes).
+      const marker = join(rootfs, 'tmp', 'qw-image-marker');
+      writeFileSync(marker, '');
+      await new Promise((r) => setTimeout(r, 1100)); // mtimes after the marker's, at 1 s resolution at worst
       const s = start(container, ['serve', '--host', '0.0.0.0', '--port', String(port), '--store', '/var/lib/quietwatch/quietwatch.sqlite'], { QUIETWATCH_TOKENS: `ingest=${INGEST},read=${READ}` }, [`${data}:/var/lib/quietwatch`]);
       started.push(s);
       const t = Date.now();
@@ -224,6 +228,13 @@ if (problem) {
       expect(s.output()).not.toContain(INGEST);
       expect(s.output()).not.toContain(READ);
       rmSync(data, { recursive: true, force: true });
+      const written = (await sh('find', [rootfs, '-xdev', '-newer', marker, '-not', '-type', 'd']))
+        .split('\n')
+        .filter(Boolean)
+        .map((f) => f.slice(rootfs.length))
+        // /tmp is an emptyDir in the pod; buildah run itself binds these
+        .filter((f) => !f.startsWith('/tmp/') && !['/etc/hosts', '/etc/resolv.conf', '/etc/hostname', '/run/.containerenv'].includes(f) && !f.startsWith('/dev/') && !f.startsWith('/proc/') && !f.startsWith('/sys/'));
+      expect(written, 'files written outside /tmp and the volume').toEqual([]);
     }, 90_000);
 
     it('serve --sandbox runs the demo instead', async () => {
