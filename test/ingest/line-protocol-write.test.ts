@@ -5,7 +5,7 @@
  */
 import { gzipSync, deflateSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpError, InfluxDB, Point } from '@influxdata/influxdb-client';
+import { HttpError, InfluxDB, Point, setLogger } from '@influxdata/influxdb-client';
 import { Auth } from '../../src/api/auth.ts';
 import { buildServer, type ApiPlugin } from '../../src/api/server.ts';
 import { CheckRuntime, type IngestEvent } from '../../src/checks/runtime.ts';
@@ -41,6 +41,9 @@ interface Harness {
   requests: Array<{ url: string; encoding?: string; auth?: string }>;
   close(): Promise<void>;
 }
+
+// The client logs each failed write to the console; the tests assert on the errors instead.
+setLogger({ error: () => undefined, warn: () => undefined });
 
 const open: Harness[] = [];
 afterEach(async () => {
