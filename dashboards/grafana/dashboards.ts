@@ -37,6 +37,15 @@ import { STATE_CODE } from '../../src/metrics/sink.ts';
 import { DATASOURCE, InfluxQL, showTagValues, target, type InfluxQLTarget, type QueryExpectation } from './influxql.ts';
 
 export const OFFICE_SCREEN_UID = 'quietwatch-office';
+/**
+ * "Now" panels read only the last 40 s (quietwatch writes every metrics.stateInterval, 5 s by
+ * default): when it stops writing they go blank and red with NO_DATA instead of showing the last
+ * value of the hour as if it were current.
+ */
+export const LIVE_WINDOW = '40s' as const;
+export const NO_DATA = 'no data from quietwatch for 40 s';
+/** The oldest Grafana these dashboards are for: the JSON is schemaVersion 42 (foundation-sdk 0.0.21). */
+export const MIN_GRAFANA = '12.0.0';
 export const DRILLDOWN_UID = 'quietwatch-check';
 
 const STATE_MAPPINGS: ValueMapping[] = [
@@ -79,6 +88,42 @@ function checkVariable(opts: { multi: boolean; hide: boolean }) {
 const otherDashboard = (title: string, uid: string): DashboardLinkBuilder =>
   new DashboardLinkBuilder(title).type(DashboardLinkType.Link).url(`/d/${uid}`).keepTime(true).includeVars(false).icon('dashboard');
 
+/**
+ * Freshness, in two small panels that say what the others cannot: whether what they show is current.
+ * - "quietwatch writing": points quietwatch wrote in the last 40 s (its health, every
+ *   metrics.stateInterval): LIVE in green, or NO_DATA in red once it stopped.
+ * - "Last data from quietwatch": the age of its newest point in the range ("3 seconds ago").
+ */
+function freshnessPanels(h: number, w: number): [StatPanel, StatPanel] {
+  const writing = new StatPanel()
+    .title('quietwatch writing')
+    .description(`Red after ${LIVE_WINDOW} without data: quietwatch (or its InfluxDB writes) stopped, and nothing on this dashboard is current.`)
+    .height(h)
+    .span(w)
+    .datasource(DATASOURCE)
+    .withTarget(target(InfluxQL.from('qw_health').select('count', 'ok', { as: 'points' }).within(LIVE_WINDOW)).refId('A'))
+    .reduceOptions(reduceLast())
+    .mappings([{ type: MappingType.RangeToText, options: { from: 1, to: null as never, result: { text: 'LIVE', color: 'green', index: 0 } } }])
+    .noValue(NO_DATA)
+    .colorMode(common.BigValueColorMode.Background)
+    .graphMode(common.BigValueGraphMode.None)
+    .colorScheme(new FieldColorBuilder().mode(FieldColorModeId.Thresholds))
+    .thresholds(thresholds([null, 'red'], [1, 'green']));
+  const last = new StatPanel()
+    .title('Last data from quietwatch')
+    .description('When quietwatch last wrote to InfluxDB (its newest point in the time range).')
+    .height(h)
+    .span(w)
+    .datasource(DATASOURCE)
+    .withTarget(target(InfluxQL.from('qw_health').select('last', 'ok', { as: 'last' })).refId('A'))
+    .reduceOptions(reduceLast().fields('/^Time$/'))
+    .unit('dateTimeFromNow')
+    .noValue('no data from quietwatch in this time range')
+    .colorMode(common.BigValueColorMode.None)
+    .graphMode(common.BigValueGraphMode.None);
+  return [writing, last];
+}
+
 // ---- office screen --------------------------------------------------------------------------------
 
 export function officeScreen(): Dashboard {
@@ -96,7 +141,8 @@ export function officeScreen(): Dashboard {
         InfluxQL.from('qw_check')
           .select('last', 'state_code', { as: 'state' })
           .column('seconds_since_last_event', 'since last event')
-          .whereVariable('check', 'check'),
+          .whereVariable('check', 'check')
+          .within(LIVE_WINDOW),
       ).refId('A'),
     )
     .reduceOptions(reduceLast().fields('/^(since last event|state)$/'))
@@ -105,7 +151,10 @@ export function officeScreen(): Dashboard {
     .textMode(common.BigValueTextMode.Value)
     .justifyMode(common.BigValueJustifyMode.Center)
     .orientation(common.VizOrientation.Vertical)
-    .noValue('no data')
+    .noValue(NO_DATA)
+    // No data: the tile turns red (the thresholds' base), never the last green of the hour.
+    .colorScheme(new FieldColorBuilder().mode(FieldColorModeId.Thresholds))
+    .thresholds(thresholds([null, 'red']))
     .overrideByName('state', [{ id: 'mappings', value: STATE_MAPPINGS }, { id: 'color', value: { mode: 'thresholds' } }, { id: 'thresholds', value: thresholds([null, 'text']).build() }])
     .overrideByName('since last event', [
       { id: 'unit', value: 's' },
@@ -121,12 +170,15 @@ export function officeScreen(): Dashboard {
     .height(7)
     .span(4)
     .datasource(DATASOURCE)
-    .withTarget(target(InfluxQL.from('qw_incidents').select('last', 'open', { as: 'open' })).refId('A'))
+    .withTarget(target(InfluxQL.from('qw_incidents').select('last', 'open', { as: 'open' }).within(LIVE_WINDOW)).refId('A'))
     .reduceOptions(reduceLast())
     .colorMode(common.BigValueColorMode.Background)
     .graphMode(common.BigValueGraphMode.None)
     .thresholds(thresholds([null, 'green'], [1, 'red']))
+    .noValue(NO_DATA)
     .decimals(0);
+
+  const [writing, lastData] = freshnessPanels(3, 12);
 
   const probeSuccess = new StatPanel()
     .title('Probe success')
@@ -225,9 +277,12 @@ export function officeScreen(): Dashboard {
     .height(4)
     .span(24)
     .datasource(DATASOURCE)
-    .withTarget(target(InfluxQL.from('qw_health').select('last', 'ok', { as: 'ok' }).groupBy('component')).refId('A').alias('$tag_component'))
+    .withTarget(target(InfluxQL.from('qw_health').select('last', 'ok', { as: 'ok' }).groupBy('component').within(LIVE_WINDOW)).refId('A').alias('$tag_component'))
     .reduceOptions(reduceLast())
     .mappings(UP_MAPPINGS)
+    .noValue(NO_DATA)
+    .colorScheme(new FieldColorBuilder().mode(FieldColorModeId.Thresholds))
+    .thresholds(thresholds([null, 'red']))
     .colorMode(common.BigValueColorMode.Background)
     .graphMode(common.BigValueGraphMode.None)
     .textMode(common.BigValueTextMode.ValueAndName)
@@ -244,6 +299,8 @@ export function officeScreen(): Dashboard {
     .withVariable(checkVariable({ multi: true, hide: true }))
     .link(otherDashboard('Check drill-down', DRILLDOWN_UID))
     .withPanel(tile)
+    .withPanel(writing)
+    .withPanel(lastData)
     .withPanel(incidents)
     .withPanel(probeSuccess)
     .withPanel(probeLatency)
@@ -277,8 +334,11 @@ export function checkDrilldown(): Dashboard {
       .colorMode(common.BigValueColorMode.Background);
 
   const state = smallStat('State')
-    .withTarget(target(InfluxQL.from('qw_check').select('last', 'state_code', { as: 'state' }).whereVariable('check', 'check')).refId('A'))
-    .mappings(STATE_MAPPINGS);
+    .withTarget(target(InfluxQL.from('qw_check').select('last', 'state_code', { as: 'state' }).whereVariable('check', 'check').within(LIVE_WINDOW)).refId('A'))
+    .mappings(STATE_MAPPINGS)
+    .noValue(NO_DATA)
+    .colorScheme(new FieldColorBuilder().mode(FieldColorModeId.Thresholds))
+    .thresholds(thresholds([null, 'red']));
 
   const since = smallStat('Since last event')
     .withTarget(
@@ -287,9 +347,11 @@ export function checkDrilldown(): Dashboard {
           .select('last', 'seconds_since_last_event', { as: 'since last event' })
           .column('quiet_after_s', 'quiet after')
           .column('page_after_s', 'page after')
-          .whereVariable('check', 'check'),
+          .whereVariable('check', 'check')
+          .within(LIVE_WINDOW),
       ).refId('A'),
     )
+    .noValue(NO_DATA)
     .reduceOptions(reduceLast().fields('/^since last event$/'))
     .unit('s')
     .decimals(0)
@@ -312,7 +374,8 @@ export function checkDrilldown(): Dashboard {
     .colorMode(common.BigValueColorMode.None)
     .decimals(0);
 
-  const flips = smallStat('Flips', 8)
+  const [drillWriting] = freshnessPanels(5, 4);
+  const flips = smallStat('Flips', 4)
     .withTarget(target(InfluxQL.from('qw_flip').select('count', 'to_code', { as: 'flips' }).whereVariable('check', 'check')).refId('A'))
     .colorMode(common.BigValueColorMode.None)
     .decimals(0);
@@ -323,8 +386,13 @@ export function checkDrilldown(): Dashboard {
     .span(24)
     .datasource(DATASOURCE)
     .withTarget(
-      target(InfluxQL.from('qw_check').select('last', 'state_code', { as: 'state' }).whereVariable('check', 'check').groupByTime('$__interval').fill('previous')).refId('A'),
+      // fill(null), not fill(previous): previous would paint the last state up to now after
+      // quietwatch stopped. Buckets are at least 10 s (it writes every 5 s), so a live check has no
+      // holes; gaps up to a minute are bridged, longer ones show as no data.
+      target(InfluxQL.from('qw_check').select('last', 'state_code', { as: 'state' }).whereVariable('check', 'check').groupByTime('$__interval').fill('null')).refId('A'),
     )
+    .interval('10s')
+    .spanNulls(60_000)
     .mappings(STATE_MAPPINGS)
     .showValue(common.VisibilityMode.Never)
     .mergeValues(true);
@@ -429,6 +497,7 @@ export function checkDrilldown(): Dashboard {
     .link(otherDashboard('Office screen', OFFICE_SCREEN_UID))
     .withPanel(state)
     .withPanel(since)
+    .withPanel(drillWriting)
     .withPanel(probeSuccess)
     .withPanel(probeCost)
     .withPanel(flips)
@@ -454,6 +523,29 @@ export interface PanelQuery {
   refId: string;
   query: string;
   expect: QueryExpectation;
+}
+
+/** The datasource input of the importable JSON (Dashboards > New > Import asks for it). */
+export const DS_INPUT = 'DS_QUIETWATCH_INFLUXDB';
+
+/**
+ * The same dashboard for Grafana's UI import: `__inputs` names the datasource to pick, `__requires`
+ * the minimum Grafana and the panel plugins, and every datasource reference becomes `${DS_…}`
+ * (the provisioned JSON keeps the fixed uid its datasource provisioning gives).
+ */
+export function importable(d: Dashboard): Record<string, unknown> {
+  const panelTypes = [...new Set(((d.panels ?? []) as Panel[]).map((p) => p.type))].sort();
+  const NAMES: Record<string, string> = { stat: 'Stat', 'state-timeline': 'State timeline', table: 'Table', timeseries: 'Time series' };
+  const json = JSON.stringify(d).replaceAll(JSON.stringify(DATASOURCE.uid), JSON.stringify(`\${${DS_INPUT}}`));
+  return {
+    __inputs: [{ name: DS_INPUT, label: 'quietwatch InfluxDB', description: 'InfluxDB (InfluxQL) that quietwatch writes to', type: 'datasource', pluginId: 'influxdb', pluginName: 'InfluxDB' }],
+    __requires: [
+      { type: 'grafana', id: 'grafana', name: 'Grafana', version: MIN_GRAFANA },
+      { type: 'datasource', id: 'influxdb', name: 'InfluxDB', version: '1.0.0' },
+      ...panelTypes.map((t) => ({ type: 'panel', id: t, name: NAMES[t] ?? t, version: '' })),
+    ],
+    ...JSON.parse(json),
+  };
 }
 
 /** Every InfluxQL target of every panel of every dashboard, with what it should return. */

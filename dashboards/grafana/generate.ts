@@ -4,19 +4,27 @@
  *   npx tsx dashboards/grafana/generate.ts          # write
  *   npx tsx dashboards/grafana/generate.ts --check  # exit 1 when the committed JSON is stale
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DASHBOARDS } from './dashboards.ts';
+import { DASHBOARDS, importable } from './dashboards.ts';
 
 export { allPanelQueries, allVariableQueries, checkDrilldown, officeScreen } from './dashboards.ts';
 
 export const JSON_DIR = join(dirname(fileURLToPath(import.meta.url)), 'json');
+/** For Grafana's UI import; outside json/, which the provisioning reads (same uids). */
+export const IMPORT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'import');
 
-/** File name -> the JSON text the generator writes. */
+/**
+ * File name -> the JSON text the generator writes: `NAME.json` for provisioning (the fixed datasource
+ * uid), `../import/NAME.json` (dashboards/grafana/import/) for Grafana's UI import (`__inputs`, `__requires`).
+ */
 export function renderDashboards(): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [file, make] of Object.entries(DASHBOARDS)) out[file] = `${JSON.stringify(make(), null, 2)}\n`;
+  for (const [file, make] of Object.entries(DASHBOARDS)) {
+    out[file] = `${JSON.stringify(make(), null, 2)}\n`;
+    out[`../import/${file}`] = `${JSON.stringify(importable(make()), null, 2)}\n`;
+  }
   return out;
 }
 
@@ -44,6 +52,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     }
     console.log('dashboard JSON is up to date');
   } else {
+    mkdirSync(IMPORT_DIR, { recursive: true });
     for (const [file, text] of Object.entries(renderDashboards())) {
       writeFileSync(join(JSON_DIR, file), text);
       console.log(`wrote ${join(JSON_DIR, file)}`);

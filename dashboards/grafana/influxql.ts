@@ -22,6 +22,8 @@ export interface QueryExpectation {
   measurement: Measurement;
   columns: string[];
   groupTags: string[];
+  /** Set for "now" panels: only points this recent count, so a stopped quietwatch reads as no data. */
+  live?: string;
 }
 
 interface Column {
@@ -38,6 +40,7 @@ export class InfluxQL<M extends Measurement> {
   #fill: Fill | undefined;
   #desc = false;
   #limit: number | undefined;
+  #within: string | undefined;
 
   private constructor(m: M) {
     this.#m = m;
@@ -74,6 +77,16 @@ export class InfluxQL<M extends Measurement> {
     return this;
   }
 
+  /**
+   * Only points from the last `window` (`time > now() - 40s`), whatever the dashboard's time range:
+   * a panel that shows "now" must go blank when quietwatch stops writing, not keep showing the
+   * last value of the range. Pair it with the panel's `noValue`.
+   */
+  within(window: `${number}${'s' | 'm'}`): this {
+    this.#within = window;
+    return this;
+  }
+
   groupByTime(interval: GroupInterval): this {
     this.#interval = interval;
     return this;
@@ -104,7 +117,7 @@ export class InfluxQL<M extends Measurement> {
   }
 
   expectation(): QueryExpectation {
-    return { measurement: this.#m, columns: ['time', ...this.#cols.map((c) => c.name)], groupTags: [...this.#groupTags] };
+    return { measurement: this.#m, columns: ['time', ...this.#cols.map((c) => c.name)], groupTags: [...this.#groupTags], ...(this.#within ? { live: this.#within } : {}) };
   }
 
   toString(): string {
@@ -113,7 +126,8 @@ export class InfluxQL<M extends Measurement> {
     if (!this.#cols.some((c) => fields.some((f) => c.sql.includes(quoteIdent(f))))) {
       throw new Error(`query on ${this.#m} must select at least one field`);
     }
-    let q = `SELECT ${this.#cols.map((c) => c.sql).join(', ')} FROM ${quoteIdent(this.#m)} WHERE ${[...this.#conds, '$timeFilter'].join(' AND ')}`;
+    const time = this.#within ? `time > now() - ${this.#within}` : '$timeFilter';
+    let q = `SELECT ${this.#cols.map((c) => c.sql).join(', ')} FROM ${quoteIdent(this.#m)} WHERE ${[...this.#conds, time].join(' AND ')}`;
     const groups = [...(this.#interval ? [`time(${this.#interval})`] : []), ...this.#groupTags.map(quoteIdent)];
     if (groups.length) q += ` GROUP BY ${groups.join(', ')}`;
     if (this.#fill !== undefined) {

@@ -4,7 +4,10 @@
  * return the series the panel expects.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allPanelQueries, allVariableQueries } from '../../dashboards/grafana/generate.ts';
+import { readFileSync } from 'node:fs';
+import { DASHBOARDS, DS_INPUT, importable, LIVE_WINDOW, MIN_GRAFANA, NO_DATA } from '../../dashboards/grafana/dashboards.ts';
+import { allPanelQueries, allVariableQueries, IMPORT_DIR } from '../../dashboards/grafana/generate.ts';
+import { DATASOURCE } from '../../dashboards/grafana/influxql.ts';
 import { InfluxSink } from '../../src/metrics/influx.ts';
 import { MEASUREMENTS } from '../../src/metrics/measurements.ts';
 import type { CheckRef } from '../../src/metrics/sink.ts';
@@ -12,6 +15,9 @@ import { expandQuery, type TimeRange } from './grafana.ts';
 import { startGateway, startInfluxd, type Gateway, type InfluxServer, type Series } from './server.ts';
 
 const DB = 'quietwatch';
+/** The same facts, written by a quietwatch that stopped 45 s ago. */
+const STOPPED_DB = 'quietwatch_stopped';
+const STOPPED_AGO_MS = 45_000;
 const CHECKS: CheckRef[] = [
   { name: 'card-auth', stream: 'auth', labels: { team: 'payments' } },
   { name: 'payouts', stream: 'payouts' },
@@ -26,9 +32,17 @@ let t0: number;
 beforeAll(async () => {
   influx = await startInfluxd();
   await influx.createDatabase(DB);
+  await influx.createDatabase(STOPPED_DB);
   gw = await startGateway(influx.url);
-  const sink = new InfluxSink({ url: gw.url, bucket: DB, org: 'quietwatch', precision: 'ms', flushInterval: '1h' });
-  t0 = Date.now() - 10 * 60_000;
+  const live = Date.now();
+  await writeHistory(DB, live);
+  await writeHistory(STOPPED_DB, live - STOPPED_AGO_MS);
+});
+
+/** Ten minutes of history ending at `end`, written through the real sink, as quietwatch writes it. */
+async function writeHistory(db: string, end: number): Promise<void> {
+  const sink = new InfluxSink({ url: gw.url, bucket: db, org: 'quietwatch', precision: 'ms', flushInterval: '1h' });
+  t0 = end - 10 * 60_000;
   // ten minutes of history, one sample every 20 s
   for (let i = 0; i <= 30; i++) {
     const at = t0 + i * 20_000;
@@ -49,15 +63,15 @@ beforeAll(async () => {
   }
   // aggregated facts: counted in memory, emitted at flush
   for (const c of CHECKS) {
-    sink.events(c.stream, 120, false, Date.now());
-    sink.events(c.stream, 2, true, Date.now());
-    sink.lag(c.stream, 250, Date.now());
-    sink.lag(c.stream, 1250, Date.now());
+    sink.events(c.stream, 120, false, end);
+    sink.events(c.stream, 2, true, end);
+    sink.lag(c.stream, 250, end);
+    sink.lag(c.stream, 1250, end);
   }
   await sink.flush();
   expect(sink.status()).toMatchObject({ ok: true, buffered: 0, dropped: 0 });
   await sink.close();
-});
+}
 
 afterAll(async () => {
   await gw?.close();
@@ -142,4 +156,83 @@ describe('every dashboard query runs against a real InfluxDB', () => {
     // i = 30: card-auth is down, (30 % 6) * 20 = 0 s
     expect(row.slice(1)).toEqual([2, 0]);
   });
+});
+
+describe('a stopped quietwatch reads as stopped, not as the last green of the hour', () => {
+  const panelQueries = allPanelQueries();
+  const live = panelQueries.filter((q) => q.expect.live);
+
+  it('the "now" panels read only the last 40 s: every tile, the state, the health, the incidents, the freshness', () => {
+    const names = live.map((q) => `${q.dashboard} / ${q.panel}`);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'office-screen.json / $check',
+        'office-screen.json / quietwatch writing',
+        'office-screen.json / Open incidents',
+        'office-screen.json / quietwatch health',
+        'check-drilldown.json / State',
+        'check-drilldown.json / Since last event',
+        'check-drilldown.json / quietwatch writing',
+      ]),
+    );
+    for (const q of live) {
+      expect(q.query, q.panel).toContain(`time > now() - ${LIVE_WINDOW}`);
+      expect(q.query, q.panel).not.toContain('$timeFilter');
+    }
+  });
+
+  it('each "now" panel says so when it has nothing: noValue "no data from quietwatch for 40 s", red', () => {
+    for (const [file, make] of Object.entries(DASHBOARDS)) {
+      for (const p of make().panels ?? []) {
+        const panel = p as { title?: string; targets?: Array<{ query: string }>; fieldConfig?: { defaults?: { noValue?: string; thresholds?: { steps: Array<{ value: number | null; color: string }> } } } };
+        if (!panel.targets?.some((t) => t.query.includes(`now() - ${LIVE_WINDOW}`))) continue;
+        const d = panel.fieldConfig?.defaults;
+        expect(d?.noValue, `${file} / ${panel.title}`).toBe(NO_DATA);
+        if (panel.title !== 'Open incidents' && panel.title !== 'Since last event') {
+          expect(d?.thresholds?.steps[0], `${file} / ${panel.title}: no data is red`).toEqual({ value: null, color: 'red' });
+        }
+      }
+    }
+  });
+
+  for (const [rangeName, range] of RANGES) {
+    it(`45 s after quietwatch stopped writing, every "now" query returns nothing (${rangeName} time range)`, async () => {
+      for (const pq of live) {
+        const q = expandQuery(pq.query, { range, interval: '30s', vars: { check: CHECKS.map((c) => c.name), stream: CHECKS.map((c) => c.stream) } });
+        // The same query on the live data has values (the history loop above checks them all)...
+        expect((await influx.query(q, DB)).results[0]!.series?.length ?? 0, `live: ${q}`).toBeGreaterThan(0);
+        // ...and on the stopped writer's data it has none: Grafana shows noValue.
+        expect((await influx.query(q, STOPPED_DB)).results[0]!.series, `stopped: ${q}`).toBeUndefined();
+      }
+    });
+  }
+
+  it('the freshness panel shows when the last data came: 45 s ago', async () => {
+    const last = panelQueries.find((q) => q.dashboard === 'office-screen.json' && q.panel === 'Last data from quietwatch')!;
+    const q = expandQuery(last.query, { range: { relative: '1h' }, interval: '10s' });
+    const row = (await influx.query(`${q}`, STOPPED_DB)).results[0]!.series![0]!.values[0]!;
+    const age = Date.now() - (typeof row[0] === 'number' ? row[0] : Date.parse(String(row[0])));
+    expect(age).toBeGreaterThanOrEqual(STOPPED_AGO_MS);
+    expect(age).toBeLessThan(STOPPED_AGO_MS + 60_000);
+  });
+});
+
+describe('importable through the Grafana UI', () => {
+  for (const [file, make] of Object.entries(DASHBOARDS)) {
+    it(`${file}: __inputs names the datasource, __requires the minimum Grafana, no fixed uid left`, () => {
+      const text = readFileSync(`${IMPORT_DIR}/${file}`, 'utf8');
+      const d = JSON.parse(text);
+      expect(d).toEqual(importable(make()));
+      expect(d.__inputs).toEqual([expect.objectContaining({ name: DS_INPUT, type: 'datasource', pluginId: 'influxdb' })]);
+      expect(d.__requires).toEqual(expect.arrayContaining([{ type: 'grafana', id: 'grafana', name: 'Grafana', version: MIN_GRAFANA }]));
+      const types = new Set((d.panels as Array<{ type: string }>).map((p) => p.type));
+      for (const t of types) expect(d.__requires.map((r: { id: string }) => r.id)).toContain(t);
+      expect(text).not.toContain(DATASOURCE.uid);
+      for (const p of d.panels) {
+        expect(p.datasource.uid).toBe(`\${${DS_INPUT}}`);
+        for (const t of p.targets) expect(t.datasource.uid).toBe(`\${${DS_INPUT}}`);
+      }
+      expect(d.schemaVersion).toBe(42); // what MIN_GRAFANA is derived from: bump both together
+    });
+  }
 });
