@@ -288,7 +288,7 @@ export function officeScreen(): Dashboard {
     .textMode(common.BigValueTextMode.ValueAndName)
     .orientation(common.VizOrientation.Vertical);
 
-  return new DashboardBuilder('quietwatch — office screen')
+  const d = new DashboardBuilder('quietwatch — office screen')
     .uid(OFFICE_SCREEN_UID)
     .description('Every check at a glance, for a screen across the room.')
     .tags(['quietwatch'])
@@ -308,6 +308,15 @@ export function officeScreen(): Dashboard {
     .withPanel(notifications)
     .withPanel(health)
     .build();
+  // Freshness across the top, the repeated tiles in a row of their own under it (a horizontally
+  // repeated panel fills its row with its copies: nothing may sit beside it).
+  const panels = (d.panels ?? []) as Panel[];
+  const byTitle = (t: string) => panels.find((p) => p.title === t)!;
+  byTitle('quietwatch writing').gridPos = { x: 0, y: 0, w: 12, h: 3 };
+  byTitle('Last data from quietwatch').gridPos = { x: 12, y: 0, w: 12, h: 3 };
+  byTitle('$check').gridPos = { x: 0, y: 3, w: 4, h: 6 };
+  for (const p of panels) if (!['quietwatch writing', 'Last data from quietwatch', '$check'].includes(p.title ?? '') && p.gridPos) p.gridPos = { ...p.gridPos, y: p.gridPos.y + 3 };
+  return d;
 }
 
 // ---- drill-down -----------------------------------------------------------------------------------
