@@ -165,6 +165,14 @@ export class BoardHistory {
     if (!t) return undefined;
     const now = this.#o.clock.now();
     const start = now - HISTORY_WINDOW_MS;
+    // A state the runtime did not announce as a flip (a check that stays down across a restart) is
+    // taken from its snapshot, from when it entered that state.
+    const snap = this.#o.runtime.snapshot(check);
+    const last = t.points.at(-1)!;
+    if (snap && last[1] !== snap.status) {
+      if (snap.since <= last[0] && t.points.length === 1) t.points[0] = [Math.max(snap.since, start), snap.status];
+      else t.points.push([Math.max(snap.since, last[0]), snap.status]);
+    }
     this.#trim(t);
     const bands: Band[] = [];
     const first = t.points[0]!;

@@ -108,3 +108,63 @@ describe('board model', () => {
     expect(csp).toContain(`style-src ${hash(style)}`);
   });
 });
+
+describe('BoardHistory (the strips and sparklines)', async () => {
+  const { BoardHistory, HISTORY_WINDOW_MS } = await import('../../src/board/history.ts');
+  const { EventEmitter } = await import('node:events');
+  const { ManualClock } = await import('../../src/lib/clock.ts');
+  const T = Date.UTC(2026, 11, 2, 12, 0, 0);
+
+  function fakeRuntime(status: Record<string, { status: string; since: number }>) {
+    const ee = new EventEmitter() as EventEmitter & Record<string, unknown>;
+    return Object.assign(ee, {
+      snapshots: () => Object.entries(status).map(([name, s]) => ({ name, ...s })),
+      snapshot: (name: string) => (status[name] ? { name, ...status[name] } : undefined),
+      names: () => Object.keys(status),
+      spec: (name: string) => ({ name, stream: name, match: name === 'visa' ? { scheme: ['visa'] } : {}, limits: { describe: () => ({ expectedPerMinute: 30 }) } }),
+    });
+  }
+
+  it('bands from stored flips and live flips, clipped to the last 6 hours, "none" where nothing is known', () => {
+    const clock = new ManualClock(T);
+    const st = { a: { status: 'unknown', since: T } };
+    const rt = fakeRuntime(st);
+    const h = new BoardHistory({ runtime: rt as never, clock });
+    h.load('a', [
+      { at: T - 3 * 3600_000, from: 'unknown', to: 'ok' },
+      { at: T - 3600_000, from: 'ok', to: 'down' },
+    ]);
+    rt.emit('flip', { check: 'a', at: T + 1000, from: 'down', to: 'ok' });
+    st.a = { status: 'ok', since: T + 1000 };
+    clock.set(T + 60_000);
+    const b = h.history('a')!.bands;
+    expect(b[0]).toEqual({ from: T + 60_000 - HISTORY_WINDOW_MS, to: T - 3 * 3600_000 - 1, status: 'none' });
+    expect(b.map((x) => x.status)).toEqual(['none', 'unknown', 'ok', 'down', 'unknown', 'ok']);
+    expect(b.at(-1)).toEqual({ from: T + 1000, to: null, status: 'ok' });
+  });
+
+  it('a check down across a restart (no flip) shows down from when it went down', () => {
+    const clock = new ManualClock(T);
+    const h = new BoardHistory({ runtime: fakeRuntime({ a: { status: 'down', since: T - 600_000 } }) as never, clock });
+    expect(h.history('a')!.bands.at(-1)).toEqual({ from: T - 600_000, to: null, status: 'down' });
+  });
+
+  it('counts real events per minute for the checks they match, with the learned normal; probe transactions left out', () => {
+    const clock = new ManualClock(T);
+    const h = new BoardHistory({ runtime: fakeRuntime({ visa: { status: 'ok', since: T }, other: { status: 'ok', since: T } }) as never, clock, isSynthetic: (a) => 'probe_id' in a });
+    expect(h.history('visa')!.rate).toBeUndefined(); // nothing feeds counts yet
+    h.recordEvents([
+      { stream: 'visa', arrivedAt: T - 90_000, attributes: { scheme: 'visa' } },
+      { stream: 'visa', arrivedAt: T - 80_000, attributes: { scheme: 'visa' } },
+      { stream: 'visa', arrivedAt: T - 80_000, attributes: { scheme: 'mastercard' } },
+      { stream: 'visa', arrivedAt: T - 70_000, attributes: { scheme: 'visa', probe_id: 'pr_1' } },
+      { stream: 'other', arrivedAt: T - 10_000, attributes: {} },
+    ]);
+    const r = h.history('visa')!.rate!;
+    expect(r.counts).toHaveLength(360);
+    expect(r.counts.at(-3)).toBe(2); // 11:58 (T is 12:00:00: the last bucket is the current minute)
+    expect(r.counts.reduce((a, b) => a + b, 0)).toBe(2);
+    expect(r.expected.every((e) => e === 30)).toBe(true);
+    expect(h.history('other')!.rate!.counts.at(-1)).toBe(1);
+  });
+});
