@@ -88,7 +88,8 @@ export async function waitForPing(url: string, timeoutMs = 15_000): Promise<void
   }
 }
 
-export async function startInfluxd(): Promise<InfluxServer> {
+/** `auth`: auth-enabled (the first user must be an admin: CREATE USER … WITH ALL PRIVILEGES, then every request needs credentials). */
+export async function startInfluxd(opts: { auth?: boolean } = {}): Promise<InfluxServer> {
   ensureInfluxInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'qw-influxd-'));
   const port = await freePort();
@@ -112,7 +113,7 @@ bind-address = "127.0.0.1:${rpcPort}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:${port}"
-  auth-enabled = false
+  auth-enabled = ${opts.auth ? 'true' : 'false'}
   log-enabled = false
   flux-enabled = false
 

@@ -120,6 +120,41 @@ describe('version 1: the 1.x /write API of a real influxd 1.6, no gateway', () =
   });
 });
 
+describe('version 1 with auth-enabled on a real influxd 1.6', () => {
+  it('writes with username/password (Basic auth); a wrong password is rejected, named, and never shown', async () => {
+    const secure = await startInfluxd({ auth: true });
+    try {
+      const password = 'qw-influx-pass-0123456789';
+      const q = async (query: string, auth: boolean) => {
+        const body = new URLSearchParams({ q: query, db: 'secured', epoch: 'ms' });
+        const creds = auth ? `?${new URLSearchParams({ u: 'admin', p: password })}` : '';
+        const res = await fetch(`${secure.url}/query${creds}`, { method: 'POST', body });
+        return { status: res.status, json: (await res.json()) as { results?: { series?: Series[] }[]; error?: string } };
+      };
+      expect((await q(`CREATE USER admin WITH PASSWORD '${password}' WITH ALL PRIVILEGES`, false)).status).toBe(200);
+      expect((await q('CREATE DATABASE secured', false)).status).toBe(401);
+      expect((await q('CREATE DATABASE secured', true)).status).toBe(200);
+
+      const good = new InfluxSink({ version: 1, url: secure.url, database: 'secured', username: 'admin', password, flushInterval: '1h' });
+      good.incidents(2, Date.now());
+      await good.flush();
+      expect(good.status()).toMatchObject({ ok: true, dropped: 0 });
+      await good.close();
+      expect((await q('SELECT "open" FROM "qw_incidents"', true)).json.results![0]!.series![0]!.values[0]![1]).toBe(2);
+
+      const bad = new InfluxSink({ version: 1, url: secure.url, database: 'secured', username: 'admin', password: 'wrong-password-0123', flushInterval: '1h' });
+      bad.incidents(3, Date.now());
+      await bad.flush();
+      expect(bad.status()).toMatchObject({ ok: false, reason: 'rejected', dropped: 1 });
+      expect(bad.status().lastError).toMatch(/^INFLUXDB_HTTP_401: influxdb answered 401: authorization failed/);
+      expect(JSON.stringify(bad.status())).not.toContain('wrong-password');
+      await bad.close();
+    } finally {
+      await secure.stop();
+    }
+  });
+});
+
 describe('the v2 writer against InfluxDB older than 1.8', () => {
   it('says: this InfluxDB has no v2 write API (older than 1.8): set version: 1 — in the status and the log', async () => {
     const out = new PassThrough();
