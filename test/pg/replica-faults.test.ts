@@ -110,6 +110,9 @@ describe('replicas under faults', () => {
     await waitFor(async () => (await role(a)) === 'leader', 60_000, 100);
     const b = await replica(cfg, url);
     await waitFor(async () => (await role(b)) === 'follower', 60_000, 100);
+    // the metric says which replica leads
+    const leaderMetric = async (r: Replica) => /quietwatch_component_up\{component="leader"\} (\d)/.exec(await (await fetch(`${r.url}/metrics`)).text())?.[1];
+    await waitFor(async () => ((await leaderMetric(a)) === '1' && (await leaderMetric(b)) === '0' ? true : undefined), 20_000, 200);
     // probes every ~0.6 s: freeze the leader at a random moment, most likely with a probe in flight
     await waitFor(() => (acq.charges.length >= 3 ? true : undefined), 30_000, 50);
     await new Promise((r) => setTimeout(r, Math.random() * 600));
@@ -145,6 +148,7 @@ describe('replicas under faults', () => {
     expect(chargesAfterCont).toEqual([]);
     expect([...perProbe.values()].every((v) => v === 1)).toBe(true);
     expect(await role(b)).toBe('leader');
+    await waitFor(async () => ((await leaderMetric(b)) === '1' ? true : undefined), 20_000, 200);
   }, 180_000);
 
   it(`PostgreSQL stopped for ${DOWN_MS / 1000} s under load: 503 with a reason, nothing accepted lost, a leader again without restarting the follower`, async () => {
