@@ -294,3 +294,33 @@ describe('component health', () => {
     expect(h).toEqual({ loop: { ok: true }, store: { ok: true }, notifiers: { ok: true } });
   });
 });
+
+describe('with the real store and check runtime', () => {
+  it('the store closes under it -> the heartbeat is withheld; the runtime keeps its deadlines -> loop ok', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { SqliteStore } = await import('../../src/store/sqlite.ts');
+    const { CheckRuntime } = await import('../../src/checks/runtime.ts');
+    vi.useRealTimers();
+    const dir = mkdtempSync(join(tmpdir(), 'qw-watchdog-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const store = new SqliteStore(join(dir, 'qw.sqlite'));
+    const clock = { now: () => Date.now() };
+    const { logger } = captureLogger();
+    const runtime = new CheckRuntime({ checks: [{ spec: { name: 'cards', stream: 'cards', match: {}, quietAfterMs: 60_000, pageAfterMs: 120_000, labels: {} } }], store, clock, logger });
+    await runtime.start();
+    cleanups.push(() => runtime.stop());
+    const r = await receiver();
+    cleanups.push(() => r.close());
+    const health = serviceHealth({ runtime, store, alerts: { health: async () => ({ ok: true, permanentFailures: [], pendingPages: 0 }) }, clock });
+    expect(await health()).toEqual({ loop: { ok: true }, store: { ok: true }, notifiers: { ok: true } });
+    const wd = new Watchdog(opts(`${r.url}/hb`), { clock, logger, health, scheduler: { ...scheduler, setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) } });
+    expect((await wd.tick()).outcome).toBe('sent');
+    await runtime.flushed();
+    await store.close();
+    const t = await wd.tick();
+    expect(t).toMatchObject({ outcome: 'withheld', failing: ['store'] });
+    expect(r.hits).toHaveLength(1);
+  });
+});
