@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `quietwatch` command. */
+import { unroutedChecks } from './alerts/unrouted.ts';
 import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, DEFAULT_CONFIG_PATH, configJsonSchema, loadConfig } from './config/load.ts';
@@ -126,6 +127,8 @@ program
     const c = load(o.config);
     if (o.schema) writeFileSync(o.schema, `${JSON.stringify(configJsonSchema(), null, 2)}\n`);
     process.stdout.write(`${o.config}: ok (${c.checks.length} checks: ${c.checks.map((x) => x.name).join(', ')})\n`);
+    // A deadman switch that pages into the void looks configured: say so (a warning, not an error).
+    for (const u of unroutedChecks(c)) process.stderr.write(`warning: ${u.message}\n`);
   });
 
 program
@@ -229,14 +232,19 @@ program
   .option('--outages <file>', 'known outages: CSV or JSON of [start, end]')
   .option('--check <name>', 'only this check')
   .option('--seed <n>', 'seed for spreading bucket counts as Poisson arrivals (runs repeat)', '1')
+  .option('--seeds <list>', 'several spreading seeds (1-5, or 1,3,7): false pages summed over them')
+  .option('--count-column <name>', 'the CSV column holding each bucket\'s count')
   .option('--probe-latency <duration>', 'simulated probe latency outside outages', '10s')
+  .option('--no-baseline', 'skip the hindsight fixed-limit baseline')
   .option('--json', 'print the raw report')
-  .action(async (o: { config: string; trace: string; outages?: string; check?: string; json?: boolean; seed: string; probeLatency: string }) => {
+  .action(async (o: { config: string; trace: string; outages?: string; check?: string; json?: boolean; seed: string; seeds?: string; countColumn?: string; baseline: boolean; probeLatency: string }) => {
     const { backtestCommand } = await import('./backtest/cli.ts');
     const argv = ['--config', o.config, '--trace', o.trace];
     if (o.outages) argv.push('--outages', o.outages);
     if (o.check) argv.push('--check', o.check);
-    argv.push('--seed', o.seed, '--probe-latency', o.probeLatency);
+    argv.push(...(o.seeds ? ['--seeds', o.seeds] : ['--seed', o.seed]), '--probe-latency', o.probeLatency);
+    if (o.countColumn) argv.push('--count-column', o.countColumn);
+    if (!o.baseline) argv.push('--no-baseline');
     if (o.json) argv.push('--json');
     process.exitCode = await backtestCommand(argv);
   });

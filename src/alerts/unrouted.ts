@@ -35,7 +35,7 @@ export function unroutedChecks(config: RoutingConfig): UnroutedCheck[] {
     const warnings = !r.warning.some(exists);
     if (!pages && !warnings) continue;
     const message = pages
-      ? `pages for ${c.name} reach nobody: no notifier is routed its pages${warnings ? ' or warnings' : ''} (alerts.routes)`
+      ? `pages for ${c.name} reach nobody: no notifier is routed its pages${warnings ? ' or warnings' : ''} (alerts.routes); they are only logged`
       : `warnings for ${c.name} reach nobody: no notifier is routed its warnings (alerts.routes); its pages do go out`;
     out.push({ check: c.name, pages, warnings, message });
   }

@@ -173,9 +173,37 @@ describe('unroutedChecks', () => {
 
   it('says it the way start-up, validate and /readyz print it', () => {
     const [u] = unroutedChecks({ checks: [checks[0]!], alerts: alerts({ default: { warning: [], page: [] } }) });
-    expect(u!.message).toBe('pages for cards reach nobody: no notifier is routed its pages or warnings (alerts.routes)');
+    expect(u!.message).toBe('pages for cards reach nobody: no notifier is routed its pages or warnings (alerts.routes); they are only logged');
     // Names that are not notifiers reach nobody either (a hand-built config).
     const hand = unroutedChecks({ checks: [checks[0]!], alerts: { notifiers: {}, routes: { default: { warning: ['ghost'], page: ['ghost'] }, overrides: [] } } });
     expect(hand.map((x) => x.pages)).toEqual([true]);
   });
+});
+
+describe('quietwatch validate', () => {
+  it('warns (exit 0) for each check whose pages reach nobody, and says nothing when they are routed', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'qw-validate-'));
+    const bin = new URL('../../bin/quietwatch.js', import.meta.url).pathname;
+    const run = (yaml: string) => {
+      const f = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
+      writeFileSync(f, yaml);
+      return spawnSync(process.execPath, [bin, 'validate', '--config', f], { encoding: 'utf8', timeout: 60_000 });
+    };
+    const bare = run('checks:\n  - { name: cards, quietAfter: 30s, pageAfter: 2m }\n');
+    expect(bare.status).toBe(0);
+    expect(bare.stdout).toMatch(/ok \(1 checks: cards\)/);
+    expect(bare.stderr).toBe('warning: pages for cards reach nobody: no notifier is routed its pages or warnings (alerts.routes); they are only logged\n');
+    const routed = run(`alerts:
+  notifiers: { team: { type: slack-webhook, url: "https://hooks.slack.com/services/T000/B000/XXXX" } }
+  routes: { default: { warning: [team], page: [team] } }
+checks:
+  - { name: cards, quietAfter: 30s, pageAfter: 2m }
+`);
+    expect(routed.status).toBe(0);
+    expect(routed.stderr).toBe('');
+  }, 60_000);
 });
