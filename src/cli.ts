@@ -232,14 +232,19 @@ program
   .option('--outages <file>', 'known outages: CSV or JSON of [start, end]')
   .option('--check <name>', 'only this check')
   .option('--seed <n>', 'seed for spreading bucket counts as Poisson arrivals (runs repeat)', '1')
+  .option('--seeds <list>', 'several spreading seeds (1-5, or 1,3,7): false pages summed over them')
+  .option('--count-column <name>', 'the CSV column holding each bucket\'s count')
   .option('--probe-latency <duration>', 'simulated probe latency outside outages', '10s')
+  .option('--no-baseline', 'skip the hindsight fixed-limit baseline')
   .option('--json', 'print the raw report')
-  .action(async (o: { config: string; trace: string; outages?: string; check?: string; json?: boolean; seed: string; probeLatency: string }) => {
+  .action(async (o: { config: string; trace: string; outages?: string; check?: string; json?: boolean; seed: string; seeds?: string; countColumn?: string; baseline: boolean; probeLatency: string }) => {
     const { backtestCommand } = await import('./backtest/cli.ts');
     const argv = ['--config', o.config, '--trace', o.trace];
     if (o.outages) argv.push('--outages', o.outages);
     if (o.check) argv.push('--check', o.check);
-    argv.push('--seed', o.seed, '--probe-latency', o.probeLatency);
+    argv.push(...(o.seeds ? ['--seeds', o.seeds] : ['--seed', o.seed]), '--probe-latency', o.probeLatency);
+    if (o.countColumn) argv.push('--count-column', o.countColumn);
+    if (!o.baseline) argv.push('--no-baseline');
     if (o.json) argv.push('--json');
     process.exitCode = await backtestCommand(argv);
   });
