@@ -11,7 +11,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import { specFor } from '../../src/checks/spec.ts';
 import { parseLearnConfig } from '../../src/learn/config.ts';
 import { LearnedLimits } from '../../src/learn/model.ts';
-import { effectiveLearnConfig } from '../../src/learn/spec.ts';
+import { effectiveLearnConfig, specLimits } from '../../src/learn/spec.ts';
 import { prng } from '../../src/backtest/trace.ts';
 
 const S = 1000;
@@ -155,3 +155,20 @@ describe('the probe trigger follows the probe budget', () => {
     expect(withBudget.deadline(end, 'page')).toBe(without.deadline(end, 'page'));
   });
 });
+
+describe('warm-up with a probe', () => {
+  it('the quiet limit is half of max while the bounds apply, so the probe decides before max pages', () => {
+    const learn = parseLearnConfig({ ...LEARN, max: '10m' });
+    const withProbe = specLimitsFor(learn, { probe: true });
+    const without = specLimitsFor(learn, {});
+    const t = Date.UTC(2026, 0, 5);
+    expect(withProbe.describe(t)).toMatchObject({ source: 'bounds', quietAfterMs: 5 * MIN, pageAfterMs: 10 * MIN });
+    expect(without.describe(t)).toMatchObject({ source: 'bounds', quietAfterMs: 10 * MIN, pageAfterMs: 10 * MIN });
+    // A budget implies a probe.
+    expect(specLimitsFor(learn, { probeBudgetPerDay: 48 }).describe(t).quietAfterMs).toBe(5 * MIN);
+  });
+});
+
+function specLimitsFor(learn: ReturnType<typeof parseLearnConfig>, opts: Parameters<typeof specLimits>[2]): LearnedLimits {
+  return specLimits({ quietAfter: 'auto', pageAfter: 'auto', learn }, undefined, opts).limits!;
+}
