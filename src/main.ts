@@ -270,7 +270,17 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     reportRole();
     await alerts.start();
     await probes.recover();
-    await runtime!.start();
+    // PostgreSQL: a takeover from a replica that led until moments ago resumes its checks as saved,
+    // after the events relayed meanwhile are in (silence measured from the events in the database,
+    // never from this start). A first start, or one long after the last leader, takes the restart rule.
+    const h = lease?.handover();
+    const resume = !!relay && !!h && !h.first && h.msSinceLapse <= Math.max(60_000, 2 * lease!.ttlMs);
+    if (resume) {
+      runtime!.adopt(await store.loadCheckStates());
+      while ((await relay!.drain((events) => ingest.accept(events))) > 0);
+      await runtime!.start({ resume: true });
+      logger.info({ previous: h && !h.first ? h.previousHolder : undefined, ms_since_lapse: h && !h.first ? h.msSinceLapse : undefined }, 'took over: checks resumed from the saved states and the relayed events');
+    } else await runtime!.start();
     await alertEffects.reconcile(runtime!);
     probes.startSchedules();
     sandbox?.start();

@@ -123,7 +123,14 @@ export class CheckRuntime extends EventEmitter {
   }
 
   /** Load saved state, apply the restart rule to every check, and arm the timer. */
-  async start(): Promise<void> {
+  async start(opts: { resume?: boolean } = {}): Promise<void> {
+    if (opts.resume) {
+      // A takeover by another replica (PostgreSQL): the states adopted from the store, and the events
+      // relayed meanwhile, ARE the truth — silence is measured from the events, not from this start.
+      this.started = true;
+      for (const e of this.entries.values()) this.schedule(e);
+      return;
+    }
     const saved = await this.opts.store.loadCheckStates();
     const now = this.opts.clock.now();
     // Only restarted checks changed: a check never saved starts from its initial state, which is

@@ -51,6 +51,8 @@ export interface LeaseInfo {
 
 export type LeaseRole = 'leader' | 'follower';
 
+export type Handover = { first: true } | { first: false; previousHolder: string; msSinceLapse: number };
+
 const monotonic: Clock = (() => {
   const origin = Date.now() - performance.now();
   return { now: () => origin + performance.now() };
@@ -80,6 +82,7 @@ export class LeaderLease extends EventEmitter implements Fence {
   #ticking: Promise<void> | undefined;
   /** Successful acquisitions by this replica (terms it led). */
   terms = 0;
+  #handover: Handover | undefined;
 
   constructor(o: LeaseOptions) {
     super();
@@ -121,6 +124,14 @@ export class LeaderLease extends EventEmitter implements Fence {
     return this.#clock?.now();
   }
 
+  /**
+   * How the current term began: the first lease ever, or taken over from `previousHolder`, whose lease
+   * had lapsed `msSinceLapse` before (0 after a release). Undefined while not leading.
+   */
+  handover(): Handover | undefined {
+    return this.isLeader() ? this.#handover : undefined;
+  }
+
   /** The lease row as the database has it (who leads), or undefined when nobody ever did. */
   async current(): Promise<LeaseInfo | undefined> {
     const r = await this.#db.query<{ holder: string; token: number; acquired_at: number; renewed_at: number; expires_at: number }>(
@@ -156,18 +167,21 @@ export class LeaderLease extends EventEmitter implements Fence {
         else this.#depose('lease taken over or lapsed (renewal refused)');
         return;
       }
-      const r = await this.#db.query<{ token: number }>(
-        `INSERT INTO qw_lease AS l (name, holder, token, acquired_at, renewed_at, expires_at)
+      const r = await this.#db.query<{ token: number; acquired_at: number; prev_holder: string | null; prev_expires_at: number | null }>(
+        `WITH prev AS (SELECT holder, expires_at FROM qw_lease WHERE name = $1)
+         INSERT INTO qw_lease AS l (name, holder, token, acquired_at, renewed_at, expires_at)
            VALUES ($1, $2, 1, ${nowSql(3)}, ${nowSql(3)}, ${nowSql(3)} + $4)
          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = l.token + 1,
            acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at
          WHERE l.expires_at <= excluded.acquired_at
-         RETURNING token`,
+         RETURNING token, acquired_at, (SELECT holder FROM prev) AS prev_holder, (SELECT expires_at FROM prev) AS prev_expires_at`,
         [this.name, this.holder, now, this.ttlMs],
         'acquiring the leader lease',
       );
       if (r.rowCount === 1) {
-        this.#token = r.rows[0]!.token;
+        const row = r.rows[0]!;
+        this.#handover = row.prev_holder === null ? { first: true } : { first: false, previousHolder: row.prev_holder, msSinceLapse: row.acquired_at - (row.prev_expires_at ?? 0) };
+        this.#token = row.token;
         this.terms++;
         this.#held(sentAt);
         this.#log.info({ holder: this.holder, token: this.#token }, 'this replica is the leader');

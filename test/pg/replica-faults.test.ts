@@ -46,6 +46,7 @@ alerts:
   retry: { minDelay: 50ms, maxDelay: 500ms }
 checks:
   - { name: payments, stream: payments, quietAfter: 2m, pageAfter: 5m }
+  - { name: silent, stream: silent, quietAfter: 3s, pageAfter: 8s }
   - name: cards
     stream: card-auth
     quietAfter: 500ms
@@ -149,6 +150,46 @@ describe('replicas under faults', () => {
     expect([...perProbe.values()].every((v) => v === 1)).toBe(true);
     expect(await role(b)).toBe('leader');
     await waitFor(async () => ((await leaderMetric(b)) === '1' ? true : undefined), 20_000, 200);
+  }, 180_000);
+
+  it('a new leader measures silence from the events in the database, not from its own start', async () => {
+    const url = cluster.createDatabase('resume');
+    const cfg = join(dir, 'resume.yaml');
+    writeFileSync(cfg, yaml());
+    // a healthy card pipeline, so the only check that may page is the silent one
+    const stopAcq = acq.onTransaction((tx: SyntheticTransaction) => {
+      setTimeout(() => void Promise.any([a, b].map((r) => postTo(r, [{ stream: 'card-auth', time: tx.time, id: tx.id, attributes: tx.attributes }]))).catch(() => undefined), 100);
+    });
+    const before = pd.events.length;
+    const a = await replica(cfg, url);
+    await waitFor(async () => (await role(a)) === 'leader', 60_000, 100);
+    const b = await replica(cfg, url);
+    await waitFor(async () => (await role(b)) === 'follower', 60_000, 100);
+    for (let i = 0; i < 20; i++) {
+      expect((await postTo(i % 2 ? a : b, [{ stream: 'silent', id: `s${i}` }])).status).toBe(202);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const lastPost = Date.now();
+    await new Promise((r) => setTimeout(r, 2000));
+    a.proc.child.kill('SIGKILL');
+    const tKill = Date.now();
+    await waitFor(async () => (await role(b)) === 'leader', 30_000, 50);
+    const takeover = Date.now();
+    const trigger = await waitFor(() => pd.events.slice(before).find((e) => e.event_action === 'trigger'), 30_000, 50);
+    const pagedAt = Date.now();
+    stopAcq();
+    const state = JSON.parse(cluster.psql(`SELECT state::text FROM check_state WHERE name = 'silent'`, 'resume')) as { lastEventAt: number };
+    const downAt = Number(cluster.psql(`SELECT at FROM flips WHERE check_name = 'silent' AND to_status = 'down' ORDER BY id DESC LIMIT 1`, 'resume'));
+    const restarted = cluster.psql(`SELECT count(*) FROM flips WHERE check_name = 'silent' AND reason = 'service restarted'`, 'resume');
+    process.stdout.write(
+      `RESUME-FIGURES ${JSON.stringify({ takeoverMs: takeover - tKill, pageAfterLastEventMs: pagedAt - lastPost, downFlipAfterLastEventMs: downAt - state.lastEventAt, restartFlips: Number(restarted) })}\n`,
+    );
+    expect(String(trigger.payload?.summary)).toMatch(/^silent/);
+    // the page comes at the check's own deadline (8 s after its last event), not 8 s after the takeover
+    expect(downAt - state.lastEventAt).toBe(8000);
+    expect(pagedAt - lastPost).toBeLessThan(8000 + 2500);
+    expect(pagedAt - takeover).toBeLessThan(8000);
+    expect(Number(restarted)).toBe(0);
   }, 180_000);
 
   it(`PostgreSQL stopped for ${DOWN_MS / 1000} s under load: 503 with a reason, nothing accepted lost, a leader again without restarting the follower`, async () => {
