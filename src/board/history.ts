@@ -132,15 +132,19 @@ export class BoardHistory {
     this.#trim(t);
   }
 
-  /** Count a batch of accepted events (wire to the ingest's onAccepted). */
+  /**
+   * Count a batch of accepted events (wire to the ingest's onAccepted). Events addressed to one
+   * check (an InfluxDB-fed check's newest point) are skipped: one stands for a whole poll, so those
+   * checks are counted with `recordCount` from the points counted per poll.
+   */
   recordEvents(events: readonly AcceptedEvent[]): void {
     this.#fed = true;
     const rt = this.#o.runtime;
     for (const ev of events) {
-      if (this.#o.isSynthetic?.(ev.attributes)) continue;
-      for (const name of ev.check !== undefined ? [ev.check] : rt.names()) {
+      if (ev.check !== undefined || this.#o.isSynthetic?.(ev.attributes)) continue;
+      for (const name of rt.names()) {
         const spec = rt.spec(name);
-        if (!spec || spec.stream !== ev.stream || (ev.check === undefined && !matches(spec.match, ev.attributes))) continue;
+        if (!spec || spec.stream !== ev.stream || !matches(spec.match, ev.attributes)) continue;
         this.recordCount(name, ev.arrivedAt, 1);
       }
     }

@@ -159,12 +159,15 @@ describe('BoardHistory (the strips and sparklines)', async () => {
       { stream: 'visa', arrivedAt: T - 80_000, attributes: { scheme: 'mastercard' } },
       { stream: 'visa', arrivedAt: T - 70_000, attributes: { scheme: 'visa', probe_id: 'pr_1' } },
       { stream: 'other', arrivedAt: T - 10_000, attributes: {} },
+      // an InfluxDB-fed check's newest point stands for a whole poll: counted by recordCount instead
+      { stream: 'other', arrivedAt: T - 10_000, attributes: {}, check: 'other' },
     ]);
+    h.recordCount('other', T - 5_000, 40);
     const r = h.history('visa')!.rate!;
     expect(r.counts).toHaveLength(360);
     expect(r.counts.at(-3)).toBe(2); // 11:58 (T is 12:00:00: the last bucket is the current minute)
     expect(r.counts.reduce((a, b) => a + b, 0)).toBe(2);
     expect(r.expected.every((e) => e === 30)).toBe(true);
-    expect(h.history('other')!.rate!.counts.at(-2)).toBe(1); // 11:59:50
+    expect(h.history('other')!.rate!.counts.at(-2)).toBe(41); // 11:59: one pushed event and a poll's 40 points
   });
 });

@@ -266,6 +266,25 @@ describe('the watchdog against a real HTTP receiver', () => {
   });
 });
 
+describe('overlap', () => {
+  it('a beat still in flight when the next is due is not doubled: the tick is skipped and counted', async () => {
+    let release!: () => void;
+    const slow = createServer((_req, res) => {
+      release = () => res.end('OK');
+    });
+    await new Promise<void>((res) => slow.listen(0, '127.0.0.1', res));
+    cleanups.push(() => { slow.closeAllConnections(); return new Promise((res) => slow.close(() => res(undefined))); });
+    const { logger } = captureLogger();
+    const wd = new Watchdog(opts(`http://127.0.0.1:${(slow.address() as AddressInfo).port}/x`), { clock: { now: () => Date.now() }, logger, health: healthy, scheduler });
+    const first = wd.tick();
+    await until(() => release !== undefined);
+    expect((await wd.tick()).outcome).toBe('skipped-overlap');
+    release();
+    expect((await first).outcome).toBe('sent');
+    expect(wd.stats()).toMatchObject({ sent: 1, overlaps: 1 });
+  });
+});
+
 describe('component health', () => {
   it('loop: a deadline not acted on for longer than the grace is a stuck loop; paused checks do not count', () => {
     const now = 1_000_000;
