@@ -344,7 +344,9 @@ async function runOne(n: number, baseRss: number): Promise<Result> {
       }
     }
     const flipLag = flips.map((f) => f.loggedAt - f.at);
-    const pdFirstMinute = pd.requestTimes.filter((t) => t >= firstDeadline && t < firstDeadline + 60_000).length;
+    // The first minute of the storm starts at its first deadline (the earliest flip's time).
+    const stormStart = flips.length ? minOf(flips.map((f) => f.at)) : firstDeadline;
+    const pdFirstMinute = pd.requestTimes.filter((t) => t >= stormStart && t < stormStart + 60_000).length;
     const incidents = pd.incidentsOpened();
     const missingPages = n - pageLag.length;
 

@@ -82,6 +82,8 @@ export const groupConfigSchema = z.object({
   settle: durationSchema.default(DEFAULT_GROUP_POLICY.settleMs),
   /** …and no later than this after the page. */
   firstUpdateBy: durationSchema.default(DEFAULT_GROUP_POLICY.firstUpdateByMs),
+  /** How many updates follow the settle rule before updateEvery applies. */
+  quickUpdates: z.number().int().min(0).max(5).default(DEFAULT_GROUP_POLICY.quickUpdates),
   /** Later updates: at most one per this long (PagerDuty takes about 120 events a minute per routing key). */
   updateEvery: durationSchema.default(DEFAULT_GROUP_POLICY.updateEveryMs),
   /** Members named in a page; the rest are counted. */
@@ -97,6 +99,7 @@ export function groupPolicyFromConfig(c: AlertsConfig): GroupPolicy {
     firstUpdateAfterMs: g.firstUpdateAfter,
     settleMs: g.settle,
     firstUpdateByMs: g.firstUpdateBy,
+    quickUpdates: g.quickUpdates,
     updateEveryMs: g.updateEvery,
     maxListed: g.maxListed,
   };

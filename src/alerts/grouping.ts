@@ -10,8 +10,9 @@
  *   same `dedup_key` (a new log entry on the open alert, with the member list in `custom_details`),
  *   an edit of the Slack message — and updates are coalesced: the first one once the burst has
  *   settled (no member for `settle`), no sooner than `firstUpdateAfter` after the trigger and no
- *   later than `firstUpdateBy`; then at most one every `updateEvery`. A storm of 5,000 checks is a
- *   trigger and one update in its first seconds, and at most 5 PagerDuty requests in its first minute;
+ *   later than `firstUpdateBy`; the same once more (`quickUpdates`: 2); then at most one every
+ *   `updateEvery` (20 s). The worst first minute is 5 PagerDuty requests: the trigger, two quick
+ *   updates within ~3 s, and two more; a storm of 5,000 checks in one second is usually 2;
  * - a member that recovers is shown as recovered; the incident resolves when its last member does.
  */
 import type { AlertRoutes } from './config.ts';
@@ -29,6 +30,8 @@ export interface GroupPolicy {
   settleMs: number;
   /** …and no later than this after the trigger. */
   firstUpdateByMs: number;
+  /** How many updates follow the settle rule above before updateEvery applies. */
+  quickUpdates: number;
   /** Later updates: at most one per this long. */
   updateEveryMs: number;
   /** Members listed by name in a page (the rest are counted). */
@@ -41,7 +44,8 @@ export const DEFAULT_GROUP_POLICY: GroupPolicy = {
   firstUpdateAfterMs: 500,
   settleMs: 250,
   firstUpdateByMs: 1_500,
-  updateEveryMs: 15_000,
+  quickUpdates: 2,
+  updateEveryMs: 20_000,
   maxListed: 50,
 };
 
@@ -108,11 +112,14 @@ export function canJoin(policy: GroupPolicy, g: GroupInfo, at: number): boolean 
 /** When the next coalesced update is due, or undefined when the page already shows every member. */
 export function updateDueAt(policy: GroupPolicy, g: GroupInfo, releasedAt: number | undefined): number | undefined {
   if (releasedAt === undefined || g.version === g.notifiedVersion) return undefined;
-  if (g.lastUpdateAt === undefined) {
-    const settled = (g.lastChangeAt ?? releasedAt) + policy.settleMs;
-    return Math.min(Math.max(releasedAt + policy.firstUpdateAfterMs, settled), releasedAt + Math.max(policy.firstUpdateByMs, policy.firstUpdateAfterMs));
+  if (g.updates < policy.quickUpdates) {
+    // A storm still being worked through: follow it closely at first (each quick update once the
+    // burst settles, between firstUpdateAfter and firstUpdateBy after the previous message).
+    const base = g.lastUpdateAt ?? releasedAt;
+    const settled = (g.lastChangeAt ?? base) + policy.settleMs;
+    return Math.min(Math.max(base + policy.firstUpdateAfterMs, settled), base + Math.max(policy.firstUpdateByMs, policy.firstUpdateAfterMs));
   }
-  return g.lastUpdateAt + policy.updateEveryMs;
+  return (g.lastUpdateAt ?? releasedAt) + policy.updateEveryMs;
 }
 
 export interface MemberCounts {

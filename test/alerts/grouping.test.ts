@@ -80,21 +80,26 @@ describe('grouping', () => {
     const { m, pd, timers } = await started({ group: { windowMs: 30 * S } });
     const first = await down(m, 0, T0);
     await down(m, 1, T0);
-    await timers.advance(2 * S); // trigger + first update (2 members)
+    await timers.advance(2 * S); // trigger + first (quick) update: 2 members
     expect(pd.sent).toHaveLength(2);
-    await timers.advance(10 * S);
-    expect((await down(m, 2, T0 + 12 * S)).id).toBe(first.id); // 12 s after the last member: joins
-    await timers.advance(2 * S);
-    expect(pd.sent).toHaveLength(2); // coalesced: the next update waits for updateEvery (15 s after the last)
-    await timers.advance(2 * S);
-    expect(pd.sent).toHaveLength(3);
+    await timers.advance(4 * S);
+    expect((await down(m, 2, T0 + 6 * S)).id).toBe(first.id); // joins
+    await timers.advance(1 * S);
+    expect(pd.sent).toHaveLength(3); // the second quick update
     expect(group(pd.sent[2]!)!.downTotal).toBe(3);
-    await timers.advance(40 * S);
-    const late = await down(m, 3, T0 + 56 * S); // more than 30 s after the last member
+    await timers.advance(5 * S);
+    expect((await down(m, 3, T0 + 12 * S)).id).toBe(first.id);
+    await timers.advance(10 * S);
+    expect(pd.sent).toHaveLength(3); // coalesced: now at most one update per 20 s
+    await timers.advance(10 * S);
+    expect(pd.sent).toHaveLength(4);
+    expect(group(pd.sent[3]!)!.downTotal).toBe(4);
+    await timers.advance(20 * S);
+    const late = await down(m, 4, T0 + 53 * S); // more than 30 s after the last member
     expect(late.id).not.toBe(first.id);
     await timers.advance(1 * S);
     expect(pd.sent.at(-1)!.n.dedupKey).toBe(late.dedupKey);
-    expect(pd.sent.at(-1)!.n.summary).toBe('card-3 is down: no events for 8s');
+    expect(pd.sent.at(-1)!.n.summary).toBe('card-4 is down: no events for 8s');
   });
 
   it('partial recovery: a member that recovers is shown recovered; the incident stays open', async () => {
@@ -172,6 +177,16 @@ describe('grouping', () => {
     expect(group(pd.sent.at(-1)!)!.members.length).toBe(DEFAULT_GROUP_POLICY.maxListed); // named up to the cap, the rest counted
   });
 
+  it('the worst first minute (a member every second for a minute) is still at most 5 PagerDuty requests', async () => {
+    const { m, pd, timers } = await started();
+    for (let i = 0; i < 60; i++) {
+      await down(m, i, T0 + i * S);
+      await timers.advance(1 * S);
+    }
+    expect(pd.sent.filter((s) => s.at < T0 + 60 * S).length).toBeLessThanOrEqual(5);
+    expect(pd.incidentKeys()).toHaveLength(1);
+  });
+
   it('the summary names few label values and counts many', () => {
     const mk = (i: number): Member => ({ check: `c${i}`, labels: labels(i), status: 'down', downAt: T0, reason: 'x' });
     expect(describeDown([mk(0), mk(1), mk(2), mk(3), mk(4), mk(5)])).toBe('6 checks down (visa, mastercard × 5 regions)');
@@ -179,7 +194,7 @@ describe('grouping', () => {
   });
 
   it('alerts.group is validated with the alerts config', () => {
-    expect(alertsConfigSchema.parse({}).group).toEqual({ by: 'route', window: 30_000, firstUpdateAfter: 500, settle: 250, firstUpdateBy: 1500, updateEvery: 15_000, maxListed: 50 });
+    expect(alertsConfigSchema.parse({}).group).toEqual({ by: 'route', window: 30_000, firstUpdateAfter: 500, settle: 250, firstUpdateBy: 1500, quickUpdates: 2, updateEvery: 20_000, maxListed: 50 });
     expect(alertsConfigSchema.parse({ group: { by: ['team'], window: '2m' } }).group).toMatchObject({ by: ['team'], window: 120_000 });
     expect(alertsConfigSchema.safeParse({ group: { by: 'everything' } }).success).toBe(false);
   });
