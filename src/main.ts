@@ -19,6 +19,7 @@ import { correlateFor, syntheticDetector } from './checks/spec.ts';
 import type { Config } from './config/schema.ts';
 import { EffectRouter } from './effects/router.ts';
 import { Ingest } from './ingest/index.ts';
+import { influxWritePlugin } from './ingest/influx-write-routes.ts';
 import { LearningService } from './learn/service.ts';
 import { SqliteLearnStore } from './learn/store-sqlite.ts';
 import { systemClock, systemTimers, type Clock, type Timers } from './lib/clock.ts';
@@ -224,6 +225,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     boardPlugin({ runtime, clock, logger, incidents: () => alerts.listIncidents({ open: true }) }),
     probes.plugin(),
   ];
+  // Telegraf and InfluxDB clients: line protocol on /api/v2/write and /write, through the same ingest path.
+  plugins.push(influxWritePlugin({ ingest: async (events) => void (await acceptBatch(events)), clock, logger, bodyLimit: config.server.bodyLimit, maxClockSkewMs: config.ingest.maxClockSkew }));
   if (sandbox) {
     plugins.push({ register: (app, { requireScope }) => registerSandboxRoutes(app, { sandbox, requireScope: (s) => requireScope(s) }), openApiPaths: sandboxOpenApiPaths });
   }
@@ -246,6 +249,9 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     clock,
     logger,
     bodyLimit: config.server.bodyLimit,
+    requestTimeoutMs: config.server.requestTimeout,
+    maxClockSkewMs: config.ingest.maxClockSkew,
+    ...(config.server.publicUrl ? { allowedHosts: [new URL(config.server.publicUrl).hostname] } : {}),
     components,
     plugins,
     ingest: acceptBatch,

@@ -99,8 +99,13 @@ export function buildOpenApi(extraPaths: Record<string, unknown> = {}) {
       },
       '/v1/streams/{stream}/ping': {
         post: {
-          summary: 'Record one heartbeat event on a stream (ingest scope); optional body {time?, id?, attributes?}',
-          parameters: [{ name: 'stream', in: 'path', required: true, schema: { type: 'string' } }],
+          summary:
+            'Record one heartbeat event on a stream (ingest scope); optional body {time?, id?, attributes?}. A job run: ?state=start opens a run (down if it has not succeeded within maxRuntime), ?state=success ends it, ?state=fail is down at once with the body (text or {reason}) as the reason',
+          parameters: [
+            { name: 'stream', in: 'path', required: true, schema: { type: 'string' } },
+            { name: 'state', in: 'query', schema: { type: 'string', enum: ['start', 'success', 'fail'] } },
+            { name: 'run', in: 'query', schema: { type: 'string', maxLength: 128 } },
+          ],
           responses: { '202': { description: 'Accepted' }, ...errors },
         },
       },

@@ -10,7 +10,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Store } from '../store/types.ts';
 import type { Scope } from '../config/schema.ts';
-import { IngestError, jsonTooDeep, MAX_JSON_DEPTH, parseEvents, validateEvent } from '../ingest/parse.ts';
+import { IngestError, jsonTooDeep, MAX_JSON_DEPTH, parseEvents, streamProblem, validateEvent } from '../ingest/parse.ts';
 import { redactUrl } from '../lib/logger.ts';
 import { Auth, lingeringClose, principalOf } from './auth.ts';
 import { guardNoTokenMode } from './guard.ts';
@@ -272,10 +272,27 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       return accept(events, reply);
     });
 
-    sub.post<{ Params: { stream: string } }>('/v1/streams/:stream/ping', { preHandler: requireScope('ingest') }, async (req, reply) => {
+    sub.post<{ Params: { stream: string }; Querystring: { state?: unknown; run?: unknown } }>('/v1/streams/:stream/ping', { preHandler: requireScope('ingest') }, async (req, reply) => {
       const stream = req.params.stream;
       const body = typeof req.body === 'string' ? req.body.trim() : '';
+      // A job's run: ?state=start|success|fail&run=ID (Healthchecks' /start, /fail with a run id).
+      const run = parseRunQuery(req.query);
+      if ('error' in run) return reply.code(400).send(errorBody('bad_request', run.error, { field: run.field }));
       let extra: Record<string, unknown> = {};
+      if (run.state === 'fail') {
+        const sp = streamProblem(stream);
+        if (sp) return reply.code(400).send(errorBody('invalid_event', `stream ${sp}`, { field: 'stream' }));
+        // The body of a failure is its reason: text (a job's last output lines) or {reason}.
+        let reason = body;
+        try {
+          const j = body.startsWith('{') && !jsonTooDeep(body) ? (JSON.parse(body) as Record<string, unknown>) : undefined;
+          if (j && typeof j.reason === 'string') reason = j.reason;
+        } catch {
+          /* text */
+        }
+        const events: IngestEvent[] = [{ stream, arrivedAt: clock.now(), time: clock.now(), attributes: {}, run: { state: 'fail', ...(run.id ? { id: run.id } : {}), ...(reason ? { reason: reason.slice(0, MAX_FAIL_REASON) } : {}) } }];
+        return accept(events, reply);
+      }
       if (body) {
         try {
           if (jsonTooDeep(body)) throw new Error(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
@@ -290,6 +307,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       try {
         // Validated as parsed (not re-serialised: JSON turns 1e400 into null, and a missing time into arrival).
         events = [validateEvent({ ...extra, stream }, clock.now(), parseOpts)];
+        if (run.state) events[0]!.run = { state: run.state, ...(run.id ? { id: run.id } : {}) };
       } catch (err) {
         if (err instanceof IngestError) {
           return reply.code(400).send(errorBody('invalid_event', err.message, { field: err.problems[0]?.field, problems: err.problems }));
@@ -326,4 +344,23 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   for (const p of deps.plugins ?? []) await p.register(app, { requireScope });
   return app;
+}
+
+const MAX_FAIL_REASON = 1_000;
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+/** `?state=start|success|fail&run=ID`, each at most once. */
+function parseRunQuery(q: { state?: unknown; run?: unknown }): { state?: 'start' | 'success' | 'fail'; id?: string } | { error: string; field: string } {
+  const one = (v: unknown, name: string): string | undefined | { error: string; field: string } => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') return { error: `${name} must be given once`, field: name };
+    return v;
+  };
+  const state = one(q.state, 'state');
+  if (typeof state === 'object') return state;
+  const id = one(q.run, 'run');
+  if (typeof id === 'object') return id;
+  if (state !== undefined && state !== 'start' && state !== 'success' && state !== 'fail') return { error: `state must be start, success or fail (got ${JSON.stringify(state).slice(0, 40)})`, field: 'state' };
+  if (id !== undefined && !RUN_ID.test(id)) return { error: 'run must be 1-128 letters, digits and _ . : - (starting with a letter or digit)', field: 'run' };
+  return { ...(state ? { state } : {}), ...(id ? { id } : {}) };
 }

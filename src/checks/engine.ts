@@ -12,7 +12,12 @@
  * - Only meaningful transitions alert: down pages, down -> ok resolves, quiet warns (when no probe
  *   can decide), unknown -> ok and paused -> ok say nothing.
  */
+import { assertNever } from '../lib/assert.ts';
 import { formatDuration } from '../lib/duration.ts';
+import { isSchedule } from './schedule.ts';
+
+/** At most this many runs in flight per check (the oldest are forgotten beyond). */
+const MAX_RUNS = 20;
 import type {
   AlertDetails,
   CheckInput,
@@ -60,10 +65,11 @@ export function silenceDeadline(spec: CheckSpec, state: CheckState, which: 'quie
   const from = state.watchFrom;
   const base = spec.limits ? spec.limits.deadline(from, which) : from + (which === 'quiet' ? spec.quietAfterMs : spec.pageAfterMs);
   const baseQuiet = spec.limits ? spec.limits.deadline(from, 'quiet') - from : spec.quietAfterMs;
-  return base + backoffExtraMs(spec, state.quietStreak, baseQuiet);
+  const at = base + backoffExtraMs(spec, state.quietStreak, baseQuiet);
+  return which === 'page' && state.pageNotBefore !== undefined ? Math.max(at, state.pageNotBefore) : at;
 }
 
-type Due = { at: number; what: 'quiet' | 'page' | 'probe' | 'release' };
+type Due = { at: number; what: 'quiet' | 'page' | 'probe' | 'release' | 'runtime' };
 
 /** The next instant at which a tick changes something, or null when nothing is pending. */
 export function nextDue(spec: CheckSpec, state: CheckState): Due | null {
@@ -78,9 +84,11 @@ export function nextDue(spec: CheckSpec, state: CheckState): Due | null {
     cands.push({ at: silenceDeadline(spec, state, 'page'), what: 'page' });
   }
   if (s === 'down' && state.held && state.heldUntil !== null) cands.push({ at: state.heldUntil, what: 'release' });
+  // The oldest run that started and has not succeeded: down once it has run too long.
+  if (spec.maxRuntimeMs !== undefined && state.runs?.length && s !== 'down') cands.push({ at: state.runs[0]!.startedAt + spec.maxRuntimeMs, what: 'runtime' });
   if (cands.length === 0) return null;
   // Earliest first; on a tie, quiet before page so that ok -> quiet -> down stay ordered.
-  const order = { quiet: 0, probe: 1, page: 2, release: 3 } as const;
+  const order = { quiet: 0, probe: 1, page: 2, release: 3, runtime: 4 } as const;
   cands.sort((a, b) => a.at - b.at || order[a.what] - order[b.what]);
   return cands[0]!;
 }
@@ -248,16 +256,31 @@ class Step {
         }
         return;
       }
+      case 'runtime': {
+        const run = s.runs!.shift()!;
+        if (s.runs!.length === 0) delete s.runs;
+        this.flip('down', at, `run ${run.id} started at ${new Date(run.startedAt).toISOString()} has not succeeded within ${formatDuration(this.spec.maxRuntimeMs!)}`);
+        return;
+      }
+      default:
+        assertNever(due.what, 'deadline');
     }
   }
 
-  event(at: number, time: number, probeId: string | undefined): void {
+  event(at: number, time: number, probeId: string | undefined, runId?: string): void {
     const s = this.s;
     const now = this.ctx.now;
     // Liveness counts arrival time, never later than now: a future-stamped arrival cannot push deadlines out.
     const arrival = Math.min(at, now);
     // Deadlines that passed before this event arrived happened first (an out-of-order feed).
     this.advance(arrival);
+    // A success ends its run (without a run id: the oldest); the restart's grace is over.
+    if (s.runs?.length && probeId === undefined) {
+      const i = runId !== undefined ? s.runs.findIndex((r) => r.id === runId) : 0;
+      if (i >= 0) s.runs = s.runs.filter((_, j) => j !== i);
+      if (s.runs.length === 0) delete s.runs;
+    }
+    if (probeId === undefined) delete s.pageNotBefore;
     const prevLast = s.lastEventAt;
     this.silentSince = prevLast;
     if (s.lastEventAt === null || arrival >= s.lastEventAt) {
@@ -323,9 +346,28 @@ export function step(spec: CheckSpec, state: CheckState, input: CheckInput, ctx:
       st.advance(now);
       break;
     case 'event':
-      st.event(input.at, input.time, input.probeId);
+      st.event(input.at, input.time, input.probeId, input.runId);
       st.advance(now);
       break;
+    case 'run': {
+      st.advance(now);
+      if (s.status === 'paused') break;
+      const at = Math.min(input.at, now);
+      if (input.phase === 'start') {
+        // Overlapping runs are tracked apart (a bounded list: a sender that never succeeds cannot grow it).
+        const id = input.runId ?? `started ${new Date(at).toISOString()}`;
+        s.runs = [...(s.runs ?? []).filter((r) => r.id !== id), { id, startedAt: at }].slice(-MAX_RUNS);
+      } else {
+        if (s.runs && input.runId !== undefined) {
+          s.runs = s.runs.filter((r) => r.id !== input.runId);
+          if (s.runs.length === 0) delete s.runs;
+        }
+        const what = input.runId !== undefined ? `run ${input.runId} failed` : 'the job reported a failure';
+        if (s.status !== 'down') st.flip('down', at, input.reason ? `${what}: ${input.reason}` : what);
+      }
+      st.advance(now);
+      break;
+    }
     case 'pause':
       st.advance(now);
       if (s.status !== 'paused') {
@@ -355,7 +397,12 @@ export function step(spec: CheckSpec, state: CheckState, input: CheckInput, ctx:
       // and a lost probe must never page for our own downtime. A late arrival still proves liveness.
       st.dropProbe(now, 'restart');
       if (s.status !== 'down' && s.status !== 'paused') {
-        s.watchFrom = now;
+        if (isSchedule(spec.limits)) {
+          // A schedule check keeps counting from its last event: a slot missed while the service was
+          // down is still late at once — but it is down no sooner than one grace after the restart
+          // (the sender may have failed to reach us while we were down, and retries).
+          s.pageNotBefore = now + spec.limits.schedule.graceMs;
+        } else s.watchFrom = now;
         s.quietStreak = 0;
         st.flip('unknown', now, 'service restarted');
       }
@@ -403,6 +450,8 @@ export function step(spec: CheckSpec, state: CheckState, input: CheckInput, ctx:
       st.advance(now, now);
       break;
     }
+    default:
+      assertNever(input, 'check input');
   }
   return { state: s, effects: st.effects };
 }

@@ -218,12 +218,18 @@ export class CheckRuntime extends EventEmitter {
       let synthetic: boolean | undefined; // computed once per event, only if a learning check needs it
       for (const e of list) {
         if (ev.check === undefined && !matches(e.spec.match, ev.attributes)) continue;
+        if (ev.run && ev.run.state !== 'success') {
+          if (!before.has(e)) before.set(e, e.state);
+          this.apply(e, { kind: 'run', phase: ev.run.state, at: ev.arrivedAt, ...(ev.run.id !== undefined ? { runId: ev.run.id } : {}), ...(ev.run.reason !== undefined ? { reason: ev.run.reason } : {}) }, now, effects);
+          updates++;
+          continue;
+        }
         const probeId = e.correlate?.(ev.attributes, e.state);
         if (e.observe && probeId === undefined) {
           synthetic ??= this.opts.isSynthetic?.(ev.attributes) ?? false;
           if (!synthetic) learned.push([e, Math.min(ev.arrivedAt, now)]);
         }
-        const input: CheckInput = { kind: 'event', at: ev.arrivedAt, time: ev.time, ...(probeId !== undefined ? { probeId } : {}) };
+        const input: CheckInput = { kind: 'event', at: ev.arrivedAt, time: ev.time, ...(probeId !== undefined ? { probeId } : {}), ...(ev.run?.id !== undefined ? { runId: ev.run.id } : {}) };
         if (!before.has(e)) before.set(e, e.state);
         this.apply(e, input, now, effects);
         updates++;

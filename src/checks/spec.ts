@@ -9,6 +9,7 @@ import { specLimits } from '../learn/spec.ts';
 import type { ModelState } from '../learn/model.ts';
 import type { AttrValue, Correlate } from './runtime.ts';
 import { attributePath } from './runtime.ts';
+import { ScheduleLimits } from './schedule.ts';
 import type { CheckSpec } from './types.ts';
 
 const asList = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : [String(v)]);
@@ -27,6 +28,8 @@ export function toSpec(c: CheckConfig): CheckSpec {
     pageAfterMs: Math.max(page, quiet + 1),
     labels: c.labels,
   };
+  if (c.schedule) spec.limits = new ScheduleLimits({ cron: c.schedule.cron, timezone: c.schedule.timezone, graceMs: c.schedule.grace });
+  if (c.maxRuntime !== undefined) spec.maxRuntimeMs = c.maxRuntime;
   if (c.probe) spec.probe = { timeoutMs: c.probe.timeout, backoffFactor: c.probe.backoff.factor, backoffMaxMs: c.probe.backoff.max };
   if (c.flap) spec.flap = { maxFlips: c.flap.maxFlips, windowMs: c.flap.window, stableForMs: c.flap.stableFor };
   return spec;
@@ -40,7 +43,7 @@ export function specFor(c: CheckConfig, saved?: ModelState): CheckSpec {
   const spec = toSpec(c);
   if (c.learn && (c.quietAfter === 'auto' || c.pageAfter === 'auto')) {
     // With a probe, the quiet limit may spend learn.probeShare of the check's probe budget.
-    const sl = specLimits({ quietAfter: c.quietAfter, pageAfter: c.pageAfter, learn: c.learn }, saved, c.probe ? { probeBudgetPerDay: c.probe.budget.perDay } : {});
+    const sl = specLimits({ quietAfter: c.quietAfter ?? 'auto', pageAfter: c.pageAfter ?? 'auto', learn: c.learn }, saved, c.probe ? { probeBudgetPerDay: c.probe.budget.perDay } : {});
     if (sl.limits) {
       spec.limits = sl.limits;
       spec.quietAfterMs = sl.quietAfterMs;

@@ -11,6 +11,7 @@ import { metricsConfigSchema } from '../metrics/index.ts';
 import { alertsConfigSchema } from '../alerts/config.ts';
 import { learnConfigSchema } from '../learn/config.ts';
 import { influxSourceSchema } from '../sources/influx.ts';
+import { parseSchedule } from '../checks/schedule.ts';
 import { watchdogConfigSchema } from '../watchdog/config.ts';
 
 export { checkProbeSchema };
@@ -65,13 +66,42 @@ export const sandboxSchema = z.object({
     .default([]),
 });
 
+export const scheduleSchema = z
+  .strictObject({
+    cron: z.string().min(1).describe('Five-field cron expression, e.g. "30 5 * * 1-5" (05:30 on weekdays)'),
+    timezone: z.string().default('UTC').describe('IANA time zone the slots are in, e.g. Europe/London'),
+    grace: duration().describe('How late after a slot the event may come before the check is down'),
+  })
+  .superRefine((sc, ctx) => {
+    if (!isTimeZone(sc.timezone)) ctx.addIssue({ code: 'custom', path: ['timezone'], message: `is not an IANA time zone (e.g. Europe/London): ${sc.timezone}` });
+    else {
+      try {
+        if (!parseSchedule(sc).nextRun()) ctx.addIssue({ code: 'custom', path: ['cron'], message: 'has no future slot' });
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['cron'], message: `is not a cron expression: ${(err as Error).message}` });
+      }
+    }
+    if (!(sc.grace > 0)) ctx.addIssue({ code: 'custom', path: ['grace'], message: 'must be positive' });
+  });
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-GB', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const checkSchema = z
   .object({
     name,
     stream: z.string().min(1).optional().describe('Stream name; defaults to the check name'),
     match: z.record(z.string(), matchValue).default({}).describe('Attribute values the events must carry'),
-    quietAfter: autoOr.describe('Silence after which the stream is suspicious (a probe fires)'),
-    pageAfter: autoOr.describe('Silence after which on-call is paged'),
+    quietAfter: autoOr.optional().describe('Silence after which the stream is suspicious (a probe fires); required unless schedule'),
+    pageAfter: autoOr.optional().describe('Silence after which on-call is paged; required unless schedule'),
+    schedule: scheduleSchema.optional().describe('An event expected once per cron slot (a daily file, a batch): late at the slot, down after grace'),
+    maxRuntime: duration().optional().describe('A run started with /ping?state=start that has not succeeded within this is down'),
     learn: learnConfigSchema.optional().describe('Learned limits: bounds, tolerated false alarms, time zone, holidays, rate-drop'),
     labels: z.record(z.string(), z.string()).default({}),
     runbook: z.string().url().optional(),
@@ -89,6 +119,14 @@ export const checkSchema = z
   .superRefine((c, ctx) => {
     const q = c.quietAfter;
     const p = c.pageAfter;
+    if (c.schedule) {
+      for (const k of ['quietAfter', 'pageAfter', 'learn', 'source'] as const) {
+        if (c[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'cannot be combined with schedule (a schedule check is late at its slot and down after schedule.grace)' });
+      }
+    } else {
+      if (q === undefined) ctx.addIssue({ code: 'custom', path: ['quietAfter'], message: 'is required (or give a schedule)' });
+      if (p === undefined) ctx.addIssue({ code: 'custom', path: ['pageAfter'], message: 'is required (or give a schedule)' });
+    }
     if (typeof q === 'number' && typeof p === 'number' && p <= q) {
       ctx.addIssue({ code: 'custom', path: ['pageAfter'], message: 'must be longer than quietAfter' });
     }

@@ -14,4 +14,10 @@ export interface IngestEvent {
    * whatever else listens to the stream.
    */
   check?: string;
+  /**
+   * A job's run ping (`/ping?state=start|success|fail&run=ID`): `start` and `fail` are not traffic
+   * (a start opens a run that must succeed within maxRuntime; a fail is down at once, `reason` the
+   * body); `success` is an event that also ends its run.
+   */
+  run?: { state: 'start' | 'success' | 'fail'; id?: string; reason?: string };
 }

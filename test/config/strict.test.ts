@@ -54,13 +54,14 @@ checks:
   });
 
   it('says "required" for a missing required key, with its path', () => {
+    expect(problemsOf('alerts: {notifiers: {pd: {type: pagerduty}}}\n')).toContain('alerts.notifiers.pd.routingKey is required (string)');
     const p = problemsOf(`
 checks:
   - name: a
     quietAftr: 30s
     pageAfter: 60s
 `);
-    expect(p).toEqual(['checks[0].quietAftr is not a known key: did you mean "quietAfter"?', 'checks[0].quietAfter is required']);
+    expect(p).toEqual(['checks[0].quietAftr is not a known key: did you mean "quietAfter"?', 'checks[0].quietAfter is required (or give a schedule)']);
   });
 
   it('accepts free-form maps (labels, match) and the shipped configs', () => {
