@@ -7,7 +7,7 @@
  *
  * Nothing here reads the clock by itself: `now` comes from the injected clock at each call.
  */
-import { attributePath, type CheckRuntime } from '../checks/runtime.ts';
+import { attributePath, type AttrValue, type CheckRuntime } from '../checks/runtime.ts';
 import type { CheckStatus, Flip } from '../checks/types.ts';
 import type { Clock } from '../lib/clock.ts';
 
@@ -43,7 +43,7 @@ export interface CheckHistory {
 export interface AcceptedEvent {
   stream: string;
   arrivedAt: number;
-  attributes: Record<string, unknown>;
+  attributes: Record<string, AttrValue>;
   /** Addressed to one check only. */
   check?: string;
 }
@@ -52,7 +52,7 @@ export interface HistoryOptions {
   runtime: CheckRuntime;
   clock: Clock;
   /** Probe transactions are not traffic: they are left out of the counts. */
-  isSynthetic?: (attributes: Record<string, unknown>) => boolean;
+  isSynthetic?: (attributes: Record<string, AttrValue>) => boolean;
 }
 
 interface Track {
@@ -62,9 +62,9 @@ interface Track {
   counts: Map<number, number>;
 }
 
-function matches(match: Record<string, string[]>, attrs: Record<string, unknown>): boolean {
+function matches(match: Record<string, string[]>, attrs: Record<string, AttrValue>): boolean {
   for (const key in match) {
-    const v = attributePath(attrs as never, key);
+    const v = attributePath(attrs, key);
     if (v === undefined || v === null || typeof v === 'object') return false;
     if (!match[key]!.includes(String(v))) return false;
   }

@@ -116,7 +116,7 @@ describe('BoardHistory (the strips and sparklines)', async () => {
   const T = Date.UTC(2026, 11, 2, 12, 0, 0);
 
   function fakeRuntime(status: Record<string, { status: string; since: number }>) {
-    const ee = new EventEmitter() as EventEmitter & Record<string, unknown>;
+    const ee = new EventEmitter();
     return Object.assign(ee, {
       snapshots: () => Object.entries(status).map(([name, s]) => ({ name, ...s })),
       snapshot: (name: string) => (status[name] ? { name, ...status[name] } : undefined),

@@ -73,7 +73,7 @@ beforeAll(async () => {
     refunds: [{ at: at(6.5), from: 'unknown', to: 'ok' }, { at: at(1), from: 'ok', to: 'quiet' }, { at: at(0.9), from: 'quiet', to: 'ok' }],
     'payouts-eur': [{ at: at(8), from: 'unknown', to: 'ok' }, { at: at(3), from: 'ok', to: 'paused' }, { at: at(2), from: 'paused', to: 'ok' }],
   };
-  for (const n of NAMES) h.load(n, flips[n] ?? [{ at: at(9), from: 'unknown', to: 'ok' }]);
+  for (const n of NAMES) h.load(n, (flips[n] ?? [{ at: at(9), from: 'unknown', to: 'ok' }]) as never);
   NAMES.forEach((n, i) => {
     if (n === 'refunds' || n === 'chargebacks') return;
     const rate = perMinute(40 + i * 35);

@@ -327,7 +327,7 @@ describe('with the real store and check runtime', () => {
     const store = new SqliteStore(join(dir, 'qw.sqlite'));
     const clock = { now: () => Date.now() };
     const { logger } = captureLogger();
-    const runtime = new CheckRuntime({ checks: [{ spec: { name: 'cards', stream: 'cards', match: {}, quietAfterMs: 60_000, pageAfterMs: 120_000, labels: {} } }], store, clock, logger });
+    const runtime = new CheckRuntime({ checks: [{ spec: { name: 'cards', stream: 'cards', match: {}, quietAfterMs: 60_000, pageAfterMs: 120_000, labels: {} } }], store, clock, logger, onEffect: () => undefined });
     await runtime.start();
     cleanups.push(() => runtime.stop());
     const r = await receiver();
