@@ -324,6 +324,11 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
       at: g.start,
       hook: () => {
         feedLast();
+        // Rate-drop windows stop here (the one open is partial, never judged); new ones start after the gap.
+        if (windows) {
+          for (let c = windows.nextClose(); c !== null && c <= g.start; c = windows.nextClose()) judgeWindows(c);
+          windows = null;
+        }
         if (state.status !== 'down' && state.status !== 'paused') {
           run(g.start, { kind: 'pause', by: 'backtest: no data' });
           paused = true;
@@ -334,7 +339,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
       at: g.end,
       hook: () => {
         learner?.model.skipTo(g.start, g.end);
-        if (windows) windows = new RateWindows(rdOpts!, rdModel!);
+        if (rdOpts && rdModel) windows = new RateWindows(rdOpts, rdModel);
         if (paused) run(g.end, { kind: 'resume', by: 'backtest: data again' });
       },
     });
@@ -401,7 +406,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
     quietWarnings,
     probes: { fired, proven, lost, perDay: fired / days, outsideOutagesPerDay: firedOutside / days },
     outages: outs,
-    rateDrop: windows || (rdOpts && rdModel) ? { windows: rdWindows, drops: rdDrops, dropsOutsideOutages: rdDropsOutside, flagged: rdFlagged, outsideAt: rdOutsideAt } : null,
+    rateDrop: rdOpts && rdModel ? { windows: rdWindows, drops: rdDrops, dropsOutsideOutages: rdDropsOutside, flagged: rdFlagged, outsideAt: rdOutsideAt } : null,
     gapsSkipped,
   };
 }

@@ -11,6 +11,8 @@ import { backtestCommand, parseSeeds } from '../../src/backtest/cli.ts';
 import { hindsightFixedLimit, naturalGaps, TopK } from '../../src/backtest/baseline.ts';
 import { runBacktest } from '../../src/backtest/run.ts';
 import { parseTrace, prng } from '../../src/backtest/trace.ts';
+import { specFor } from '../../src/checks/spec.ts';
+import { parseConfig } from '../../src/config/load.ts';
 import { poissonCount } from '../helpers/random.ts';
 
 const S = 1000;
@@ -80,6 +82,30 @@ describe('backtest input honesty', () => {
     const t = parseTrace(zeros);
     const rz = runBacktest({ spec: { name: 'c', stream: 'c', match: {}, labels: {}, quietAfterMs: 2 * MIN, pageAfterMs: 5 * MIN }, trace: t });
     expect(rz.falsePages).toBe(1);
+  });
+
+  it('a gap in the data is not judged by learned limits or rate-drop either (the model skips it, the windows restart)', () => {
+    // Four days of 20 a minute; six hours missing on day 3; learned limits with rate-drop.
+    const text = csv('timestamp,value', 4 * 1440, 20, (i, l) => (i >= 3 * 1440 + 600 && i < 3 * 1440 + 960 ? null : l));
+    const trace = parseTrace(text);
+    expect(trace.kind === 'counts' && trace.gaps).toEqual([{ start: T0 + (3 * 1440 + 600) * MIN, end: T0 + (3 * 1440 + 960) * MIN }]);
+    const spec = specFor(
+      parseConfig(`checks:\n  - name: c\n    quietAfter: auto\n    pageAfter: auto\n    learn: { min: 2s, max: 1h, rateDrop: { window: 5m, minDrop: 0.8 } }\n`, 'x.yaml').checks[0]!,
+    );
+    const r = runBacktest({ spec, trace, keepReasons: true });
+    expect(r.gapsSkipped).toBe(1);
+    expect(r.pages).toEqual([]);
+    expect(r.rateDrop!.drops).toBe(0);
+    // Windows are judged once their hour is known (after the first day), except inside the gap:
+    // three days of 5-minute windows (864) less the gap's 72 and the one cut by it.
+    expect(r.rateDrop!.windows).toBeGreaterThan(864 - 72 - 20);
+    expect(r.rateDrop!.windows).toBeLessThanOrEqual(864 - 72);
+    // The same six hours as zeros: a silence (and rate-drop windows) that page.
+    const zeros = parseTrace(csv('timestamp,value', 4 * 1440, 20, (i, l) => (i >= 3 * 1440 + 600 && i < 3 * 1440 + 960 ? `${iso(T0 + i * MIN)},0` : l)));
+    const spec2 = specFor(parseConfig(`checks:\n  - name: c\n    quietAfter: auto\n    pageAfter: auto\n    learn: { min: 2s, max: 1h, rateDrop: { window: 5m, minDrop: 0.8 } }\n`, 'x.yaml').checks[0]!);
+    const rz = runBacktest({ spec: spec2, trace: zeros });
+    expect(rz.falsePages).toBeGreaterThanOrEqual(1);
+    expect(rz.rateDrop!.drops).toBeGreaterThan(0);
   });
 
   it('--seeds 1-5 replays every spreading and sums the false pages; the fixed baseline is in the report', async () => {
