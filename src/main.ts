@@ -13,7 +13,10 @@ import { SqliteAlertStore } from './alerts/store-sqlite.ts';
 import type { AlertStore } from './alerts/outbox.ts';
 import { Auth, isLoopback } from './api/auth.ts';
 import { buildServer, type ApiPlugin, type ComponentHealth } from './api/server.ts';
-import { boardPlugin } from './board/index.ts';
+import { BoardHistory, boardPlugin } from './board/index.ts';
+import { unroutedChecks } from './alerts/unrouted.ts';
+import { Watchdog, watchdogOptions } from './watchdog/index.ts';
+import { serviceHealth } from './watchdog/health.ts';
 import { CheckRuntime } from './checks/runtime.ts';
 import { correlateFor, syntheticDetector } from './checks/spec.ts';
 import type { Config } from './config/schema.ts';
@@ -146,7 +149,12 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   });
   const ingest = new Ingest({ runtime, sink, clock, isSynthetic, onCountError: (err) => logger.error({ err }, 'could not count an ingest batch') });
   // With replicas every accepted event goes through the relay (committed, then 202); the leader applies them.
-  const acceptBatch = (events: Parameters<Ingest['accept']>[0]) => (relay ? relay.append(events) : ingest.accept(events));
+  const boardHistory = new BoardHistory({ runtime, clock, isSynthetic });
+  const acceptBatch = async (events: Parameters<Ingest['accept']>[0]) => {
+    const r = await (relay ? relay.append(events) : ingest.accept(events));
+    boardHistory.recordEvents(events);
+    return r;
+  };
   const accept = (events: Parameters<Ingest['accept']>[0], what: string) =>
     acceptBatch(events).catch((err) => logger.error({ err }, `${what} could not be stored`));
 
@@ -216,13 +224,16 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       ? new InfluxSource(fed, (check, t) => void accept([{ stream: specs.get(check)!.stream, check, arrivedAt: t, time: t, attributes: {} }], 'an InfluxDB point'), {
           clock,
           logger: logger.child({ component: 'influx-source' }),
-          onCounts: (check, from, to, n) => learning.feedCounts(check, from, to, n),
+          onCounts: (check, from, to, n) => {
+            learning.feedCounts(check, from, to, n);
+            boardHistory.recordCount(check, to - 1, n);
+          },
         })
       : undefined;
 
   const plugins: ApiPlugin[] = [
     alertApiPlugin(alerts, { checkExists: (name) => runtime!.has(name) }) as ApiPlugin,
-    boardPlugin({ runtime, clock, logger, incidents: () => alerts.listIncidents({ open: true }) }),
+    boardPlugin({ runtime, clock, logger, incidents: () => alerts.listIncidents({ open: true }), history: boardHistory, flips: (check, limit) => store.listFlips(check, limit) }),
     probes.plugin(),
   ];
   // Telegraf and InfluxDB clients: line protocol on /api/v2/write and /write, through the same ingest path.
@@ -230,6 +241,11 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   if (sandbox) {
     plugins.push({ register: (app, { requireScope }) => registerSandboxRoutes(app, { sandbox, requireScope: (s) => requireScope(s) }), openApiPaths: sandboxOpenApiPaths });
   }
+  const unrouted = unroutedChecks(config);
+  for (const u of unrouted) logger.warn({ check: u.check, pages: u.pages, warnings: u.warnings }, u.message);
+  const watchdog = config.watchdog
+    ? new Watchdog(watchdogOptions(config.watchdog), { clock, logger, scheduler: timers, health: serviceHealth({ runtime, store, alerts, clock }) })
+    : undefined;
   const components = async (): Promise<Record<string, ComponentHealth>> => {
     const h = await alerts.health();
     const eff = router!.health();
@@ -240,6 +256,8 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       alerts: { ok: true, ...(h.ok ? {} : { degraded: true }), detail: h },
       metrics: metrics.readiness(),
       effects: { ok: true, ...(eff.ok ? {} : { degraded: true }), detail: eff },
+      ...(watchdog ? { watchdog: watchdog.readiness() } : {}),
+      ...(unrouted.length ? { routing: { ok: true, detail: unrouted.map((u) => u.message) } } : {}),
     };
   };
   const app = await buildServer({
@@ -284,7 +302,11 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     if (resume) {
       runtime!.adopt(await store.loadCheckStates());
       while ((await relay!.drain((events) => ingest.accept(events))) > 0);
-      await runtime!.start({ resume: true });
+      // Checks with a probe take the restart rule: a quiet deadline caught up after the gap would fire
+      // a probe whose own deadline has already passed (never charged, PROBE_EXPIRED), and the probe
+      // would then stay silent until pageAfter. Their probe detects a silence quickly anyway.
+      const probed = new Set(config.checks.filter((c) => c.probe).map((c) => c.name));
+      await runtime!.start({ resume: (name) => !probed.has(name) });
       logger.info({ previous: h && !h.first ? h.previousHolder : undefined, ms_since_lapse: h && !h.first ? h.msSinceLapse : undefined }, 'took over: checks resumed from the saved states and the relayed events');
     } else await runtime!.start();
     await alertEffects.reconcile(runtime!);
@@ -294,6 +316,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     if (influxSource) void learning.seedFed(influxSource).then(() => (started && leading && influxSource.start(), sourceStarted()));
     else sourceStarted();
     reporter.start();
+    watchdog?.start(); // only the leader beats: a follower's heartbeat would hide a dead leader
     learning.start();
     relay?.start((events) => ingest.accept(events));
     // Keep the store small: flips older than 90 days go, hourly.
@@ -306,6 +329,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const stopLeading = async () => {
     if (!leading) return;
     leading = false;
+    await watchdog?.stop();
     reporter.stop();
     if (pruneTimer !== undefined) timers.clearInterval(pruneTimer);
     pruneTimer = undefined;
@@ -364,6 +388,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       return address;
     },
     async close() {
+      await watchdog?.stop();
       started = false;
       const wasLeading = leading || !lease;
       leading = false;
