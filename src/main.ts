@@ -273,7 +273,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     components,
     plugins,
     ingest: acceptBatch,
-    checkDetails: async (name) => ({ incident: (await alerts.listIncidents({ open: true, check: name, limit: 1 }))[0] ?? null, ...(await probes.details(name)) }),
+    checkDetails: async (name) => ({ incident: (await alerts.listIncidents({ open: true, check: name, limit: 1 }))[0] ?? null, ...(await probes.details(name)), ...learning.details(name) }),
     listDetails: async () => new Map((await alerts.listIncidents({ open: true, limit: 1_000_000 })).map((i) => [i.check, { incident: i }])),
     ...(metrics.scrape ? { metrics: metrics.scrape } : {}),
   });

@@ -55,6 +55,11 @@ export function buildOpenApi(extraPaths: Record<string, unknown> = {}) {
             stream: { type: 'string' },
             status: { type: 'string', enum: ['unknown', 'ok', 'quiet', 'down', 'paused'] },
             since: { type: 'integer' },
+            probesPerDay: {
+              type: 'object',
+              description: 'Learned checks: quiet-triggered probes a day the limit is set to spend (expected), what the history gives (observed), the probe budget and the share of it the limit may spend',
+              properties: { expected: { type: 'number' }, observed: { type: ['number', 'null'] }, budgetPerDay: { type: 'integer' }, share: { type: 'number' } },
+            },
             lastEventAt: { type: ['integer', 'null'] },
             lastEventTime: { type: ['integer', 'null'] },
             lagMs: { type: ['integer', 'null'] },

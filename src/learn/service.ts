@@ -87,6 +87,17 @@ export class LearningService {
   }
 
   /**
+   * For GET /v1/checks/{name}: the quiet-triggered probes a day the learned limit is set to spend
+   * (expected), what the stream's history gives (observed), and the budget share it may spend.
+   */
+  details(check: string): Record<string, unknown> {
+    const l = this.learners.get(check);
+    if (!l) return {};
+    const c = l.config;
+    return { probesPerDay: { ...l.limits.probesPerDay(), ...(c.probe ? { budgetPerDay: c.probe.budget.perDay, share: c.learn?.probeShare } : {}) } };
+  }
+
+  /**
    * An InfluxDB-fed check's points in [from, to), known as a count: learned as such, shared out over
    * the rate-drop windows it covers, and the windows it closed judged.
    */
@@ -164,8 +175,12 @@ export class LearningService {
   private judge(check: string, l: Learner, t: number): void {
     const verdicts = l.windows!.judge(t, this.watchingSince);
     if (verdicts.length === 0) return;
-    for (const input of verdictsToInputs(verdicts, this.d.rateLow(check))) {
-      this.d.apply(check, input).catch((err) => this.d.logger.error({ err, check }, 'rate-drop verdict could not be applied'));
+    // One verdict at a time against the engine's own flag (as the backtest does): the engine may
+    // ignore one (paused), and runtime.input applies it before it resolves.
+    for (const v of verdicts) {
+      for (const input of verdictsToInputs([v], this.d.rateLow(check))) {
+        this.d.apply(check, input).catch((err) => this.d.logger.error({ err, check }, 'rate-drop verdict could not be applied'));
+      }
     }
   }
 }

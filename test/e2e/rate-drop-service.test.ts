@@ -70,6 +70,10 @@ checks:
     expect(c.limits.source).toBe('learned');
     expect(c.limits.expectedPerMinute).toBeGreaterThan(100);
     expect(c.limits.expectedPerMinute).toBeLessThan(140);
+    // The probes a day the learned quiet limit is set to spend (no probe here: falseProbes alone).
+    expect(c.probesPerDay.expected).toBeGreaterThan(0);
+    expect(c.probesPerDay.expected).toBeLessThan(1);
+    expect(c.probesPerDay).toHaveProperty('observed');
     const flips = async () => ((await s.inject('/v1/checks/auth?flips=100')).body.flips as Array<{ to: string; reason: string; at: number }>) ?? [];
 
     // Normal traffic for two full windows and more: no page.
