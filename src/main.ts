@@ -301,7 +301,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     const resume = !!relay && !!h && !h.first && h.msSinceLapse <= Math.max(60_000, 2 * lease!.ttlMs);
     if (resume) {
       runtime!.adopt(await store.loadCheckStates());
-      while ((await relay!.drain((events) => ingest.accept(events))) > 0);
+      await relay!.drainBacklog((events) => ingest.accept(events));
       // Checks with a probe take the restart rule: a quiet deadline caught up after the gap would fire
       // a probe whose own deadline has already passed (never charged, PROBE_EXPIRED), and the probe
       // would then stay silent until pageAfter. Their probe detects a silence quickly anyway.

@@ -123,14 +123,8 @@ export class CheckRuntime extends EventEmitter {
   }
 
   /** Load saved state, apply the restart rule to every check, and arm the timer. */
-  async start(opts: { resume?: boolean } = {}): Promise<void> {
-    if (opts.resume) {
-      // A takeover by another replica (PostgreSQL): the states adopted from the store, and the events
-      // relayed meanwhile, ARE the truth — silence is measured from the events, not from this start.
-      this.started = true;
-      for (const e of this.entries.values()) this.schedule(e);
-      return;
-    }
+  async start(opts: { resume?: (check: string) => boolean } = {}): Promise<void> {
+    if (opts.resume) return this.#resume(opts.resume);
     const saved = await this.opts.store.loadCheckStates();
     const now = this.opts.clock.now();
     // Only restarted checks changed: a check never saved starts from its initial state, which is
@@ -151,6 +145,28 @@ export class CheckRuntime extends EventEmitter {
       const set = new Set(slice);
       await this.persist(slice, effects.filter(([e]) => set.has(e)));
     }
+    this.started = true;
+    for (const e of this.entries.values()) this.schedule(e);
+    this.dispatch(effects);
+  }
+
+  /**
+   * A takeover by another replica (PostgreSQL): the states adopted from the store, and the events
+   * relayed meanwhile, are the truth — a resumed check's silence runs from its last real event. The
+   * others (`resume` false) take the restart rule on their adopted state.
+   */
+  async #resume(resume: (check: string) => boolean): Promise<void> {
+    const now = this.opts.clock.now();
+    const dirty: Entry[] = [];
+    const effects: Array<[Entry, Effect]> = [];
+    for (const e of this.entries.values()) {
+      if (resume(e.spec.name)) continue;
+      const r = step(e.spec, e.state, { kind: 'restart' }, this.ctx(now));
+      e.state = r.state;
+      for (const ef of r.effects) effects.push([e, ef]);
+      dirty.push(e);
+    }
+    if (dirty.length) await this.persist(dirty, effects);
     this.started = true;
     for (const e of this.entries.values()) this.schedule(e);
     this.dispatch(effects);

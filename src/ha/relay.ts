@@ -91,6 +91,19 @@ export class EventRelay {
     }, 'applying relayed events');
   }
 
+  /**
+   * Apply the backlog (a takeover, before the deadline timers start): drain until a batch comes back
+   * less than full. Events keep arriving meanwhile; those are applied by the running loop.
+   */
+  async drainBacklog(apply: (events: IngestEvent[]) => Promise<unknown>): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.drain(apply);
+      total += n;
+      if (n < this.#o.batch) return total;
+    }
+  }
+
   /** Leader: drain continuously (again at once while batches come back full). */
   start(apply: (events: IngestEvent[]) => Promise<unknown>): void {
     if (this.#running) return;

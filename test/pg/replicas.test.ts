@@ -170,7 +170,13 @@ describe('two replicas on one PostgreSQL', () => {
     for (let k = 0; k < KILLS; k++) {
       const leader = (await roleOf(a)) === 'leader' ? a : b;
       const other = leader === a ? b : a;
-      await waitFor(async () => (await roleOf(other)) === 'follower', 60_000, 100);
+      await waitFor(async () => (await roleOf(other)) === 'follower', 60_000, 100).catch((err) => {
+        for (const r of replicas) {
+          const ls = r.proc?.lines() ?? [];
+          process.stdout.write(`--- ${r.name} exit=${r.proc?.child.exitCode} (${ls.length} lines)\n${ls.filter((l) => (l.level ?? 0) >= 40 || l.text).slice(-12).map((l) => JSON.stringify(l).slice(0, 500)).join('\n')}\n`);
+        }
+        throw err;
+      });
       // a random moment: often inside a probe (one fires every ~1 s) or a delivery
       await new Promise((r) => setTimeout(r, 500 + Math.random() * 2500));
       const t0 = Date.now();
