@@ -1195,6 +1195,13 @@ export class AlertManager {
       log.error('notification for a notifier that is not configured; dropped');
       return;
     }
+    // A store shared by replicas (PostgreSQL): take the row with the leader lease's fencing token just
+    // before sending; refused (another replica leads, or this one's lease lapsed) -> not sent here.
+    if (this.#o.store.claim && !(await this.#o.store.claim(row.id).catch(() => false))) {
+      log.warn({ row: row.id }, 'notification not sent: this replica does not hold the leader lease');
+      row.nextAttemptAt = this.#o.clock.now() + 1000; // looked at again in a second, not in a loop
+      return;
+    }
     const prior = row.incidentId ? await this.#receipt(row.notifier, row.incidentId) : undefined;
     const t0 = this.#o.clock.now();
     const record = (outcome: DeliveryRecord['outcome'], code?: string) =>

@@ -6,8 +6,8 @@
  * enforced by a unique index, whichever replica writes.
  */
 import type pg from 'pg';
-import { fenceSql, LEASE_NAME, nowSql, type Fence } from '../ha/fence.ts';
-import type { PgPool } from '../store/pg-pool.ts';
+import { LEASE_NAME, nowSql, type Fence } from '../ha/fence.ts';
+import { isConnectionError, type PgPool } from '../store/pg-pool.ts';
 import type { AlertCommit, AlertStore, NewOutboxRow, OutboxRow, OutboxStatus, OutboxUpdate } from './outbox.ts';
 import type { Incident, Receipt, Silence } from './types.ts';
 
@@ -170,6 +170,10 @@ export class PostgresAlertStore implements AlertStore {
    * token to be the lease's current one and the lease not to have lapsed. False: do not send (the row
    * is no longer pending, or this replica does not lead). Without a fence (one replica) always true
    * for a pending row.
+   *  - a row not stored yet (the alert store was failing: pages go out from memory) is sent while the
+   *    lease holds;
+   *  - the database unreachable: sent while this replica still believes it leads (its local lease
+   *    validity ends before any other replica may take over), so the leader keeps paging from memory.
    */
   async claim(id: string): Promise<boolean> {
     const fence = this.o.fence;
@@ -179,13 +183,22 @@ export class PostgresAlertStore implements AlertStore {
     }
     const token = fence.token();
     if (token === undefined) return false;
-    const r = await this.db.query(
-      `UPDATE alert_outbox SET claimed_token = $3, claimed_at = ${nowSql(4)}
-        WHERE id = $1 AND status = 'pending' AND ${fenceSql(2, 3, 4)}`,
-      [id, this.o.leaseName ?? LEASE_NAME, token, fence.now() ?? null],
-      'claiming a notification',
-    );
-    return r.rowCount === 1;
+    try {
+      const r = await this.db.query<{ claimed: boolean; leading: boolean; present: boolean }>(
+        `WITH f AS (SELECT 1 FROM qw_lease WHERE name = $2 AND token = $3::bigint AND expires_at > ${nowSql(4)}),
+              u AS (UPDATE alert_outbox SET claimed_token = $3, claimed_at = ${nowSql(4)}
+                     WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM f) RETURNING 1)
+         SELECT EXISTS (SELECT 1 FROM u) AS claimed, EXISTS (SELECT 1 FROM f) AS leading,
+                EXISTS (SELECT 1 FROM alert_outbox WHERE id = $1) AS present`,
+        [id, this.o.leaseName ?? LEASE_NAME, token, fence.now() ?? null],
+        'claiming a notification',
+      );
+      const row = r.rows[0]!;
+      return row.claimed || (row.leading && !row.present);
+    } catch (err) {
+      if (isConnectionError(err)) return fence.token() !== undefined;
+      throw err;
+    }
   }
 
   async getIncident(id: string): Promise<Incident | undefined> {

@@ -290,3 +290,25 @@ describe('fencing: check state', () => {
     }
   });
 });
+
+describe('fencing: pages from memory', () => {
+  it('sends a row the store has not taken yet only while leading, and keeps paging from memory while the database is unreachable', async () => {
+    const pool = await freshPool();
+    const clock = new ManualClock(T0);
+    const lease = new LeaderLease({ db: pool, holder: 'l', ttlMs: 10_000, clock });
+    try {
+      const store = new PostgresAlertStore(pool, { fence: lease });
+      expect(await store.claim('never-stored')).toBe(false); // not leading
+      await lease.tick();
+      expect(await store.claim('never-stored')).toBe(true); // leading: a row kept in memory may go
+      expect(await new PostgresAlertStore(pool, { fence: staticFence(7, () => clock.now()) }).claim('never-stored')).toBe(false);
+      cluster.stopCluster();
+      expect(await store.claim('any')).toBe(true); // database gone, lease still valid by our own clock
+      clock.advance(8_000); // past ttl - margin: no longer believes it leads
+      expect(await store.claim('any')).toBe(false);
+    } finally {
+      cluster.startCluster();
+      await pool.end();
+    }
+  });
+});
