@@ -212,6 +212,11 @@ export class CheckRuntime extends EventEmitter {
     return this.entries.get(name)?.state;
   }
 
+  /** The checks listening to a stream (empty when none): O(checks of that stream), never O(all checks). */
+  specsFor(stream: string): CheckSpec[] {
+    return this.byStream.get(stream)?.map((e) => e.spec) ?? [];
+  }
+
   /** Streams some check listens to (ingest counts the rest as unrouted). */
   hasStream(stream: string): boolean {
     return this.byStream.has(stream);
