@@ -171,6 +171,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status === 413) return reply.code(413).send(errorBody('payload_too_large', `the body is larger than ${deps.bodyLimit} bytes; send smaller batches`));
     if (status === 415) return reply.code(415).send(errorBody('unsupported_media_type', err.message));
+    // PostgreSQL replicas: a write that only the leader may make reached a follower (see /readyz)
+    if (err.code === 'LEASE_LOST') return reply.code(503).send(errorBody('not_leader', `${err.message}; send it to the leader (GET /readyz names each replica's role)`));
     if (status >= 500) {
       req.log.error({ err, method: req.method, url: redactUrl(req.url) }, 'request failed');
       return reply.code(status).send(errorBody('internal', 'the request failed; see the server log'));

@@ -20,6 +20,8 @@ export interface Fence {
 
 /** A claim was refused: this replica does not hold the lease (or its token was superseded). */
 export class NotLeaderError extends PermanentError {
+  /** An API write reaching a follower answers 503 with this message (Fastify reads statusCode). */
+  readonly statusCode = 503;
   constructor(message: string) {
     super('LEASE_LOST', message);
   }

@@ -276,7 +276,8 @@ describe('fencing: check state', () => {
     const next = new LeaderLease({ db: pool, holder: 'new', ttlMs: 10_000, clock });
     try {
       const follower = new PostgresStore(pool, { ownsPool: false, fence: next });
-      await expect(follower.commit([['a', { status: 'ok' } as never]], [])).rejects.toMatchObject({ code: 'LEASE_LOST' });
+      // an API write on a follower (pause, resume, manual probe) answers 503 LEASE_LOST, not 500
+      await expect(follower.commit([['a', { status: 'ok' } as never]], [])).rejects.toMatchObject({ code: 'LEASE_LOST', statusCode: 503 });
       await old.tick();
       await new PostgresStore(pool, { ownsPool: false, fence: old }).commit([['a', { status: 'ok', since: 1 } as never]], []);
       clock.advance(10_000);

@@ -111,6 +111,10 @@ describe('replicas under faults', () => {
     await waitFor(async () => (await role(a)) === 'leader', 60_000, 100);
     const b = await replica(cfg, url);
     await waitFor(async () => (await role(b)) === 'follower', 60_000, 100);
+    // a write only the leader may make, sent to the follower: 503 not_leader (not a 500)
+    const pause = await fetch(`${b.url}/v1/checks/payments/pause`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(pause.status).toBe(503);
+    expect(((await pause.json()) as { error: string }).error).toBe('not_leader');
     // the metric says which replica leads
     const leaderMetric = async (r: Replica) => /quietwatch_component_up\{component="leader"\} (\d)/.exec(await (await fetch(`${r.url}/metrics`)).text())?.[1];
     await waitFor(async () => ((await leaderMetric(a)) === '1' && (await leaderMetric(b)) === '0' ? true : undefined), 20_000, 200);
