@@ -869,7 +869,9 @@ export class AlertManager {
           const batch = this.#journal.slice(0, FLUSH_BATCH);
           const last = batch.length === this.#journal.length;
           // The incidents go with the batch that empties the journal (rows before the incident is fine: no foreign keys).
-          const dirty = last ? [...this.#dirty.values()].map((i) => (this.#open.get(i.id) ? this.#fresh(this.#open.get(i.id)!) : i)) : [];
+          // The stored summary of a growing group is brought up to date when it is sent or read, not per
+          // batch (that would cost O(members) per batch in a storm).
+          const dirty = last ? [...this.#dirty.values()].map((i) => this.#open.get(i.id)?.inc ?? i) : [];
           if (last) this.#dirty.clear();
           const commits = batch.map((j) => j.commit);
           if (dirty.length) commits.push({ incidents: dirty });

@@ -89,7 +89,7 @@ describe('alertsConfigSchema', () => {
 describe('JSON Schema', () => {
   it('can be published the way the main config is (io: input)', () => {
     const j = z.toJSONSchema(alertsConfigSchema, { io: 'input', unrepresentable: 'any' }) as { properties: Record<string, unknown> };
-    expect(Object.keys(j.properties).sort()).toEqual(['escalation', 'group', 'maintenance', 'notifiers', 'reminderEvery', 'retry', 'routes']);
+    expect(Object.keys(j.properties).sort()).toEqual(['escalation', 'group', 'maintenance', 'notifiers', 'pendingPageAlarm', 'reminderEvery', 'retry', 'routes']);
     expect(JSON.stringify(j)).toContain('"const":"pagerduty"');
   });
 });
