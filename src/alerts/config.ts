@@ -84,6 +84,8 @@ export const groupConfigSchema = z.object({
   firstUpdateBy: durationSchema.default(DEFAULT_GROUP_POLICY.firstUpdateByMs),
   /** How many updates follow the settle rule before updateEvery applies. */
   quickUpdates: z.number().int().min(0).max(5).default(DEFAULT_GROUP_POLICY.quickUpdates),
+  /** The quick updates after the first wait at most this long for a long storm to settle. */
+  quickUpdateBy: durationSchema.default(DEFAULT_GROUP_POLICY.quickUpdateByMs),
   /** Later updates: at most one per this long (PagerDuty takes about 120 events a minute per routing key). */
   updateEvery: durationSchema.default(DEFAULT_GROUP_POLICY.updateEveryMs),
   /** Members named in a page; the rest are counted. */
@@ -100,6 +102,7 @@ export function groupPolicyFromConfig(c: AlertsConfig): GroupPolicy {
     settleMs: g.settle,
     firstUpdateByMs: g.firstUpdateBy,
     quickUpdates: g.quickUpdates,
+    quickUpdateByMs: g.quickUpdateBy,
     updateEveryMs: g.updateEvery,
     maxListed: g.maxListed,
   };

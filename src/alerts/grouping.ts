@@ -10,9 +10,9 @@
  *   same `dedup_key` (a new log entry on the open alert, with the member list in `custom_details`),
  *   an edit of the Slack message — and updates are coalesced: the first one once the burst has
  *   settled (no member for `settle`), no sooner than `firstUpdateAfter` after the trigger and no
- *   later than `firstUpdateBy`; the same once more (`quickUpdates`: 2); then at most one every
- *   `updateEvery` (20 s). The worst first minute is 5 PagerDuty requests: the trigger, two quick
- *   updates within ~3 s, and two more; a storm of 5,000 checks in one second is usually 2;
+ *   later than `firstUpdateBy` (1.5 s); the second quick one likewise but waiting up to
+ *   `quickUpdateBy` (10 s) for a long storm to settle; then at most one every `updateEvery` (20 s).
+ *   The worst first minute is 5 PagerDuty requests; a storm of 5,000 checks in one second is 2;
  * - a member that recovers is shown as recovered; the incident resolves when its last member does.
  */
 import type { AlertRoutes } from './config.ts';
@@ -30,8 +30,10 @@ export interface GroupPolicy {
   settleMs: number;
   /** …and no later than this after the trigger. */
   firstUpdateByMs: number;
-  /** How many updates follow the settle rule above before updateEvery applies. */
+  /** How many updates follow the settle rule above before updateEvery applies… */
   quickUpdates: number;
+  /** …the ones after the first waiting at most this long for the storm to settle. */
+  quickUpdateByMs: number;
   /** Later updates: at most one per this long. */
   updateEveryMs: number;
   /** Members listed by name in a page (the rest are counted). */
@@ -45,6 +47,7 @@ export const DEFAULT_GROUP_POLICY: GroupPolicy = {
   settleMs: 250,
   firstUpdateByMs: 1_500,
   quickUpdates: 2,
+  quickUpdateByMs: 10_000,
   updateEveryMs: 20_000,
   maxListed: 50,
 };
@@ -117,7 +120,9 @@ export function updateDueAt(policy: GroupPolicy, g: GroupInfo, releasedAt: numbe
     // burst settles, between firstUpdateAfter and firstUpdateBy after the previous message).
     const base = g.lastUpdateAt ?? releasedAt;
     const settled = (g.lastChangeAt ?? base) + policy.settleMs;
-    return Math.min(Math.max(base + policy.firstUpdateAfterMs, settled), base + Math.max(policy.firstUpdateByMs, policy.firstUpdateAfterMs));
+    // The first waits at most firstUpdateBy; the later quick ones wait for a long storm to settle (up to quickUpdateBy).
+    const by = g.updates === 0 ? policy.firstUpdateByMs : policy.quickUpdateByMs;
+    return Math.min(Math.max(base + policy.firstUpdateAfterMs, settled), base + Math.max(by, policy.firstUpdateAfterMs));
   }
   return (g.lastUpdateAt ?? releasedAt) + policy.updateEveryMs;
 }

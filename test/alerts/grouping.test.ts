@@ -177,6 +177,18 @@ describe('grouping', () => {
     expect(group(pd.sent.at(-1)!)!.members.length).toBe(DEFAULT_GROUP_POLICY.maxListed); // named up to the cap, the rest counted
   });
 
+  it('a long storm (members going down over 8 s): the second update waits for it to settle and lists everyone', async () => {
+    const { m, pd, timers } = await started();
+    for (let i = 0; i < 80; i++) {
+      await down(m, i, T0 + i * 100);
+      await timers.advance(100);
+    }
+    await timers.advance(1 * S);
+    expect(pd.sent).toHaveLength(3);
+    expect(group(pd.sent[2]!)!.downTotal).toBe(80);
+    expect(pd.sent[2]!.at - T0).toBeLessThan(9.5 * S);
+  });
+
   it('the worst first minute (a member every second for a minute) is still at most 5 PagerDuty requests', async () => {
     const { m, pd, timers } = await started();
     for (let i = 0; i < 60; i++) {
@@ -194,7 +206,7 @@ describe('grouping', () => {
   });
 
   it('alerts.group is validated with the alerts config', () => {
-    expect(alertsConfigSchema.parse({}).group).toEqual({ by: 'route', window: 30_000, firstUpdateAfter: 500, settle: 250, firstUpdateBy: 1500, quickUpdates: 2, updateEvery: 20_000, maxListed: 50 });
+    expect(alertsConfigSchema.parse({}).group).toEqual({ by: 'route', window: 30_000, firstUpdateAfter: 500, settle: 250, firstUpdateBy: 1500, quickUpdates: 2, quickUpdateBy: 10_000, updateEvery: 20_000, maxListed: 50 });
     expect(alertsConfigSchema.parse({ group: { by: ['team'], window: '2m' } }).group).toMatchObject({ by: ['team'], window: 120_000 });
     expect(alertsConfigSchema.safeParse({ group: { by: 'everything' } }).success).toBe(false);
   });
