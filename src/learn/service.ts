@@ -122,9 +122,15 @@ export class LearningService {
     this.judgePushed();
   }
 
-  async stop(): Promise<void> {
+  /** Stop the timers (a deposed leader: the new leader's models are the newer ones, so no save). */
+  pause(): void {
     if (this.timer !== undefined) (this.d.timers ?? systemTimers).clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /** Stop the timers and save the models (shutdown of the leader). */
+  async stop(): Promise<void> {
+    this.pause();
     await this.save().catch((err) => this.d.logger.error({ err }, 'could not save learned models'));
   }
 

@@ -105,3 +105,10 @@ export async function createStores(s: StoreSettings, o: CreateStoresOptions = {}
     close: () => store.close(),
   };
 }
+
+/** The stores over a SQLite store the caller opened (tests pass their own). */
+export function storesOver(store: Store, where = 'test'): Stores {
+  const db = store.sqlite();
+  if (!db) throw new Error('a given store must be a SQLite store (PostgreSQL comes from store.url)');
+  return { kind: 'sqlite', store, alertStore: new SqliteAlertStore(db), probeStore: new SqliteProbeStore(db), learnStore: new SqliteLearnStore(db), where, close: () => store.close() };
+}
