@@ -6,7 +6,8 @@
  *   ha/leadership: who runs the leader's duties (always this process with SQLite)
  */
 import { AlertEffects } from './alerts/effects.ts';
-import { createAlertManager, dependenciesFrom } from './alerts/index.ts';
+import { createAlertManager, createNotifiers, dependenciesFrom } from './alerts/index.ts';
+import { StoreWatch } from './alerts/store-watch.ts';
 import { alertApiPlugin } from './alerts/routes.ts';
 import { unroutedChecks } from './alerts/unrouted.ts';
 import { Auth, isLoopback } from './api/auth.ts';
@@ -104,7 +105,9 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
         },
       })
     : undefined;
+  const notifiers = createNotifiers(config.alerts.notifiers, { logger });
   const alerts = createAlertManager(config.alerts, {
+    notifiers,
     dependencies: dependenciesFrom(config.checks),
     store: opts.wrap?.alertStore ? opts.wrap.alertStore(stores.alertStore) : stores.alertStore,
     clock,
@@ -145,6 +148,9 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     influxWritePlugin({ ingest: async (events) => void (await acceptBatch(events)), clock, logger, bodyLimit: config.server.bodyLimit, maxClockSkewMs: config.ingest.maxClockSkew }),
   ];
   if (sandbox) plugins.push({ register: (app, { requireScope }) => registerSandboxRoutes(app, { sandbox, requireScope: (s) => requireScope(s) }), openApiPaths: sandboxOpenApiPaths });
+  // Every replica watches its store and pages through the fallback route when it is lost (not a leader duty: then there is none).
+  const fallback = config.alerts.escalation?.fallback.length ? config.alerts.escalation.fallback : config.alerts.routes.default.page;
+  const storeWatch = new StoreWatch({ where: stores.where, ping: () => store.ping(), writeFailure: () => runtime!.storeWriteFailure(), retryWrites: () => runtime!.retryWrites(), notifiers: fallback.map((n) => notifiers[n]!).filter(Boolean), afterMs: config.store.lostAfter, everyMs: Math.min(5_000, config.store.lostAfter), clock, timers, logger: logger.child({ component: 'store-watch' }) });
   const unrouted = unroutedChecks(config);
   for (const u of unrouted) logger.warn({ check: u.check, pages: u.pages, warnings: u.warnings }, u.message);
   const watchdog = config.watchdog ? new Watchdog(watchdogOptions(config.watchdog), { clock, logger, scheduler: timers, health: serviceHealth({ runtime, store, alerts, clock }) }) : undefined;
@@ -187,7 +193,9 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     const h = await alerts.health();
     const eff = router!.health();
     // Degraded, not unready: taking the service out of rotation would stop ingest, and then nothing could page.
+    const wf = runtime!.storeWriteFailure();
     return {
+      ...(wf ? { store: { ok: true, degraded: true, detail: { writesFailingSince: wf.since, error: wf.message, lostStorePage: storeWatch.health().page } } } : {}),
       replica: { ok: true, detail: leadership!.detail() },
       alerts: degradedUnless(h.ok, h),
       metrics: metrics.readiness(),
@@ -211,6 +219,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     config, app, runtime, store, logger, probes, sandbox, metrics, alerts, effects: router, source: influxSource, sourceStarted: sourceStartedP,
     role: () => leadership!.role(),
     async listen() {
+      storeWatch.start();
       await leadership!.start();
       const address = await app.listen({ host: config.server.host, port: config.server.port });
       if (auth.open) logger.warn({ address }, `no API tokens configured: the API is open and listens on loopback only (${address})`);
@@ -218,6 +227,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       return address;
     },
     async close() {
+      storeWatch.stop();
       // Only the leader's models are the newest: a follower saving its own would undo the leader's.
       if (leadership!.leads() || !lease) await learning.save().catch((err) => logger.error({ err }, 'could not save learned models'));
       await leadership!.stop();

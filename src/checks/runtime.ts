@@ -107,6 +107,9 @@ export class CheckRuntime extends EventEmitter {
   private readonly timers: Timers;
   /** Persistence is serialised so a later commit never overtakes an earlier one. */
   private commitChain: Promise<void> = Promise.resolve();
+  private writeFailure: { since: number; message: string } | undefined;
+  /** What deadlines changed while the store failed: written again by retryWrites. */
+  private unsaved: { entries: Set<Entry>; flips: Flip[] } | undefined;
 
   constructor(private readonly opts: RuntimeOptions) {
     super();
@@ -364,10 +367,51 @@ export class CheckRuntime extends EventEmitter {
     for (const [, ef] of effects) if (ef.type === 'flip') flips.push({ check: ef.check, from: ef.from, to: ef.to, at: ef.at, reason: ef.reason });
     const states = entries.map((e) => [e.spec.name, e.state] as [string, CheckState]);
     const p = this.commitChain.then(() => this.opts.store.commit(states, flips));
-    this.commitChain = p.catch((err) => {
-      this.opts.logger.error({ err }, 'failed to persist check state');
-    });
+    this.commitChain = p.then(
+      () => void (this.writeFailure = undefined),
+      (err) => {
+        this.writeFailure ??= { since: this.opts.clock.now(), message: err instanceof Error ? err.message : String(err) };
+        this.opts.logger.error({ err }, 'failed to persist check state');
+      },
+    );
     return p;
+  }
+
+  /**
+   * Write again what a deadline changed while the store failed (the states as they are now, the
+   * flips as they happened); with nothing kept, re-save one check's state to learn whether writes
+   * work again. Resolves true when the store took it. The store watch calls this while failing.
+   */
+  async retryWrites(): Promise<boolean> {
+    if (!this.writeFailure) return true;
+    const kept = this.unsaved;
+    const entries = kept ? [...kept.entries] : [this.entries.values().next().value].filter((e): e is Entry => e !== undefined);
+    const flips = kept?.flips ?? [];
+    const states = entries.map((e) => [e.spec.name, e.state] as [string, CheckState]);
+    const p = this.commitChain.then(() => this.opts.store.commit(states, flips));
+    this.commitChain = p.then(
+      () => {
+        if (this.unsaved === kept) this.unsaved = undefined;
+        this.writeFailure = undefined;
+        if (kept) this.opts.logger.warn({ checks: entries.length, flips: flips.length }, 'the store takes writes again: states and flips kept in memory are stored');
+      },
+      () => undefined,
+    );
+    return p.then(
+      () => true,
+      () => false,
+    );
+  }
+
+  private keepUnsaved(entries: Entry[], effects: Array<[Entry, Effect]>): void {
+    const u = (this.unsaved ??= { entries: new Set(), flips: [] });
+    for (const e of entries) u.entries.add(e);
+    for (const [, ef] of effects) if (ef.type === 'flip') u.flips.push({ check: ef.check, from: ef.from, to: ef.to, at: ef.at, reason: ef.reason });
+  }
+
+  /** Since when writing check states fails (a full disk, a lost database), until a write succeeds again. */
+  storeWriteFailure(): { since: number; message: string } | undefined {
+    return this.writeFailure;
   }
 
   private dispatch(effects: Array<[Entry, Effect]>): void {
@@ -441,8 +485,9 @@ export class CheckRuntime extends EventEmitter {
           due.push(e);
         }
         if (due.length === 0) return;
-        // A store failure is logged by persist(); alerting goes on regardless.
-        await this.persist(due, effects).catch(() => undefined);
+        // A store failure is logged by persist(); alerting goes on regardless, and the states and
+        // flips are kept to be written again (retryWrites) — the deadlines really passed.
+        await this.persist(due, effects).catch(() => this.keepUnsaved(due, effects));
         for (const e of due) this.schedule(e);
         this.dispatch(effects);
         this.emit('events', due.map((e) => e.spec.name));

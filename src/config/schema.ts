@@ -168,6 +168,7 @@ export const configSchema = z
         poolSize: z.number().int().min(1).max(100).default(10).describe('PostgreSQL connections per replica'),
         statementTimeout: duration().default(5_000).describe('PostgreSQL statement timeout'),
         leaseTtl: duration().default(10_000).describe('Leader lease length (PostgreSQL): a follower takes over this long after the leader stops renewing'),
+        lostAfter: duration().default(15_000).describe('The store failing (unreachable, or writes failing: a full disk) this long pages "quietwatch has lost its store" through the fallback route'),
       })
       .prefault({}),
     auth: z
