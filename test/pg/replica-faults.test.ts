@@ -28,7 +28,7 @@ let dir: string;
 let procs: Proc[] = [];
 
 const yaml = () => `
-store: { leaseTtl: 3s }
+store: { leaseTtl: 3s, lostAfter: 5s }
 probes:
   drivers:
     acquirer:
@@ -255,6 +255,12 @@ describe('replicas under faults', () => {
     const applied = new Set(cluster.psql('SELECT DISTINCT event_id FROM test_applied', 'pgdown').split('\n').filter(Boolean));
     const lost = [...accepted].filter((id) => !applied.has(id));
     const aExit = a.proc.child.exitCode;
+    // While the database was gone, on-call was told so through the fallback route (here the default
+    // page route), one PagerDuty incident for both replicas, resolved once it was back.
+    const lostPage = pd.events.find((e) => e.event_action === 'trigger' && /quietwatch has lost its store/.test(e.payload?.summary ?? ''));
+    expect(lostPage, 'the lost-store page').toBeDefined();
+    expect(new Set(pd.events.filter((e) => /lost its store/.test(e.payload?.summary ?? '')).map((e) => e.dedup_key)).size).toBe(1);
+    await waitFor(() => (pd.events.some((e) => e.event_action === 'resolve' && e.dedup_key === lostPage!.dedup_key) ? true : undefined), 20_000, 200);
     process.stdout.write(
       `PGDOWN-FIGURES ${JSON.stringify({ downMs: DOWN_MS, statuses: Object.fromEntries(statuses), reasons: [...reasons], accepted: accepted.size, acceptedWhileDown: during202, lost: lost.length, recoveredMs, leader: leader === b ? 'b (the follower, never restarted)' : 'a', oldLeaderExit: aExit })}\n`,
     );
