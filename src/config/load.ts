@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
+import { unknownKeys } from './strict.ts';
 
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/quietwatch.yaml', import.meta.url));
 
@@ -81,12 +82,28 @@ export function parseConfig(text: string, source = '<config>', env: NodeJS.Proce
   }
   // QUIETWATCH_STORE_URL: the PostgreSQL store without putting its password in the file
   if (env.QUIETWATCH_STORE_URL) substituted.store = { ...((substituted.store ?? {}) as Record<string, unknown>), url: env.QUIETWATCH_STORE_URL };
+  // Unknown keys at any depth are errors (zod would strip them: a misspelt `probe:` removes the probe).
+  for (const u of unknownKeys(configSchema, substituted)) {
+    problems.push(`${formatPath([...u.path, u.key])} is not a known key${u.suggestion ? `: did you mean "${u.suggestion}"?` : ''}`);
+  }
   const result = configSchema.safeParse(substituted);
   if (!result.success) {
-    for (const issue of result.error.issues) problems.push(`${formatPath(issue.path)} ${issue.message}`);
+    for (const issue of result.error.issues) {
+      if (issue.code === 'unrecognized_keys') continue; // reported above, with suggestions
+      problems.push(`${formatPath(issue.path)} ${describeIssue(issue, substituted)}`);
+    }
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(source, problems);
   return result.data;
+}
+
+/** A missing key says "is required", not zod's "Invalid input: expected string, received undefined". */
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  let v: unknown = input;
+  for (const k of issue.path) v = v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined;
+  const missing = v === undefined && issue.path.length > 0;
+  if (missing && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) return `is required${issue.code === 'invalid_type' ? ` (${issue.expected})` : ''}`;
+  return issue.message;
 }
 
 export function loadConfig(path: string = DEFAULT_CONFIG_PATH, env: NodeJS.ProcessEnv = process.env): Config {
