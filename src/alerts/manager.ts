@@ -287,7 +287,10 @@ export class AlertManager {
   #noJoin: string | undefined;
 
   // Write-behind.
+  /** Changes with outbox rows, receipts, updates: stored first, so pages wait for as little as possible. */
   #journal: JournalEntry[] = [];
+  /** Member-only changes (a storm's 100,000 joins): stored after, in their own order. */
+  #bulk: JournalEntry[] = [];
   #flushQueued = false;
   #flushing: Promise<void> | undefined;
   #flushWaiters: (() => void)[] = [];
@@ -401,7 +404,7 @@ export class AlertManager {
     this.#timer = undefined;
     this.#timerAt = undefined;
     await Promise.allSettled([...this.#inFlight.values()]);
-    if (this.#journal.length || this.#dirty.size) await this.#flush().catch(() => undefined);
+    if (this.#unsaved()) await this.#flush().catch(() => undefined);
   }
 
   /** Calls before start() wait for it; after stop() they still record (the next start sends). */
@@ -826,8 +829,8 @@ export class AlertManager {
     const pagesLate = oldestPendingPageMs > (this.#o.pendingPageAlarmMs ?? 60_000);
     const f = this.#storeFailure;
     const store: StoreHealth = f
-      ? { ok: false, failingSince: f.since, code: f.code, message: f.message, unsaved: this.#journal.length + this.#dirty.size }
-      : { ok: true, unsaved: this.#journal.length + this.#dirty.size };
+      ? { ok: false, failingSince: f.since, code: f.code, message: f.message, unsaved: this.#unsaved() }
+      : { ok: true, unsaved: this.#unsaved() };
     const notifiers = new Set([...permanentFailures.map((p) => p.notifier), ...failing.keys()]);
     const degraded = [...(f ? ['store'] : []), ...(pagesLate ? ['pages-late'] : []), ...[...notifiers].map((n) => `notifier:${n}`)];
     return { ok: degraded.length === 0, degraded, permanentFailures, failingNotifiers: [...failing.values()], pendingPages, oldestPendingPageMs, store };
@@ -843,7 +846,11 @@ export class AlertManager {
       const { incident: _i, ...rest } = commit;
       commit = rest;
     }
-    if (Object.keys(commit).length || rows.length) this.#journal.push({ commit, rows });
+    const keys = Object.keys(commit);
+    if (!keys.length && !rows.length) {
+      // only an incident: it is in #dirty
+    } else if (!rows.length && keys.every((k) => k === 'members' || k === 'removeMembers')) this.#bulk.push({ commit, rows });
+    else this.#journal.push({ commit, rows });
     // Rows are deliverable from memory right away when the store is failing.
     if (this.#storeFailure) for (const r of rows) this.#armIfHead(r);
     if (!this.#flushQueued && !this.#storeFailure) {
@@ -857,7 +864,7 @@ export class AlertManager {
 
   /** Resolves once everything written so far is stored, or known to be kept in memory (store failing). */
   #stored(): Promise<void> {
-    if ((!this.#journal.length && !this.#dirty.size) || this.#storeFailure) return Promise.resolve();
+    if (!this.#unsaved() || this.#storeFailure) return Promise.resolve();
     return new Promise((r) => this.#flushWaiters.push(r));
   }
 
@@ -865,16 +872,21 @@ export class AlertManager {
     if (this.#flushing) return this.#flushing;
     this.#flushing = (async () => {
       try {
-        while (this.#journal.length || this.#dirty.size) {
-          const batch = this.#journal.slice(0, FLUSH_BATCH);
-          const last = batch.length === this.#journal.length;
-          // The incidents go with the batch that empties the journal (rows before the incident is fine: no foreign keys).
+        while (this.#unsaved()) {
+          // Rows first (a page waits for its own row, not for a storm's member writes), then members.
+          const from = this.#journal.length ? this.#journal : this.#bulk;
+          const batch = from.slice(0, FLUSH_BATCH);
+          // Incidents go with the first batches (a stored row's incident is stored with it or before).
           // The stored summary of a growing group is brought up to date when it is sent or read, not per
           // batch (that would cost O(members) per batch in a storm).
-          const dirty = last ? [...this.#dirty.values()].map((i) => this.#open.get(i.id)?.inc ?? i) : [];
-          if (last) this.#dirty.clear();
+          const dirty: GroupedIncident[] = [];
+          for (const [id, i] of this.#dirty) {
+            if (dirty.length >= FLUSH_BATCH) break;
+            dirty.push(this.#open.get(id)?.inc ?? i);
+            this.#dirty.delete(id);
+          }
           const commits = batch.map((j) => j.commit);
-          if (dirty.length) commits.push({ incidents: dirty });
+          if (dirty.length) commits.unshift({ incidents: dirty });
           try {
             const store = this.#o.store;
             if (store.commitAll) await store.commitAll(commits);
@@ -885,7 +897,7 @@ export class AlertManager {
             this.#storeFailed(err);
             return;
           }
-          this.#journal.splice(0, batch.length);
+          from.splice(0, batch.length);
           for (const j of batch) for (const r of j.rows) this.#persisted(r);
           if (this.#storeFailure) {
             this.#log.warn({ failing_for_ms: this.#o.clock.now() - this.#storeFailure.since }, 'alert store writable again; changes kept in memory are stored');
@@ -902,6 +914,10 @@ export class AlertManager {
     return this.#flushing;
   }
 
+  #unsaved(): number {
+    return this.#journal.length + this.#bulk.length + this.#dirty.size;
+  }
+
   #storeFailed(err: unknown): void {
     const now = this.#o.clock.now();
     const e = err as { code?: string; message?: string };
@@ -910,7 +926,7 @@ export class AlertManager {
     const delay = Math.min(STORE_RETRY_MAX_MS, STORE_RETRY_MIN_MS * 2 ** Math.min(attempts - 1, 10));
     this.#storeFailure = { since: prev?.since ?? now, code: String(e?.code ?? 'STORE_WRITE_FAILED'), message: String(e?.message ?? err), attempts, retryAt: now + delay };
     if (!prev) {
-      this.#log.error({ err, unsaved: this.#journal.length + this.#dirty.size }, 'alert store cannot be written: pages go out from memory; retrying the write');
+      this.#log.error({ err, unsaved: this.#unsaved() }, 'alert store cannot be written: pages go out from memory; retrying the write');
       // Everything waiting to be stored may be sent now.
       for (const j of this.#journal) for (const r of j.rows) this.#armIfHead(r);
     }
