@@ -90,6 +90,8 @@ alerts:
   routes:
     default: { page: [hook], warning: [hook] }
   retry: { minDelay: 100ms, maxDelay: 500ms, maxAttempts: 5, deadline: 10s }
+  # one incident per check here: this test follows each check's own notifications into InfluxDB
+  group: { by: none }
 `;
 }
 
@@ -269,7 +271,7 @@ checks:
     stream: ['card-auth'],
     synthetic: ['false', 'true'],
     outcome: ['delivered'],
-    component: ['alerts', 'metrics', 'quietwatch', 'store'],
+    component: ['alerts', 'effects', 'leader', 'metrics', 'quietwatch', 'store'],
     currency: ['eur'],
     result: ['proven'], // latency is known for proven probes only
   };
