@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { startPagerDutyContract, type PagerDutyContract } from '../test/contract/pagerduty.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../test/contract/webhook-receiver.ts';
 
@@ -107,12 +108,13 @@ class Service {
   exitCode: number | null = null;
 
   async start(dir: string, yaml: string, port: number): Promise<void> {
-    writeFileSync(join(dir, 'storm.yaml'), yaml);
+    // Written as JSON (which is YAML): generated configs of 100,000 checks skip the slow YAML parser (12 s -> 2 s).
+    writeFileSync(join(dir, 'storm.json'), JSON.stringify(parseYaml(yaml)));
     this.url = `http://127.0.0.1:${port}`;
     const t0 = Date.now();
     // STORM_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the service.
     const nodeArgs = (process.env.STORM_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    this.child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--config', join(dir, 'storm.yaml')], {
+    this.child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--config', join(dir, 'storm.json')], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, QUIETWATCH_LOG_LEVEL: 'info' },
     });

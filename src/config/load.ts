@@ -67,12 +67,23 @@ export function tokensFromEnv(env: NodeJS.ProcessEnv): Array<{ name: string; tok
 }
 
 export function parseConfig(text: string, source = '<config>', env: NodeJS.ProcessEnv = process.env): Config {
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(source, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+  // JSON is YAML: a generated config (thousands of checks) skips the much slower YAML parser.
+  let raw: Record<string, unknown> | undefined;
+  if (/^\s*\{/.test(text)) {
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      raw = undefined; // not JSON after all: YAML says why
+    }
+  }
+  if (raw === undefined) {
+    const doc = parseDocument(text, { prettyErrors: true });
+    if (doc.errors.length > 0) {
+      throw new ConfigError(source, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+    }
+    raw = (doc.toJS() ?? {}) as Record<string, unknown>;
   }
   const problems: string[] = [];
-  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(source, ['(root) must be a mapping']);
   const substituted = substituteEnv(raw, env, problems) as Record<string, unknown>;
   const envTokens = tokensFromEnv(env);

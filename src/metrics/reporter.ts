@@ -30,11 +30,22 @@ export class MetricsReporter {
 
   constructor(private readonly d: ReporterDeps) {}
 
+  /** Checks whose state changed since their state was last reported (reported soon, in slices). */
+  private readonly dirty = new Set<CheckSpec>();
+  private flushTimer: unknown;
+  private reporting = false;
+
   readonly onFlip: NamedHandler<'flip'> = {
     name: 'metrics',
     handle: (e, { spec }) => {
       this.d.sink.flip(checkRef(spec), e.from, e.to, e.at, e.reason);
-      this.reportState(spec, this.d.clock.now());
+      // A storm flips 100,000 checks in one second: their states go out in slices, not one by one.
+      this.dirty.add(spec);
+      this.flushTimer ??= (this.d.timers ?? systemTimers).setTimeout(() => {
+        this.flushTimer = undefined;
+        void this.reportSlices([...this.dirty]);
+        this.dirty.clear();
+      }, 0);
     },
   };
 
@@ -44,15 +55,30 @@ export class MetricsReporter {
   }
 
   stop(): void {
-    if (this.timer !== undefined) (this.d.timers ?? systemTimers).clearInterval(this.timer);
+    const timers = this.d.timers ?? systemTimers;
+    if (this.timer !== undefined) timers.clearInterval(this.timer);
+    if (this.flushTimer !== undefined) timers.clearTimeout(this.flushTimer);
     this.timer = undefined;
+    this.flushTimer = undefined;
+  }
+
+  /** Report these checks' states, SLICE at a time, yielding to the event loop in between. */
+  private async reportSlices(specs: CheckSpec[]): Promise<void> {
+    for (let i = 0; i < specs.length; i += SLICE) {
+      const now = this.d.clock.now();
+      for (const spec of specs.slice(i, i + SLICE)) this.reportState(spec, now);
+      if (i + SLICE < specs.length) await new Promise<void>((r) => setImmediate(r));
+    }
   }
 
   private reportAll(): void {
     const { runtime, clock, logger } = this.d;
-    const now = clock.now();
-    for (const name of runtime.names()) this.reportState(runtime.spec(name)!, now);
-    this.reportHealth(now).catch((err) => logger.warn({ err }, 'could not report health metrics'));
+    this.reportHealth(clock.now()).catch((err) => logger.warn({ err }, 'could not report health metrics'));
+    if (this.reporting) return; // the last round is still going out
+    this.reporting = true;
+    this.reportSlices(runtime.names().map((n) => runtime.spec(n)!))
+      .catch((err) => logger.warn({ err }, 'could not report check states'))
+      .finally(() => (this.reporting = false));
   }
 
   private reportState(spec: CheckSpec, at: number): void {
@@ -73,4 +99,5 @@ export class MetricsReporter {
   }
 }
 
+const SLICE = 2_000;
 const checkRef = (spec: CheckSpec) => ({ name: spec.name, stream: spec.stream, labels: spec.labels });

@@ -74,4 +74,12 @@ checks:
     match: {scheme: visa, region: [eu, uk]}
 `)).toEqual([]);
   });
+
+  it('reads JSON too (a generated config skips the YAML parser), with the same checks', () => {
+    const cfg = parseConfig(JSON.stringify({ checks: [{ name: 'a', quietAfter: '30s', pageAfter: '1m' }] }), '<json>', {});
+    expect(cfg.checks[0]).toMatchObject({ name: 'a', quietAfter: 30_000, pageAfter: 60_000 });
+    expect(problemsOf(JSON.stringify({ checks: [{ name: 'a', quietAfter: '30s', pageAfter: '1m', prob: {} }] }))).toEqual(['checks[0].prob is not a known key: did you mean "probe"?']);
+    // Not JSON after all (a YAML flow mapping): read as YAML.
+    expect(parseConfig('{checks: [{name: a, quietAfter: 30s, pageAfter: 1m}]}', '<flow>', {}).checks).toHaveLength(1);
+  });
 });
