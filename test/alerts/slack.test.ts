@@ -17,7 +17,8 @@ const n: Notification = {
   check: 'card-auth',
   labels: { team: 'payments' },
   summary: 'no card authorisations for 4m <script>',
-  createdAt: Date.UTC(2026, 10, 29, 3, 0, 0),
+  // Made now, by this process: a notification older than the notifier is a resend after a restart, and is looked up before posting (test/hardening/slack-duplicate.test.ts).
+  createdAt: Date.now() + 60_000,
   details: { reason: 'no events for 240 s', state: 'down', silenceMs: 240_000, normal: '1 event every 0.8 s', runbookUrl: 'https://runbooks.example/x' },
 };
 

@@ -66,3 +66,22 @@ describe('Slack: one message after a processed timeout', () => {
     expect(slack.calls.map((c) => c.method)).toEqual(['chat.postMessage', 'conversations.history', 'chat.postMessage']);
   }, 30_000);
 });
+
+describe('Slack: a resend after a restart', () => {
+  it('a notification made before this process (resent from the outbox) is looked up first, never posted twice', async () => {
+    const { SlackNotifier } = await import('../../src/alerts/slack/index.ts');
+    const { Secret } = await import('../../src/lib/secret.ts');
+    const slack = await startSlackContract({ token: SLACK_TOKEN, channels: ['C0PAYMENTS'] });
+    cleanups.push(() => slack.close());
+    const make = () => new SlackNotifier({ name: 'team', token: new Secret(SLACK_TOKEN), channel: 'C0PAYMENTS', apiUrl: slack.apiUrl, timeoutMs: 1000 });
+    const n = { id: 'n-restart', incidentId: 'inc-9', dedupKey: 'quietwatch/inc-9/cards', action: 'trigger' as const, severity: 'critical' as const, check: 'cards', labels: {}, summary: 'cards is down', createdAt: Date.now(), details: { reason: 'silent', state: 'down' } };
+    // The first process posts, and dies before it could store the receipt.
+    const first = await make().send(n);
+    await new Promise((r) => setTimeout(r, 5));
+    // After the restart the outbox resends the same notification through a new notifier.
+    const again = await make().send(n);
+    expect(again.ts).toBe(first.ts);
+    expect(slack.topLevel()).toHaveLength(1);
+    expect(posts(slack)).toHaveLength(1);
+  });
+});

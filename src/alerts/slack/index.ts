@@ -83,6 +83,8 @@ export class SlackNotifier implements Notifier {
    * thread) is searched for it. (In memory: a resend by the outbox after a restart is not searched.)
    */
   readonly #attempted = new Set<string>();
+  /** When this notifier was made: a notification older than that is a resend after a restart. */
+  readonly #since = Date.now();
 
   constructor(opts: SlackOptions) {
     this.#log = opts.logger?.child({ notifier: opts.name });
@@ -147,7 +149,9 @@ export class SlackNotifier implements Notifier {
   async #postOnce(suffix: string, n: Notification, args: Record<string, unknown>): Promise<Receipt> {
     const key = `${this.name}:${suffix}`;
     const channel = String(args.channel);
-    if (this.#attempted.has(key)) {
+    // Attempted in this process, or made before it started (a resend from the outbox after a crash:
+    // the post may have gone through just before it): look before posting.
+    if (this.#attempted.has(key) || n.createdAt < this.#since) {
       const found = await this.#lookup(key, channel, n.createdAt, args.thread_ts === undefined ? undefined : String(args.thread_ts));
       if (found) {
         this.#log?.info({ key, ts: found.ts }, 'slack: the earlier post went through; not posting it again');
