@@ -166,7 +166,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     apply: (events) => ingest.accept(events),
     before: {
       start: async () => (await alerts.start(), await probes.recover()),
-      stop: async () => (await probes.stop(), await router!.drain(), await alertEffects.drained(), await alerts.stop()),
+      stop: async () => (await probes.stop(), await router!.drain(), await alerts.stop()),
     },
     // In order after the runtime's restart rule; stopped in reverse when the lease is lost.
     duties: [

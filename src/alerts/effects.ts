@@ -20,11 +20,6 @@ export interface AlertEffectsDeps {
 
 export class AlertEffects {
   private readonly links = new Map<string, { runbookUrl?: string; dashboardUrl?: string }>();
-  /**
-   * Calls in flight. The AlertManager applies each call in the order it is made (down before
-   * recovered), so they are not chained: a storm of 100,000 downs is one batch, not 100,000 awaits.
-   */
-  private readonly pending = new Set<Promise<unknown>>();
 
   constructor(private readonly d: AlertEffectsDeps) {
     for (const c of d.checks) {
@@ -47,17 +42,13 @@ export class AlertEffects {
           : effect.kind === 'recovered'
             ? alerts.checkRecovered({ check: spec.name, at: effect.at, reason: effect.reason, details })
             : alerts.warning({ check: spec.name, labels: spec.labels, at: effect.at, kind: effect.warning ?? 'quiet', summary: effect.reason, details });
-      this.pending.add(run);
-      void run.finally(() => this.pending.delete(run)).catch(() => undefined);
-      // The router catches, logs, counts and reports a failure.
+      // Not chained: the AlertManager applies calls in the order they are made (down before
+      // recovered), so a storm of 100,000 downs is one batch. The router awaits (drain), catches,
+      // logs, counts and reports a failure.
       return run.then(() => undefined);
     },
   };
 
-  /** Wait for the alerts queued so far. */
-  async drained(): Promise<void> {
-    while (this.pending.size) await Promise.allSettled([...this.pending]);
-  }
 
   /**
    * Flips and incidents are written in two steps: a crash between them must not lose a page or leave

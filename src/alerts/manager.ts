@@ -19,7 +19,7 @@
  * says `degraded: ['store']` until it is stored.
  */
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../lib/clock.ts';
+import { systemTimers, type Clock, type Timers as ClockTimers } from '../lib/clock.ts';
 import { QuietwatchError, RetryableError } from '../lib/errors.ts';
 import { MinHeap } from '../lib/heap.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -56,10 +56,8 @@ import type {
   WarningKind,
 } from './types.ts';
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** The one-shot half of the one timer source (src/lib/clock.ts). */
+export type Timers = Pick<ClockTimers, 'setTimeout' | 'clearTimeout'>;
 
 export interface AlertManagerOptions {
   store: AlertStore;
@@ -213,14 +211,6 @@ const FLUSH_BATCH = 5_000;
 const STORE_RETRY_MIN_MS = 500;
 const STORE_RETRY_MAX_MS = 30_000;
 
-const defaultTimers: Timers = {
-  setTimeout: (fn, ms) => {
-    const h = setTimeout(fn, ms);
-    h.unref?.();
-    return h;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 interface Open {
   inc: GroupedIncident;
@@ -299,7 +289,7 @@ export class AlertManager {
   constructor(opts: AlertManagerOptions) {
     this.#o = opts;
     this.#log = opts.logger.child({ component: 'alerts' });
-    this.#timers = opts.timers ?? defaultTimers;
+    this.#timers = opts.timers ?? systemTimers;
     this.#random = opts.random ?? Math.random;
     this.#windows = opts.silences ?? [];
     this.#policy = { ...DEFAULT_GROUP_POLICY, ...opts.group };

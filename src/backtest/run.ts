@@ -18,7 +18,7 @@
  * - Rate-drop (`learn.rateDrop` of a learned check): the same RateWindows as the service count the
  *   real arrivals; each window is judged at its close in virtual time (the engine first given the
  *   true last arrival) and the verdicts reach the engine as the service's `rate` inputs
- *   (verdictsToInputs). Windows that ended before the replay began are never judged.
+ *   (verdictInput). Windows that ended before the replay began are never judged.
  * - Gaps in a counts trace (missing buckets: no data, not zero traffic) are not judged: the check
  *   is paused over them (unless it is already down), the model skips them and rate-drop windows
  *   start afresh after them, as after the service's own downtime.
@@ -27,7 +27,7 @@ import { assertNever } from '../lib/assert.ts';
 import { initialState, nextDeadline, step } from '../checks/engine.ts';
 import type { CheckInput, CheckSpec, CheckState, Effect } from '../checks/types.ts';
 import { LearnedLimits } from '../learn/model.ts';
-import { RateWindows, verdictsToInputs, type RateWindowOptions } from '../learn/rate-windows.ts';
+import { RateWindows, verdictInput, type RateWindowOptions } from '../learn/rate-windows.ts';
 import { cursor, traceSpan, type Outage, type Trace } from './trace.ts';
 
 const DAY = 86_400_000;
@@ -274,11 +274,11 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
     }
     // One window at a time, against the engine's own flag, as the service does.
     for (const v of verdicts) {
-      for (const input of verdictsToInputs([v], state.rateLow ?? false)) {
-        judging = { start: v.start, end: v.end };
-        run(at, input);
-        judging = null;
-      }
+      const input = verdictInput(v, state.rateLow ?? false);
+      if (!input) continue;
+      judging = { start: v.start, end: v.end };
+      run(at, input);
+      judging = null;
     }
     stuck = false;
   };

@@ -98,15 +98,10 @@ export class RateWindows {
 }
 
 /**
- * Which verdicts the engine must be told: a drop always, a normal window only while the check is
- * marked rate-low (to clear it). `rateLow` is the check's flag before these verdicts.
+ * What the engine must be told of one window: a drop always, a normal window only while the check
+ * is marked rate-low (to clear it). Asked one window at a time against the engine's own flag (the
+ * service and the backtest alike: the engine may ignore a verdict, e.g. while paused).
  */
-export function verdictsToInputs(verdicts: readonly WindowVerdict[], rateLow: boolean): Array<{ kind: 'rate'; verdict: 'drop' | 'normal'; reason: string }> {
-  const inputs: Array<{ kind: 'rate'; verdict: 'drop' | 'normal'; reason: string }> = [];
-  let low = rateLow;
-  for (const v of verdicts) {
-    if (v.verdict === 'drop' || low) inputs.push({ kind: 'rate', verdict: v.verdict, reason: v.reason });
-    low = v.verdict === 'drop';
-  }
-  return inputs;
+export function verdictInput(v: WindowVerdict, rateLow: boolean): { kind: 'rate'; verdict: 'drop' | 'normal'; reason: string } | undefined {
+  return v.verdict === 'drop' || rateLow ? { kind: 'rate', verdict: v.verdict, reason: v.reason } : undefined;
 }

@@ -12,7 +12,7 @@ import { systemTimers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { HistoryBucket } from '../sources/influx.ts';
 import type { LearnedLimits } from './model.ts';
-import { RateWindows, verdictsToInputs } from './rate-windows.ts';
+import { RateWindows, verdictInput } from './rate-windows.ts';
 import type { LearnStore } from './store-sqlite.ts';
 
 const SEED_BUCKET_MS = 300_000;
@@ -184,9 +184,8 @@ export class LearningService {
     // One verdict at a time against the engine's own flag (as the backtest does): the engine may
     // ignore one (paused), and runtime.input applies it before it resolves.
     for (const v of verdicts) {
-      for (const input of verdictsToInputs([v], this.d.rateLow(check))) {
-        this.d.apply(check, input).catch((err) => this.d.logger.error({ err, check }, 'rate-drop verdict could not be applied'));
-      }
+      const input = verdictInput(v, this.d.rateLow(check));
+      if (input) this.d.apply(check, input).catch((err) => this.d.logger.error({ err, check }, 'rate-drop verdict could not be applied'));
     }
   }
 }

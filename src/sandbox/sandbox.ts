@@ -10,7 +10,7 @@
  *    broken (everything swallowed) | acquirer-down (charges refused, and no real traffic: with the
  *    acquirer down no card transaction gets through).
  */
-import type { Clock } from '../lib/clock.ts';
+import { systemTimers, type Clock, type Timers as ClockTimers } from '../lib/clock.ts';
 import { PermanentError } from '../lib/errors.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
 import type { ChargeRequest, ChargeResult } from '../probes/types.ts';
@@ -26,19 +26,8 @@ export interface SandboxEvent {
   attributes?: Record<string, string>;
 }
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const realTimers: Timers = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
+/** The one-shot half of the one timer source (src/lib/clock.ts). */
+export type Timers = Pick<ClockTimers, 'setTimeout' | 'clearTimeout'>;
 
 export interface SandboxStream {
   stream: string;
@@ -130,7 +119,7 @@ export class Sandbox {
     this.#streams = [...opts.streams];
     this.#delay = opts.acquirerDelayMs ?? 2000;
     this.#log = opts.logger ?? silentLogger();
-    this.#timers = opts.timers ?? realTimers;
+    this.#timers = opts.timers ?? systemTimers;
     this.#random = opts.random ?? Math.random;
     this.#tz = opts.timezone ?? 'UTC';
     this.#batchMs = opts.batchMs ?? 250;
