@@ -142,7 +142,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
 
   const plugins: ApiPlugin[] = [
     alertApiPlugin(alerts, { checkExists: (name) => runtime!.has(name) }) as ApiPlugin,
-    boardPlugin({ runtime, clock, logger, incidents: () => alerts.listIncidents({ open: true }), history: boardHistory, flips: (check, limit) => store.listFlips(check, limit) }),
+    boardPlugin({ runtime, clock, logger, incidents: () => alerts.listIncidents({ open: true }), history: boardHistory, flips: (check, limit) => store.listFlips(check, limit), replica: () => leadership!.replica() }),
     probes.plugin(),
     // Telegraf and InfluxDB clients: line protocol on /api/v2/write and /write, through the same ingest path.
     influxWritePlugin({ ingest: async (events) => void (await acceptBatch(events)), clock, logger, bodyLimit: config.server.bodyLimit, maxClockSkewMs: config.ingest.maxClockSkew }),

@@ -13,7 +13,7 @@ import type { Flip } from '../checks/types.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { BoardHistory, CheckHistory } from './history.ts';
-import { boardCheck, boardIncidents, sseComment, sseEvent, type BoardIncident, type BoardSnapshot, type IncidentLike } from './model.ts';
+import { boardCheck, boardIncidents, sseComment, sseEvent, type BoardIncident, type BoardReplica, type BoardSnapshot, type IncidentLike } from './model.ts';
 
 /** A screen that stops reading (asleep, network gone) is dropped past this much unsent data. */
 const MAX_BUFFERED_BYTES = 1 << 20;
@@ -30,6 +30,8 @@ export interface HubOptions {
   /** The state strips and rate sparklines; sent in the snapshot and again every `historyMs`. */
   history?: BoardHistory;
   historyMs?: number;
+  /** Which replica leads (replicas on PostgreSQL): in the snapshot, and a `replica` event when it changes. */
+  replica?: () => BoardReplica | undefined;
   logger?: Logger;
 }
 
@@ -101,6 +103,8 @@ export class BoardHub {
   /** What the screens were last told about each check (JSON), for the sweep. */
   private readonly sentChecks = new Map<string, string>();
   private lastGoodIncidents: BoardIncident[] = [];
+  /** What the screens were last told about the replicas (JSON). */
+  private sentReplica: string | null = null;
 
   private readonly onFlip = (f: Flip) => {
     this.coalescer.touch(f.check);
@@ -138,7 +142,28 @@ export class BoardHub {
       incidents: inc.incidents,
       ...(inc.error ? { incidentsError: inc.error } : {}),
       ...(this.o.history ? { history: this.histories() } : {}),
+      ...(this.replica() ? { replica: this.replica()! } : {}),
     };
+  }
+
+  /** Which replica leads, never failing (the board stays up whatever the lease does). */
+  private replica(): BoardReplica | undefined {
+    try {
+      return this.o.replica?.();
+    } catch (err) {
+      this.o.logger?.warn({ err }, 'board: could not tell which replica leads');
+      return undefined;
+    }
+  }
+
+  /** A change of leader (or of this replica's role) goes to every screen; checked on each poll. */
+  private sweepReplica(): void {
+    const r = this.replica();
+    if (!r) return;
+    const json = JSON.stringify(r);
+    if (json === this.sentReplica) return;
+    this.sentReplica = json;
+    this.broadcast(sseEvent('replica', { serverTime: this.o.clock.now(), replica: r }));
   }
 
   /** Every check's last 6 hours, by name. */
@@ -168,8 +193,9 @@ export class BoardHub {
     this.clients.add(res);
     if (first) {
       for (const c of snap.checks) this.sentChecks.set(c.name, JSON.stringify(c));
+      this.sentReplica = snap.replica ? JSON.stringify(snap.replica) : null;
       this.attach();
-    }
+    } else if (snap.replica && JSON.stringify(snap.replica) !== this.sentReplica) this.sweepReplica();
     const incJson = JSON.stringify({ incidents: snap.incidents, error: snap.incidentsError });
     if (first || this.sentIncidents === null) this.sentIncidents = incJson;
     else if (incJson !== this.sentIncidents) void this.refreshIncidents();
@@ -198,6 +224,7 @@ export class BoardHub {
     this.heartbeat.unref?.();
     this.poll = setInterval(() => {
       this.sweep();
+      this.sweepReplica();
       if (this.o.incidents) void this.refreshIncidents();
     }, this.o.pollMs);
     this.poll.unref?.();
@@ -218,6 +245,7 @@ export class BoardHub {
     this.heartbeat = this.poll = this.afterFlip = this.historyTimer = null;
     this.coalescer.clear();
     this.sentIncidents = null;
+    this.sentReplica = null;
     this.sentChecks.clear();
   }
 

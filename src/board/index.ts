@@ -15,11 +15,11 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { BoardHistory, type AcceptedEvent } from './history.ts';
 import { BoardHub } from './hub.ts';
-import type { IncidentLike } from './model.ts';
+import type { BoardReplica, IncidentLike } from './model.ts';
 import { boardPage } from './page.ts';
 import { boardOpenApiPaths } from './openapi.ts';
 
-export type { Band, BoardCheck, BoardIncident, BoardSnapshot, CheckHistory, IncidentLike, RateSeries } from './model.ts';
+export type { Band, BoardCheck, BoardIncident, BoardReplica, BoardSnapshot, CheckHistory, IncidentLike, RateSeries } from './model.ts';
 export { boardSafeText } from './model.ts';
 export { BoardHistory, HISTORY_WINDOW_MS, RATE_BUCKET_MS, type AcceptedEvent } from './history.ts';
 export { STATE_COLOURS } from './page.ts';
@@ -49,6 +49,11 @@ export interface BoardDeps {
   flips?: (check: string, limit: number) => Promise<ReadonlyArray<{ at: number; from: string; to: string }>>;
   /** How often the strips and sparklines are sent again; default 60 s. */
   historyMs?: number;
+  /**
+   * Which replica leads (PostgreSQL replicas): shown in the page's header, in the snapshot, and sent
+   * as a `replica` event when it changes (checked every `pollMs` while a screen watches).
+   */
+  replica?: () => BoardReplica | undefined;
   logger?: Logger;
 }
 
@@ -88,6 +93,7 @@ export function boardPlugin(deps: BoardDeps): BoardPlugin {
     coalesceMs: positive(deps.coalesceMs, BOARD_DEFAULTS.coalesceMs),
     pollMs: positive(deps.pollMs, BOARD_DEFAULTS.pollMs),
     incidentsTimeoutMs: positive(deps.incidentsTimeoutMs, BOARD_DEFAULTS.incidentsTimeoutMs),
+    replica: deps.replica,
     logger,
   });
 

@@ -34,6 +34,18 @@ export interface BoardIncident {
 export type { Band, CheckHistory, RateSeries } from './history.ts';
 import type { CheckHistory } from './history.ts';
 
+/**
+ * Which replica leads (PostgreSQL replicas; absent with one SQLite process). The ids are the lease
+ * holders' (host:pid:random), the pod names a team already sees in its cluster.
+ */
+export interface BoardReplica {
+  /** The replica this screen is connected to. */
+  self: string;
+  role: 'leader' | 'follower';
+  /** The holder of the leader lease as this replica last saw it; null when none holds it (a takeover in progress, the database unreachable). */
+  leader: string | null;
+}
+
 export interface BoardSnapshot {
   /** The server's clock when the snapshot was taken: the page ticks from here. */
   serverTime: number;
@@ -45,6 +57,8 @@ export interface BoardSnapshot {
   incidentsError?: string;
   /** The last 6 hours per check (state bands, event rate against the learned normal), by name. */
   history?: Record<string, CheckHistory>;
+  /** Which replica leads (replicas on PostgreSQL only). */
+  replica?: BoardReplica;
 }
 
 /** What the incidents callback returns (a subset of the alert manager's Incident, or any list). */
@@ -116,7 +130,7 @@ export function boardIncidents(list: readonly IncidentLike[]): BoardIncident[] {
  * One server-sent event. `data` is JSON on a single line (JSON.stringify never emits a raw newline),
  * so no field can break the framing; the event name is one of ours, never user input.
  */
-export function sseEvent(event: 'snapshot' | 'check' | 'incidents' | 'time' | 'history', data: unknown): string {
+export function sseEvent(event: 'snapshot' | 'check' | 'incidents' | 'time' | 'history' | 'replica', data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 

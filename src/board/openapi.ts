@@ -37,6 +37,16 @@ const BoardIncident = {
   required: ['id', 'check', 'openedAt', 'acknowledgedAt', 'summary'],
   properties: { id: { type: 'string' }, check: { type: 'string' }, openedAt: { type: 'integer' }, acknowledgedAt: nullableInt, summary: { type: 'string' } },
 };
+const BoardReplica = {
+  type: 'object',
+  description: 'Which replica leads (replicas on PostgreSQL only)',
+  required: ['self', 'role', 'leader'],
+  properties: {
+    self: { type: 'string', description: 'The replica that answered (its lease holder id)' },
+    role: { type: 'string', enum: ['leader', 'follower'] },
+    leader: { type: ['string', 'null'], description: 'The holder of the leader lease as last seen; null when none holds it' },
+  },
+};
 const BoardSnapshot = {
   type: 'object',
   required: ['serverTime', 'heartbeatMs', 'checks', 'incidents'],
@@ -46,6 +56,7 @@ const BoardSnapshot = {
     checks: { type: 'array', items: BoardCheck },
     incidents: { type: 'array', items: BoardIncident, description: 'Open incidents, oldest first' },
     incidentsError: { type: 'string', description: 'Present when the incident list could not be read' },
+    replica: BoardReplica,
   },
 };
 
@@ -71,7 +82,7 @@ export const boardOpenApiPaths: Record<string, unknown> = {
       summary: 'The status board as server-sent events (read; `?token=` accepted)',
       description:
         'Events: `snapshot` (a BoardSnapshot) on connect; `check` ({serverTime, check}) when a check changes, at most one per check per 250 ms; ' +
-        '`incidents` ({serverTime, incidents, incidentsError?}) when the open incidents change; `time` ({serverTime}) with a `: heartbeat` comment every 15 s. ' +
+        '`incidents` ({serverTime, incidents, incidentsError?}) when the open incidents change; `replica` ({serverTime, replica}) when the leader changes (replicas); `time` ({serverTime}) with a `: heartbeat` comment every 15 s. ' +
         'On reconnect a fresh `snapshot` is sent.',
       tags: ['board'],
       parameters: [tokenParam],

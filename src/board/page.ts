@@ -30,6 +30,9 @@ h1{font-size:1em;margin:0;font-weight:700;color:var(--muted)}
 #summary{flex:1;font-weight:700;overflow:hidden;text-overflow:ellipsis}
 #clock{font-variant-numeric:tabular-nums;color:var(--muted)}
 #conn{color:var(--muted)}
+#replica{color:var(--muted)}
+#replica[hidden]{display:none}
+#replica[data-leader=none]{color:#fca5a5;font-weight:700}
 .dot{display:inline-block;width:.6em;height:.6em;border-radius:50%;background:#6b7280;margin-right:.35em}
 body[data-conn=live] .dot{background:#22c55e}
 body[data-conn=reconnecting] .dot,body[data-conn=stale] .dot{background:#ef4444}
@@ -98,6 +101,7 @@ const SCRIPT = `
   var ORDER = ['down', 'quiet', 'unknown', 'paused', 'ok'];
   var $ = function (id) { return document.getElementById(id); };
   var grid = $('grid'), summary = $('summary'), clock = $('clock'), connText = $('conn-text'), banner = $('banner');
+  var replicaEl = $('replica');
   var incList = $('inc-list'), incNone = $('inc-none'), incError = $('inc-error'), incCount = $('inc-count');
   var token = new URLSearchParams(location.search).get('token');
   var offset = 0, heartbeatMs = 15000, lastHeard = 0, conn = 'connecting', lostAt = 0;
@@ -345,6 +349,16 @@ const SCRIPT = `
     setText(connText, conn === 'live' ? 'live' : conn === 'connecting' ? 'connecting\\u2026' : conn);
   }
 
+  /** Which replica leads (replicas on PostgreSQL): shown beside the connection state. */
+  function renderReplica(r) {
+    if (!r || typeof r !== 'object') { replicaEl.hidden = true; return; }
+    var text = r.leader ? 'leader ' + String(r.leader) + (r.leader === r.self ? ' (this replica)' : ' \u00b7 this replica follows') : 'no leader \u2014 takeover in progress';
+    setText(replicaEl, text);
+    replicaEl.setAttribute('data-leader', r.leader ? (r.leader === r.self ? 'self' : 'other') : 'none');
+    replicaEl.setAttribute('data-role', String(r.role));
+    replicaEl.hidden = false;
+  }
+
   function parse(e) { try { return JSON.parse(e.data); } catch (err) { return null; } }
 
   function connect() {
@@ -365,6 +379,13 @@ const SCRIPT = `
       renderChecks();
       renderIncidents(d.incidents, d.incidentsError);
       renderAllHistory();
+      renderReplica(d.replica);
+    });
+    es.addEventListener('replica', function (e) {
+      var d = parse(e);
+      if (!d) return;
+      heard(d.serverTime);
+      renderReplica(d.replica);
     });
     es.addEventListener('history', function (e) {
       var d = parse(e);
@@ -418,7 +439,7 @@ const HTML_HEAD = `<!doctype html>
 <style>${CSS}</style>
 </head>
 <body data-conn="connecting">
-<header><h1>quietwatch</h1><div id="summary"></div><div id="conn"><span class="dot"></span><span id="conn-text">connecting…</span></div><div id="clock"></div></header>
+<header><h1>quietwatch</h1><div id="summary"></div><div id="replica" hidden></div><div id="conn"><span class="dot"></span><span id="conn-text">connecting…</span></div><div id="clock"></div></header>
 <div id="banner" role="alert" hidden></div>
 <main id="grid"></main>
 <section id="incidents"><h2>Open incidents <span id="inc-count"></span></h2><ul id="inc-list"></ul><p id="inc-none">none</p><p id="inc-error" hidden></p></section>

@@ -64,7 +64,13 @@ export class Leadership {
 
   detail(): Record<string, unknown> {
     const l = this.d.lease;
-    return { role: this.role(), ...(l ? { holder: l.holder, ...(l.token() !== undefined ? { token: l.token() } : {}) } : {}) };
+    return { role: this.role(), ...(l ? { holder: l.holder, leader: l.leader() ?? null, ...(l.token() !== undefined ? { token: l.token() } : {}) } : {}) };
+  }
+
+  /** Which replica leads, for the board (undefined without replicas: one SQLite process always leads). */
+  replica(): { self: string; role: 'leader' | 'follower'; leader: string | null } | undefined {
+    const l = this.d.lease;
+    return l && { self: l.holder, role: this.role(), leader: l.leader() ?? null };
   }
 
   async start(): Promise<void> {

@@ -83,6 +83,8 @@ export class LeaderLease extends EventEmitter implements Fence {
   /** Successful acquisitions by this replica (terms it led). */
   terms = 0;
   #handover: Handover | undefined;
+  /** The other replica holding the lease, as the last failed acquire found it (undefined: none, or unknown). */
+  #seen: string | undefined;
 
   constructor(o: LeaseOptions) {
     super();
@@ -130,6 +132,15 @@ export class LeaderLease extends EventEmitter implements Fence {
    */
   handover(): Handover | undefined {
     return this.isLeader() ? this.#handover : undefined;
+  }
+
+  /**
+   * Who leads as this replica knows it: itself while it leads, else the holder of the unexpired
+   * lease its last try to acquire found (looked up after each refused try), undefined when none
+   * holds it or the database did not answer.
+   */
+  leader(): string | undefined {
+    return this.isLeader() ? this.holder : this.#seen;
   }
 
   /** The lease row as the database has it (who leads), or undefined when nobody ever did. */
@@ -182,12 +193,21 @@ export class LeaderLease extends EventEmitter implements Fence {
         const row = r.rows[0]!;
         this.#handover = row.prev_holder === null ? { first: true } : { first: false, previousHolder: row.prev_holder, msSinceLapse: row.acquired_at - (row.prev_expires_at ?? 0) };
         this.#token = row.token;
+        this.#seen = undefined;
         this.terms++;
         this.#held(sentAt);
         this.#log.info({ holder: this.holder, token: this.#token }, 'this replica is the leader');
         this.emit('elected', this.#token);
+      } else {
+        const cur = await this.#db.query<{ holder: string }>(
+          `SELECT holder FROM qw_lease WHERE name = $1 AND expires_at > ${nowSql(2)}`,
+          [this.name, now],
+          'reading the leader lease',
+        );
+        this.#seen = cur.rows[0]?.holder;
       }
     } catch (err) {
+      this.#seen = undefined;
       this.#log.warn({ err_code: (err as { code?: string }).code, error: (err as Error).message }, 'leader lease: the database did not answer');
       this.emit('error', err as Error);
       this.isLeader(); // deposes when the validity ran out meanwhile

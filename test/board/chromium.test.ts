@@ -131,6 +131,40 @@ describe('the status board in headless Chromium', () => {
     await page.close();
   });
 
+  it('shows which replica leads in the header, and follows a takeover without a reload', async () => {
+    let replica: { self: string; role: 'leader' | 'follower'; leader: string | null } = { self: 'qw-b:7:bbbb', role: 'follower', leader: 'qw-a:5:aaaa' };
+    const b = await startBoard({ checks: [spec('c1', 60_000, 120_000)], board: { pollMs: 100, replica: () => replica } });
+    const page = await browser!.newPage({ viewport: { width: 1280, height: 720 } });
+    const header = () => page.$eval('#replica', (el) => ({ hidden: (el as HTMLElement).hidden, text: el.textContent, leader: el.getAttribute('data-leader'), role: el.getAttribute('data-role') }));
+    try {
+      await page.goto(`${b.url}/?token=${READ}`);
+      await page.waitForSelector('#replica:not([hidden])', { timeout: 5000 });
+      expect(await header()).toEqual({ hidden: false, text: 'leader qw-a:5:aaaa \u00b7 this replica follows', leader: 'other', role: 'follower' });
+      replica = { ...replica, leader: null };
+      await page.waitForSelector('#replica[data-leader="none"]', { timeout: 3000 });
+      expect((await header()).text).toMatch(/no leader/);
+      replica = { self: 'qw-b:7:bbbb', role: 'leader', leader: 'qw-b:7:bbbb' };
+      await page.waitForSelector('#replica[data-leader="self"]', { timeout: 3000 });
+      expect(await header()).toEqual({ hidden: false, text: 'leader qw-b:7:bbbb (this replica)', leader: 'self', role: 'leader' });
+    } finally {
+      await page.close();
+      await b.close();
+    }
+  });
+
+  it('has no replica line with one process', async () => {
+    const b = await startBoard({ checks: [spec('c1', 60_000, 120_000)] });
+    const page = await browser!.newPage({ viewport: { width: 1280, height: 720 } });
+    try {
+      await page.goto(`${b.url}/?token=${READ}`);
+      await page.waitForSelector('.tile[data-check="c1"]', { timeout: 5000 });
+      expect(await page.$eval('#replica', (el) => (el as HTMLElement).hidden)).toBe(true);
+    } finally {
+      await page.close();
+      await b.close();
+    }
+  });
+
   it('says so when the server goes away: the board is marked stale instead of showing old colours as live', async () => {
     const b = await startBoard({ checks: [spec('c1', 60_000, 120_000)] });
     const page = await browser!.newPage({ viewport: { width: 1280, height: 720 } });

@@ -258,6 +258,54 @@ describe('a board that stays up when incidents cannot be read', () => {
   });
 });
 
+describe('which replica leads', () => {
+  it('is in the snapshot, and a change of leader is pushed to open screens', async () => {
+    let replica: { self: string; role: 'leader' | 'follower'; leader: string | null } = { self: 'qw-b:7:bbbb', role: 'follower', leader: 'qw-a:5:aaaa' };
+    const b = await startBoard({ checks: [spec('c1', 60_000, 120_000)], board: { pollMs: 100, replica: () => replica } });
+    onTestFinished(() => b.close().then(() => undefined));
+    const json = await (await fetch(`${b.url}/v1/board?token=${READ}`)).json();
+    expect(json.replica).toEqual({ self: 'qw-b:7:bbbb', role: 'follower', leader: 'qw-a:5:aaaa' });
+    const st = await openStream(`${b.url}/v1/board/stream?token=${READ}`);
+    streams.push(st);
+    const snap = await st.next((f) => f.event === 'snapshot');
+    expect(snap.data.replica).toEqual(replica);
+    // the leader is killed: nobody leads for a moment, then this replica takes over
+    replica = { ...replica, leader: null };
+    const gone = await st.next((f) => f.event === 'replica', 2000);
+    expect(gone.data.replica).toEqual({ self: 'qw-b:7:bbbb', role: 'follower', leader: null });
+    expect(typeof gone.data.serverTime).toBe('number');
+    const n = st.frames.length;
+    replica = { self: 'qw-b:7:bbbb', role: 'leader', leader: 'qw-b:7:bbbb' };
+    const took = await st.next((f) => f.event === 'replica', 2000, n);
+    expect(took.data.replica).toEqual(replica);
+    // no change, no frame
+    await sleep(400);
+    expect(st.frames.filter((f) => f.event === 'replica')).toHaveLength(2);
+  });
+
+  it('is left off with one process (no replicas), and a failing source never breaks the board', async () => {
+    const json = await (await fetch(`${s.url}/v1/board?token=${READ}`)).json();
+    expect(json).not.toHaveProperty('replica');
+    const b = await startBoard({
+      checks: [spec('c1', 60_000, 120_000)],
+      board: {
+        replica: () => {
+          throw new Error('lease gone');
+        },
+      },
+    });
+    try {
+      const r = await fetch(`${b.url}/v1/board?token=${READ}`);
+      expect(r.status).toBe(200);
+      const body = await r.json();
+      expect(body.checks).toHaveLength(1);
+      expect(body).not.toHaveProperty('replica');
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 describe('board.public', () => {
   it('opens the board read-only without a token, and nothing else', async () => {
     const b = await startBoard({ checks: [spec('c1', 60_000, 120_000)], public: true });
