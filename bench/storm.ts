@@ -141,8 +141,15 @@ class Service {
       this.#buf = this.#buf.slice(i + 1);
       if (!line.includes('" -> ') && !line.includes(' -> ')) continue;
       try {
-        const j = JSON.parse(line) as { check?: string; to?: string; at?: string; time?: string; msg?: string };
+        const j = JSON.parse(line) as { check?: string; checks?: string[]; to?: string; at?: string; time?: string; msg?: string };
         if (j.check && j.to && j.at && j.msg?.startsWith('check ')) this.flips.push({ check: j.check, to: j.to, at: Date.parse(j.at), loggedAt: Date.parse(j.time!) });
+        // A storm's flips are logged one line per transition and batch ("1,000 checks: quiet -> down"),
+        // with the batch's first deadline: each check's lag is taken from that one (an upper bound).
+        else if (j.checks && j.to && j.at && / checks: \w+ -> \w+$/.test(j.msg ?? '')) {
+          const at = Date.parse(j.at);
+          const loggedAt = Date.parse(j.time!);
+          for (const check of j.checks) this.flips.push({ check, to: j.to, at, loggedAt });
+        }
       } catch {
         /* not a flip line */
       }

@@ -8,7 +8,7 @@ import type { CheckRuntime } from '../checks/runtime.ts';
 import type { CheckConfig } from '../config/schema.ts';
 import type { NamedHandler } from '../effects/router.ts';
 import type { Clock } from '../lib/clock.ts';
-import type { Logger } from '../lib/logger.ts';
+import { BurstLog, type Logger } from '../lib/logger.ts';
 import type { AlertManager } from './manager.ts';
 
 export interface AlertEffectsDeps {
@@ -20,8 +20,10 @@ export interface AlertEffectsDeps {
 
 export class AlertEffects {
   private readonly links = new Map<string, { runbookUrl?: string; dashboardUrl?: string }>();
+  private readonly burst: BurstLog;
 
   constructor(private readonly d: AlertEffectsDeps) {
+    this.burst = new BurstLog(d.logger);
     for (const c of d.checks) {
       this.links.set(c.name, { ...(c.runbook ? { runbookUrl: c.runbook } : {}), ...(c.dashboard ? { dashboardUrl: c.dashboard } : {}) });
     }
@@ -30,10 +32,11 @@ export class AlertEffects {
   readonly onAlert: NamedHandler<'alert'> = {
     name: 'alerts',
     handle: (effect, { spec }) => {
-      const log = this.d.logger.child({ check: spec.name });
-      const msg = `${effect.kind === 'down' ? 'PAGE' : effect.kind === 'recovered' ? 'RESOLVED' : 'WARNING'} ${spec.name}: ${effect.reason}`;
-      if (effect.kind === 'down') log.error({ alert: effect.kind, at: new Date(effect.at).toISOString(), details: effect.details }, msg);
-      else log.warn({ alert: effect.kind, warning: effect.warning, at: new Date(effect.at).toISOString() }, msg);
+      const kind = effect.kind === 'down' ? 'PAGE' : effect.kind === 'recovered' ? 'RESOLVED' : 'WARNING';
+      const msg = `${kind} ${spec.name}: ${effect.reason}`;
+      // In a storm the first lines of each kind are logged, the rest summarised (src/lib/logger.ts BurstLog).
+      if (effect.kind === 'down') this.burst.line('error', kind, spec.name, { alert: effect.kind, at: new Date(effect.at).toISOString(), details: effect.details }, msg);
+      else this.burst.line('warn', kind, spec.name, { alert: effect.kind, warning: effect.warning, at: new Date(effect.at).toISOString() }, msg);
       const details = { ...effect.details, ...this.links.get(spec.name) };
       const { alerts } = this.d;
       const run: Promise<unknown> =

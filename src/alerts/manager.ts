@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { systemTimers, type Clock, type Timers as ClockTimers } from '../lib/clock.ts';
 import { QuietwatchError, RetryableError } from '../lib/errors.ts';
 import { MinHeap } from '../lib/heap.ts';
-import type { Logger } from '../lib/logger.ts';
+import { BurstLog, type Logger } from '../lib/logger.ts';
 import { backoffDelay, type RetryPolicy } from '../lib/retry.ts';
 import { resolveRoute, type AlertRoutes } from './config.ts';
 import { downUpstream, formatProblem, validateDependencies } from './dependencies.ts';
@@ -241,6 +241,8 @@ interface JournalEntry {
 export class AlertManager {
   readonly #o: AlertManagerOptions;
   readonly #log: Logger;
+  /** Lines that come one per check (warnings, held dependents): summarised in a storm. */
+  readonly #burst: BurstLog;
   readonly #timers: Timers;
   readonly #random: () => number;
   readonly #windows: MaintenanceWindow[];
@@ -289,6 +291,7 @@ export class AlertManager {
   constructor(opts: AlertManagerOptions) {
     this.#o = opts;
     this.#log = opts.logger.child({ component: 'alerts' });
+    this.#burst = new BurstLog(this.#log);
     this.#timers = opts.timers ?? systemTimers;
     this.#random = opts.random ?? Math.random;
     this.#windows = opts.silences ?? [];
@@ -436,7 +439,7 @@ export class AlertManager {
       const open = this.#open.get(this.#byCheck.get(upstream)!)!;
       this.#byCheck.set(input.check, open.inc.id);
       this.#setMember(open, { ...member, status: 'held', heldBy: upstream }, now);
-      this.#incidentLog(open.inc).warn({ dependent: input.check, upstream }, `page held: ${upstream} is down`);
+      this.#burst.line('warn', 'page held', input.check, { incident_id: open.inc.id, dependent: input.check, upstream }, `page held: ${upstream} is down`);
       return open.inc;
     }
 
@@ -674,7 +677,7 @@ export class AlertManager {
     const s = silenceState({ check: input.check, labels }, now, this.#silences, this.#windows);
     const rows = names.map((name) => this.#row(name, n, s.silenced ? 'suppressed' : 'pending', now));
     this.#write({ insert: rows }, rows.filter((r) => r.status === 'pending'));
-    this.#log.info({ check: input.check, kind: input.kind, notifiers: names, suppressed: s.silenced }, 'warning');
+    this.#burst.line('info', 'warning', input.check, { kind: input.kind, notifiers: names, suppressed: s.silenced }, 'warning');
     await this.#stored();
     return n;
   }

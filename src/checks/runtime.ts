@@ -91,6 +91,9 @@ export interface RuntimeOptions {
   isSynthetic?: (attributes: Record<string, AttrValue>) => boolean;
 }
 
+/** Flips in one batch logged one line each; more (a storm) are logged one line per transition. */
+export const FLIP_LOG_LIMIT = 20;
+
 /** Checks handled per slice of a wake-up (and per start-up transaction). */
 const WAKE_SLICE = 1000;
 
@@ -205,6 +208,11 @@ export class CheckRuntime extends EventEmitter {
 
   names(): string[] {
     return [...this.entries.keys()];
+  }
+
+  /** Every check's spec, in config order. */
+  specs(): CheckSpec[] {
+    return Array.from(this.entries.values(), (e) => e.spec);
   }
 
   spec(name: string): CheckSpec | undefined {
@@ -415,11 +423,9 @@ export class CheckRuntime extends EventEmitter {
   }
 
   private dispatch(effects: Array<[Entry, Effect]>): void {
+    this.logFlips(effects);
     for (const [e, ef] of effects) {
-      if (ef.type === 'flip') {
-        this.opts.logger.info({ check: ef.check, from: ef.from, to: ef.to, at: new Date(ef.at).toISOString(), reason: ef.reason }, `check ${ef.check}: ${ef.from} -> ${ef.to}`);
-        this.emit('flip', ef);
-      }
+      if (ef.type === 'flip') this.emit('flip', ef);
       try {
         const r = this.opts.onEffect(ef, e.spec, e.state);
         if (r && typeof (r as Promise<void>).catch === 'function') {
@@ -428,6 +434,44 @@ export class CheckRuntime extends EventEmitter {
       } catch (err) {
         this.opts.logger.error({ err, check: e.spec.name, effect: ef.type }, 'effect handler failed');
       }
+    }
+  }
+
+  /**
+   * One line per flip — unless a batch flips more than FLIP_LOG_LIMIT checks (a storm): then one
+   * line per transition (`1,000 checks: quiet -> down`, naming them, with the first and last
+   * deadline) and each flip at debug. A storm's per-check lines cost more than the alerting itself.
+   */
+  private logFlips(effects: Array<[Entry, Effect]>): void {
+    const log = this.opts.logger;
+    let n = 0;
+    for (const [, ef] of effects) if (ef.type === 'flip') n++;
+    if (n === 0) return;
+    const line = (ef: Effect & { type: 'flip' }) => [{ check: ef.check, from: ef.from, to: ef.to, at: new Date(ef.at).toISOString(), reason: ef.reason }, `check ${ef.check}: ${ef.from} -> ${ef.to}`] as const;
+    if (n <= FLIP_LOG_LIMIT) {
+      for (const [, ef] of effects) if (ef.type === 'flip') log.info(...line(ef));
+      return;
+    }
+    const debug = log.isLevelEnabled('debug');
+    const groups = new Map<string, { from: string; to: string; checks: string[]; first: number; last: number; reason: string | undefined }>();
+    for (const [, ef] of effects) {
+      if (ef.type !== 'flip') continue;
+      if (debug) log.debug(...line(ef));
+      const k = `${ef.from}>${ef.to}`;
+      const g = groups.get(k);
+      if (!g) groups.set(k, { from: ef.from, to: ef.to, checks: [ef.check], first: ef.at, last: ef.at, reason: ef.reason });
+      else {
+        g.checks.push(ef.check);
+        if (ef.at < g.first) g.first = ef.at;
+        if (ef.at > g.last) g.last = ef.at;
+        if (g.reason !== ef.reason) g.reason = undefined;
+      }
+    }
+    for (const g of groups.values()) {
+      log.info(
+        { flips: g.checks.length, from: g.from, to: g.to, at: new Date(g.first).toISOString(), last_at: new Date(g.last).toISOString(), ...(g.reason !== undefined ? { reason: g.reason } : {}), checks: g.checks },
+        `${g.checks.length.toLocaleString('en')} checks: ${g.from} -> ${g.to}`,
+      );
     }
   }
 

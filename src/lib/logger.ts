@@ -49,3 +49,62 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
 }
 
 export const silentLogger = (): Logger => pino({ level: 'silent' });
+
+type Level = 'fatal' | 'error' | 'warn' | 'info';
+
+/**
+ * Lines that come one per check (a page decided, a warning): in an outage storm 100,000 of them in
+ * a few seconds cost more than the alerting itself and bury the story. Per kind of line and per turn
+ * of the event loop, the first `limit` are logged as they are; the rest go at debug, and at the end
+ * of the turn one summary line at the same level says how many there were and names their checks:
+ * `{ burst: 'PAGE', count: 980, checks: [...] }` "PAGE 980 more checks (storm: one line for the
+ * rest of this batch; each at debug)". Outside storms nothing changes.
+ */
+export class BurstLog {
+  readonly #log: Logger;
+  readonly #limit: number;
+  readonly #kinds = new Map<string, { level: Level; seen: number; checks: string[]; fields: Record<string, unknown> }>();
+  #queued = false;
+
+  constructor(logger: Logger, opts: { limit?: number } = {}) {
+    this.#log = logger;
+    this.#limit = opts.limit ?? BURST_LOG_LIMIT;
+  }
+
+  /** `kind` groups the lines summarised together (e.g. `PAGE`); `fields` of the first one are kept in the summary. */
+  line(level: Level, kind: string, check: string, obj: Record<string, unknown>, msg: string): void {
+    let k = this.#kinds.get(kind);
+    if (!k) {
+      this.#kinds.set(kind, (k = { level, seen: 0, checks: [], fields: {} }));
+      if (!this.#queued) {
+        this.#queued = true;
+        setImmediate(() => this.flush());
+      }
+    }
+    k.seen++;
+    if (k.seen <= this.#limit) {
+      this.#log[level]({ check, ...obj }, msg);
+      return;
+    }
+    if (k.checks.length === 0) k.fields = obj;
+    k.checks.push(check);
+    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ check, ...obj }, msg);
+  }
+
+  /** Write the summary lines of this turn (called at its end; tests may call it). */
+  flush(): void {
+    this.#queued = false;
+    const kinds = [...this.#kinds];
+    this.#kinds.clear();
+    for (const [kind, k] of kinds) {
+      if (!k.checks.length) continue;
+      this.#log[k.level](
+        { burst: kind, count: k.checks.length, total: k.seen, first: k.fields, checks: k.checks },
+        `${kind} ${k.checks.length.toLocaleString('en')} more checks (storm: one line for the rest of this batch; each at debug)`,
+      );
+    }
+  }
+}
+
+/** Lines of one kind logged one by one per turn of the event loop before a storm is summarised. */
+export const BURST_LOG_LIMIT = 20;

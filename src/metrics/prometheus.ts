@@ -3,6 +3,7 @@
  * config are not exported (Prometheus label sets are fixed per metric); use relabelling if needed.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { IdCounter, IdGauge, IdHistogram, Interner, StateGauge } from './compact.ts';
 import {
   CHECK_STATES,
   type CheckRef,
@@ -29,15 +30,17 @@ const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 export class PrometheusSink implements MetricsSink {
   readonly registry = new Registry();
-  readonly #state: Gauge<'check' | 'state'>;
-  readonly #since: Gauge<'check'>;
-  readonly #expected: Gauge<'check'>;
-  readonly #events: Counter<'stream' | 'synthetic'>;
-  readonly #eventChildren = new Map<string, { inc(n: number): void }>();
-  readonly #lag: Histogram<'stream'>;
+  // Per check and per stream: compact series (src/metrics/compact.ts), 100,000 checks cost bytes each, not objects.
+  readonly #checks = new Interner();
+  readonly #streamIds = new Interner();
+  readonly #state: StateGauge;
+  readonly #since: IdGauge;
+  readonly #expected: IdGauge;
+  readonly #events: IdCounter;
+  readonly #lag: IdHistogram;
   readonly #lagOut: Counter<'stream' | 'reason'>;
   readonly #streams: StreamLabels;
-  readonly #flips: Counter<'check' | 'from' | 'to'>;
+  readonly #flips: IdCounter;
   readonly #probes: Counter<'check' | 'result'>;
   readonly #probeLatency: Histogram<'check'>;
   readonly #probeCost: Counter<'check' | 'currency'>;
@@ -50,11 +53,12 @@ export class PrometheusSink implements MetricsSink {
 
   constructor(opts: PrometheusSinkOptions = {}) {
     const registers = [this.registry];
-    this.#state = new Gauge({ name: 'quietwatch_check_state', help: '1 for the state each check is in, 0 for the others.', labelNames: ['check', 'state'], registers });
-    this.#since = new Gauge({ name: 'quietwatch_check_seconds_since_last_event', help: 'Seconds since the check last saw an event.', labelNames: ['check'], registers });
-    this.#expected = new Gauge({ name: 'quietwatch_check_expected_events_per_minute', help: 'Learned normal events per minute for the check, where known.', labelNames: ['check'], registers });
-    this.#events = new Counter({ name: 'quietwatch_events_total', help: 'Events ingested.', labelNames: ['stream', 'synthetic'], registers });
-    this.#lag = new Histogram({ name: 'quietwatch_pipeline_lag_seconds', help: 'Event time to arrival (within a day; see quietwatch_pipeline_lag_out_of_range_total).', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers });
+    const registry = this.registry;
+    this.#state = new StateGauge('quietwatch_check_state', '1 for the state each check is in, 0 for the others.', CHECK_STATES, this.#checks, registry);
+    this.#since = new IdGauge('quietwatch_check_seconds_since_last_event', 'Seconds since the check last saw an event.', 'check', this.#checks, registry);
+    this.#expected = new IdGauge('quietwatch_check_expected_events_per_minute', 'Learned normal events per minute for the check, where known.', 'check', this.#checks, registry);
+    this.#events = new IdCounter('quietwatch_events_total', 'Events ingested.', 'stream', this.#streamIds, registry);
+    this.#lag = new IdHistogram('quietwatch_pipeline_lag_seconds', 'Event time to arrival (within a day; see quietwatch_pipeline_lag_out_of_range_total).', 'stream', this.#streamIds, LATENCY_BUCKETS, registry);
     this.#lagOut = new Counter({
       name: 'quietwatch_pipeline_lag_out_of_range_total',
       help: 'Events whose time is after their arrival (reason="future") or more than a day before it (reason="past"): a clock or unit problem, kept out of the lag histogram.',
@@ -62,7 +66,7 @@ export class PrometheusSink implements MetricsSink {
       registers,
     });
     this.#streams = new StreamLabels(opts.maxOtherStreams);
-    this.#flips = new Counter({ name: 'quietwatch_check_flips_total', help: 'Check state changes.', labelNames: ['check', 'from', 'to'], registers });
+    this.#flips = new IdCounter('quietwatch_check_flips_total', 'Check state changes.', 'check', this.#checks, registry);
     this.#probes = new Counter({ name: 'quietwatch_probes_total', help: 'Probes by result.', labelNames: ['check', 'result'], registers });
     this.#probeLatency = new Histogram({ name: 'quietwatch_probe_latency_seconds', help: 'Probe fired to its event seen.', labelNames: ['check'], buckets: LATENCY_BUCKETS, registers });
     this.#probeCost = new Counter({ name: 'quietwatch_probe_cost_minor_units_total', help: 'What probes cost, in minor currency units.', labelNames: ['check', 'currency'], registers });
@@ -101,33 +105,28 @@ export class PrometheusSink implements MetricsSink {
 
   checkState(check: CheckRef, state: CheckState, secs: number | null, _at: number, expected?: ExpectedRates): void {
     this.#streams.know(check.stream);
-    for (const s of CHECK_STATES) this.#state.set({ check: check.name, state: s }, s === state ? 1 : 0);
-    if (secs === null || !Number.isFinite(secs)) this.#since.remove({ check: check.name });
-    else this.#since.set({ check: check.name }, secs);
-    if (expected?.eventsPerMinute !== undefined) this.#expected.set({ check: check.name }, expected.eventsPerMinute);
+    const id = this.#checks.id(check.name);
+    this.#state.set(id, state);
+    if (secs === null || !Number.isFinite(secs)) this.#since.remove(id);
+    else this.#since.set(id, secs);
+    if (expected?.eventsPerMinute !== undefined) this.#expected.set(id, expected.eventsPerMinute);
   }
 
   events(name: string, count: number, synthetic: boolean, _at: number): void {
     const stream = this.#streams.label(name);
-    const key = synthetic ? `${stream}\u0000s` : stream;
-    let child = this.#eventChildren.get(key);
-    if (!child) {
-      child = this.#events.labels({ stream, synthetic: String(synthetic) });
-      this.#eventChildren.set(key, child);
-    }
-    child.inc(count);
+    this.#events.inc(this.#streamIds.id(stream), synthetic ? 's' : 'r', { synthetic: String(synthetic) }, count);
   }
 
   lag(name: string, lagMs: number, _at: number): void {
     const stream = this.#streams.label(name);
     const out = lagOutOfRange(lagMs);
     if (out) this.#lagOut.inc({ stream, reason: out });
-    else this.#lag.observe({ stream }, Math.max(0, lagMs) / 1000);
+    else this.#lag.observe(this.#streamIds.id(stream), Math.max(0, lagMs) / 1000);
   }
 
   flip(check: CheckRef, from: CheckState, to: CheckState, _at: number, _reason: string): void {
     this.#streams.know(check.stream);
-    this.#flips.inc({ check: check.name, from, to });
+    this.#flips.inc(this.#checks.id(check.name), `${from}>${to}`, { from, to });
   }
 
   probe(f: ProbeFact): void {

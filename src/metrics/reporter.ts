@@ -5,6 +5,7 @@
  * health. Handlers and timers only: the facts go to the MetricsSink.
  */
 import type { CheckRuntime } from '../checks/runtime.ts';
+import { limitsAt } from '../checks/engine.ts';
 import type { CheckSpec } from '../checks/types.ts';
 import type { NamedHandler } from '../effects/router.ts';
 import type { Clock, Timers } from '../lib/clock.ts';
@@ -38,7 +39,7 @@ export class MetricsReporter {
   readonly onFlip: NamedHandler<'flip'> = {
     name: 'metrics',
     handle: (e, { spec }) => {
-      this.d.sink.flip(checkRef(spec), e.from, e.to, e.at, e.reason);
+      this.d.sink.flip(spec, e.from, e.to, e.at, e.reason);
       // A storm flips 100,000 checks in one second: their states go out in slices, not one by one.
       this.dirty.add(spec);
       this.flushTimer ??= (this.d.timers ?? systemTimers).setTimeout(() => {
@@ -76,16 +77,17 @@ export class MetricsReporter {
     this.reportHealth(clock.now()).catch((err) => logger.warn({ err }, 'could not report health metrics'));
     if (this.reporting) return; // the last round is still going out
     this.reporting = true;
-    this.reportSlices(runtime.names().map((n) => runtime.spec(n)!))
+    this.reportSlices(runtime.specs())
       .catch((err) => logger.warn({ err }, 'could not report check states'))
       .finally(() => (this.reporting = false));
   }
 
   private reportState(spec: CheckSpec, at: number): void {
-    const snap = this.d.runtime.snapshot(spec.name);
-    if (!snap) return;
-    const lim = snap.limits;
-    this.d.sink.checkState(checkRef(spec), snap.status, snap.lastEventAt === null ? null : Math.max(0, (at - snap.lastEventAt) / 1000), at, {
+    // The state and the limits only (not a full snapshot): 100,000 checks are reported every few seconds.
+    const st = this.d.runtime.state(spec.name);
+    if (!st) return;
+    const lim = limitsAt(spec, at);
+    this.d.sink.checkState(spec, st.status, st.lastEventAt === null ? null : Math.max(0, (at - st.lastEventAt) / 1000), at, {
       quietAfterMs: lim.quietAfterMs,
       pageAfterMs: lim.pageAfterMs,
       ...(lim.expectedPerMinute !== undefined ? { eventsPerMinute: lim.expectedPerMinute } : {}),
@@ -100,4 +102,3 @@ export class MetricsReporter {
 }
 
 const SLICE = 2_000;
-const checkRef = (spec: CheckSpec) => ({ name: spec.name, stream: spec.stream, labels: spec.labels });
