@@ -1,8 +1,9 @@
 /**
  * AWS SNS (SDK v3) as the fallback route: SMS / email subscribers when PagerDuty cannot be reached.
+ * The SDK (about 0.2 s to load) is loaded on the first send, not when the config names the notifier.
  */
 import { z } from 'zod';
-import { PublishCommand, SNSClient, type PublishCommandInput } from '@aws-sdk/client-sns';
+import type { PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
 import { networkError, PermanentError, RetryableError, type QuietwatchError } from '../../lib/errors.ts';
 import { Secret } from '../../lib/secret.ts';
 import type { Notification, Notifier, Receipt } from '../types.ts';
@@ -50,7 +51,8 @@ export interface SnsOptions {
 export class SnsNotifier implements Notifier {
   readonly kind = 'sns' as const;
   readonly name: string;
-  readonly #client: SNSClient;
+  #client: Promise<{ client: SNSClient; PublishCommand: typeof import('@aws-sdk/client-sns').PublishCommand }> | undefined;
+  readonly #opts: SnsOptions;
   readonly #topicArn: string;
   readonly #timeoutMs: number;
   readonly #secrets: (Secret | undefined)[];
@@ -60,19 +62,28 @@ export class SnsNotifier implements Notifier {
     this.#topicArn = opts.topicArn;
     this.#timeoutMs = opts.timeoutMs;
     this.#secrets = [opts.credentials?.secretAccessKey, opts.credentials?.sessionToken];
-    const creds = opts.credentials;
-    this.#client = new SNSClient({
-      region: opts.region,
-      endpoint: opts.endpoint,
-      maxAttempts: 1, // our retry policy is the one
-      credentials: creds
-        ? async () => ({
-            accessKeyId: creds.accessKeyId,
-            secretAccessKey: creds.secretAccessKey.reveal(),
-            sessionToken: creds.sessionToken?.reveal(),
-          })
-        : undefined,
+    this.#opts = opts;
+  }
+
+  #sdk() {
+    this.#client ??= import('@aws-sdk/client-sns').then(({ SNSClient, PublishCommand }) => {
+      const opts = this.#opts;
+      const creds = opts.credentials;
+      const client = new SNSClient({
+        region: opts.region,
+        endpoint: opts.endpoint,
+        maxAttempts: 1, // our retry policy is the one
+        credentials: creds
+          ? async () => ({
+              accessKeyId: creds.accessKeyId,
+              secretAccessKey: creds.secretAccessKey.reveal(),
+              sessionToken: creds.sessionToken?.reveal(),
+            })
+          : undefined,
+      });
+      return { client, PublishCommand };
     });
+    return this.#client;
   }
 
   static fromConfig(name: string, c: SnsConfig): SnsNotifier {
@@ -89,7 +100,8 @@ export class SnsNotifier implements Notifier {
 
   async send(n: Notification): Promise<Receipt> {
     try {
-      const out = await this.#client.send(new PublishCommand(buildSnsPublish(n, this.#topicArn)), {
+      const { client, PublishCommand } = await this.#sdk();
+      const out = await client.send(new PublishCommand(buildSnsPublish(n, this.#topicArn)), {
         abortSignal: AbortSignal.timeout(this.#timeoutMs),
       });
       return { message_id: out.MessageId ?? '' };

@@ -1,9 +1,10 @@
 /**
  * The Stripe driver: the official SDK in test mode. A PaymentIntent created and confirmed in one
  * call with the configured test PaymentMethod; refund on reverse(). The SDK's own retries are off
- * (maxNetworkRetries: 0) so the ProbeManager's policy is the one.
+ * (maxNetworkRetries: 0) so the ProbeManager's policy is the one. The SDK is loaded on first use:
+ * a service without a Stripe probe (and every CLI command) starts without paying for it.
  */
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { PermanentError } from '../../lib/errors.ts';
 import type { StripeDriverConfig } from '../config.ts';
 import { redactSecrets } from '../redact.ts';
@@ -13,15 +14,22 @@ import { classifyStripeError, paymentIntentParams, readPaymentIntent, refundIdem
 export class StripeProbeDriver implements ProbeDriver {
   readonly kind = 'stripe' as const;
   readonly #cfg: StripeDriverConfig;
-  readonly #stripe: Stripe;
+  #client: Promise<Stripe> | undefined;
 
   constructor(cfg: StripeDriverConfig) {
     this.#cfg = cfg;
-    const opts: Stripe.StripeConfig = { maxNetworkRetries: 0, timeout: cfg.timeout, telemetry: false };
-    if (cfg.host) opts.host = cfg.host;
-    if (cfg.port) opts.port = cfg.port;
-    if (cfg.protocol) opts.protocol = cfg.protocol;
-    this.#stripe = new Stripe(cfg.apiKey.reveal(), opts);
+  }
+
+  #stripe(): Promise<Stripe> {
+    this.#client ??= import('stripe').then(({ default: StripeSdk }) => {
+      const cfg = this.#cfg;
+      const opts: Stripe.StripeConfig = { maxNetworkRetries: 0, timeout: cfg.timeout, telemetry: false };
+      if (cfg.host) opts.host = cfg.host;
+      if (cfg.port) opts.port = cfg.port;
+      if (cfg.protocol) opts.protocol = cfg.protocol;
+      return new StripeSdk(cfg.apiKey.reveal(), opts);
+    });
+    return this.#client;
   }
 
   #redact = (s: string): string => redactSecrets(s, [this.#cfg.apiKey]);
@@ -29,7 +37,7 @@ export class StripeProbeDriver implements ProbeDriver {
   async charge(req: ChargeRequest, signal?: AbortSignal): Promise<ChargeResult> {
     if (signal?.aborted) throw new PermanentError('PROBE_ABORTED', 'probe aborted before the call');
     try {
-      const pi = await this.#stripe.paymentIntents.create(paymentIntentParams(this.#cfg, req), {
+      const pi = await (await this.#stripe()).paymentIntents.create(paymentIntentParams(this.#cfg, req), {
         idempotencyKey: req.idempotencyKey,
       });
       return readPaymentIntent(pi);
@@ -44,7 +52,7 @@ export class StripeProbeDriver implements ProbeDriver {
     if (!req.reference) throw new PermanentError('STRIPE_NO_REFERENCE', 'cannot refund: no payment intent id recorded');
     if (signal?.aborted) throw new PermanentError('PROBE_ABORTED', 'probe aborted before the call');
     try {
-      await this.#stripe.refunds.create(refundParams(req.reference, req), {
+      await (await this.#stripe()).refunds.create(refundParams(req.reference, req), {
         idempotencyKey: refundIdempotencyKey(req.idempotencyKey),
       });
     } catch (err) {
