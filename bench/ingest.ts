@@ -104,7 +104,7 @@ const rows = [await run(1), await run(1000)];
 /** PostgreSQL: how long until the leader has applied everything accepted (the relay is empty). */
 async function drained(): Promise<number> {
   const t0 = performance.now();
-  while (Number(pgc!.psql('SELECT count(*) FROM ingest_events', 'quietwatch')) > 0) await new Promise((r) => setTimeout(r, 100));
+  while (Number(pgc!.psql('SELECT count(*) FROM ingest_batches', 'quietwatch')) > 0) await new Promise((r) => setTimeout(r, 100));
   return Math.round(performance.now() - t0);
 }
 const drain: Record<string, number> = {};

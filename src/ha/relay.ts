@@ -1,23 +1,32 @@
 /**
  * The ingest relay: how every replica accepts events while only the leader runs the checks.
  *
- *  - append(): any replica commits a batch to `ingest_events` (one INSERT, all or nothing) before it
- *    answers 202, so an accepted event survives the replica's SIGKILL;
- *  - drain(): the leader takes the oldest rows out with DELETE … RETURNING (FOR UPDATE SKIP LOCKED)
- *    in a transaction that stays open while they are applied to the checks (whose state commit is
- *    its own transaction), and commits the DELETE only after that. A crash in between applies the
- *    batch again on the next leader: at least once, never lost (a repeated event changes nothing
- *    but a learned count).
+ *  - append(): any replica commits a batch to `ingest_batches` (one row per accepted batch, the
+ *    events as JSON, all or nothing) before it answers 202, so an accepted event survives the
+ *    replica's SIGKILL;
+ *  - drain(): the leader takes the oldest batches out with DELETE … RETURNING (FOR UPDATE SKIP
+ *    LOCKED), up to `batch` events, in a transaction that stays open while they are applied to the
+ *    checks (whose state commit is its own transaction), and commits the DELETE only after that. A
+ *    crash in between applies them again on the next leader: at least once, never lost (a repeated
+ *    event changes nothing but a learned count).
  * Rows are taken by what is there, not by a cursor: a batch that commits late (a lower seq, a slow
  * replica) is taken at the next drain, never skipped.
+ *
+ * One row per batch, not per event: a batch of 1,000 is one tuple and one index entry to insert and
+ * to delete, the follower sends the JSON it already has, and PostgreSQL only checks it is JSON (a
+ * `json` column, no per-event parsing or jsonb conversion). Replicas of the previous version (one
+ * row per event in `ingest_events`) may still be appending during a rolling upgrade: that table is
+ * drained too, looked at no more than once a second while it is empty.
  */
 import type { IngestEvent } from '../ingest/types.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
 import type { Timers } from '../lib/clock.ts';
 import { systemTimers } from '../lib/clock.ts';
+import type { PoolClient } from 'pg';
 import type { PgPool } from '../store/pg-pool.ts';
 
-interface Row {
+/** A row of the previous version's per-event table. */
+interface LegacyRow {
   seq: number;
   stream: string;
   check_name: string | null;
@@ -26,6 +35,9 @@ interface Row {
   event_id: string | null;
   attributes: IngestEvent['attributes'];
 }
+
+/** How often an empty `ingest_events` (the previous version's table) is looked at again. */
+const LEGACY_EVERY_MS = 1000;
 
 export interface RelayOptions {
   db: PgPool;
@@ -44,6 +56,8 @@ export class EventRelay {
   #timer: unknown;
   #running = false;
   #draining: Promise<number> | undefined;
+  /** When to look at the previous version's table again (0: at the next drain). */
+  #legacyAt = 0;
   /** Events applied by this replica while leading. */
   applied = 0;
 
@@ -54,12 +68,9 @@ export class EventRelay {
   /** Commit a batch; resolves once it is durable (then the caller may answer 202). */
   async append(events: readonly IngestEvent[]): Promise<void> {
     if (!events.length) return;
-    const rows = events.map((e) => ({ stream: e.stream, check_name: e.check ?? null, arrived_at: e.arrivedAt, time: e.time, event_id: e.id ?? null, attributes: e.attributes }));
     await this.#o.db.query(
-      `INSERT INTO ingest_events (stream, check_name, arrived_at, time, event_id, attributes, replica)
-       SELECT stream, check_name, arrived_at, time, event_id, attributes, $2
-       FROM jsonb_to_recordset($1::jsonb) AS x(stream text, check_name text, arrived_at bigint, time bigint, event_id text, attributes jsonb)`,
-      [JSON.stringify(rows), this.#o.replica],
+      'INSERT INTO ingest_batches (n, events, replica) VALUES ($1, $2::json, $3)',
+      [events.length, JSON.stringify(events), this.#o.replica],
       'storing accepted events',
     );
   }
@@ -72,23 +83,43 @@ export class EventRelay {
 
   async #drain(apply: (events: IngestEvent[]) => Promise<unknown>): Promise<number> {
     return this.#o.db.tx(async (c) => {
-      const r = await c.query<Row>(
-        `DELETE FROM ingest_events WHERE seq IN (SELECT seq FROM ingest_events ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING seq, stream, check_name, arrived_at, time, event_id, attributes`,
+      // The oldest batches while the events before each are under `batch` (so at least one batch,
+      // however large, and at most one batch's worth beyond `batch`).
+      const r = await c.query<{ seq: string; events: IngestEvent[] }>(
+        `WITH c AS (SELECT seq, n FROM ingest_batches ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED),
+              w AS (SELECT seq FROM (SELECT seq, sum(n) OVER (ORDER BY seq) - n AS before FROM c) x WHERE before < $1)
+         DELETE FROM ingest_batches b USING w WHERE b.seq = w.seq RETURNING b.seq, b.events`,
         [this.#o.batch],
       );
-      if (!r.rows.length) return 0;
-      const rows = r.rows.sort((a, b) => a.seq - b.seq);
-      const events = rows.map((row) => {
-        const e: IngestEvent = { stream: row.stream, arrivedAt: row.arrived_at, time: row.time, attributes: row.attributes ?? {} };
-        if (row.event_id !== null) e.id = row.event_id;
-        if (row.check_name !== null) e.check = row.check_name;
-        return e;
-      });
+      const events: IngestEvent[] = [];
+      for (const row of r.rows.sort((a, b) => Number(a.seq) - Number(b.seq))) for (const e of row.events) events.push(e);
+      if (events.length < this.#o.batch && Date.now() >= this.#legacyAt) {
+        const legacy = await this.#drainLegacy(c, this.#o.batch - events.length);
+        if (!legacy.length) this.#legacyAt = Date.now() + LEGACY_EVERY_MS;
+        for (const e of legacy) events.push(e);
+      }
+      if (!events.length) return 0;
       await apply(events);
       this.applied += events.length;
       return events.length;
     }, 'applying relayed events');
+  }
+
+  /** The previous version's rows (one per event), oldest first. */
+  async #drainLegacy(c: PoolClient, limit: number): Promise<IngestEvent[]> {
+    const r = await c.query<LegacyRow>(
+      `DELETE FROM ingest_events WHERE seq IN (SELECT seq FROM ingest_events ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+       RETURNING seq, stream, check_name, arrived_at, time, event_id, attributes`,
+      [Math.max(1, limit)],
+    );
+    return r.rows
+      .sort((a, b) => Number(a.seq) - Number(b.seq))
+      .map((row) => {
+        const e: IngestEvent = { stream: row.stream, arrivedAt: Number(row.arrived_at), time: Number(row.time), attributes: row.attributes ?? {} };
+        if (row.event_id !== null) e.id = row.event_id;
+        if (row.check_name !== null) e.check = row.check_name;
+        return e;
+      });
   }
 
   /**
@@ -129,7 +160,11 @@ export class EventRelay {
 
   /** Events accepted but not yet applied (metrics, tests). */
   async backlog(): Promise<number> {
-    const r = await this.#o.db.query<{ n: number }>('SELECT count(*) AS n FROM ingest_events', [], 'counting relayed events');
+    const r = await this.#o.db.query<{ n: string }>(
+      'SELECT (SELECT coalesce(sum(n), 0) FROM ingest_batches) + (SELECT count(*) FROM ingest_events) AS n',
+      [],
+      'counting relayed events',
+    );
     return Number(r.rows[0]!.n);
   }
 }

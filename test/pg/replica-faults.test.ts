@@ -206,8 +206,8 @@ describe('replicas under faults', () => {
     await waitFor(async () => (await role(b)) === 'follower', 60_000, 100);
     cluster.psql(
       `CREATE TABLE test_applied (event_id TEXT); ALTER TABLE test_applied OWNER TO quietwatch;
-       CREATE FUNCTION test_log_applied() RETURNS trigger AS $$ BEGIN INSERT INTO test_applied VALUES (OLD.event_id); RETURN OLD; END $$ LANGUAGE plpgsql;
-       CREATE TRIGGER test_applied AFTER DELETE ON ingest_events FOR EACH ROW EXECUTE FUNCTION test_log_applied();`,
+       CREATE FUNCTION test_log_applied() RETURNS trigger AS $$ BEGIN INSERT INTO test_applied SELECT e->>'id' FROM json_array_elements(OLD.events) e; RETURN OLD; END $$ LANGUAGE plpgsql;
+       CREATE TRIGGER test_applied AFTER DELETE ON ingest_batches FOR EACH ROW EXECUTE FUNCTION test_log_applied();`,
       'pgdown',
     );
     const accepted = new Set<string>();
@@ -254,7 +254,7 @@ describe('replicas under faults', () => {
     await new Promise((r) => setTimeout(r, 2000));
     posting = false;
     await pump;
-    await waitFor(() => (Number(cluster.psql('SELECT count(*) FROM ingest_events', 'pgdown')) === 0 ? true : undefined), 20_000, 200);
+    await waitFor(() => (Number(cluster.psql('SELECT count(*) FROM ingest_batches', 'pgdown')) === 0 ? true : undefined), 20_000, 200);
     const applied = new Set(cluster.psql('SELECT DISTINCT event_id FROM test_applied', 'pgdown').split('\n').filter(Boolean));
     const lost = [...accepted].filter((id) => !applied.has(id));
     const aExit = a.proc.child.exitCode;

@@ -7,7 +7,7 @@
  * lost, charges made twice for one probe, false pages.
  *
  * "Lost" is measured in the database: a test-only trigger logs every relayed event when the leader's
- * DELETE … RETURNING commits (which happens only after the batch was applied to the checks).
+ * DELETE … RETURNING of its batch commits (which happens only after the batch was applied to the checks).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -147,8 +147,8 @@ describe('two replicas on one PostgreSQL', () => {
     // test-only: log every relayed event whose DELETE (applied to the checks) committed
     cluster.psql(
       `CREATE TABLE test_applied (event_id TEXT); ALTER TABLE test_applied OWNER TO quietwatch;
-       CREATE FUNCTION test_log_applied() RETURNS trigger AS $$ BEGIN INSERT INTO test_applied VALUES (OLD.event_id); RETURN OLD; END $$ LANGUAGE plpgsql;
-       CREATE TRIGGER test_applied AFTER DELETE ON ingest_events FOR EACH ROW EXECUTE FUNCTION test_log_applied();`,
+       CREATE FUNCTION test_log_applied() RETURNS trigger AS $$ BEGIN INSERT INTO test_applied SELECT e->>'id' FROM json_array_elements(OLD.events) e; RETURN OLD; END $$ LANGUAGE plpgsql;
+       CREATE TRIGGER test_applied AFTER DELETE ON ingest_batches FOR EACH ROW EXECUTE FUNCTION test_log_applied();`,
       'quietwatch',
     );
     logging = true;
@@ -196,7 +196,7 @@ describe('two replicas on one PostgreSQL', () => {
         process.stdout.write(`--- ${r.name} (${r.proc?.lines().length} lines)\n${bad.map((l) => JSON.stringify(l).slice(0, 600)).join('\n')}\n`);
       }
     };
-    const backlog = await waitFor(() => (Number(cluster.psql('SELECT count(*) FROM ingest_events', 'quietwatch')) === 0 ? true : undefined), 20_000, 200).catch((err) => (dump(), Promise.reject(err)));
+    const backlog = await waitFor(() => (Number(cluster.psql('SELECT count(*) FROM ingest_batches', 'quietwatch')) === 0 ? true : undefined), 20_000, 200).catch((err) => (dump(), Promise.reject(err)));
     expect(backlog).toBe(true);
 
     const applied = new Set(cluster.psql('SELECT DISTINCT event_id FROM test_applied', 'quietwatch').split('\n').filter(Boolean));

@@ -149,6 +149,21 @@ CREATE INDEX alert_members_check ON alert_members (check_name);
 CREATE INDEX alert_outbox_notifier ON alert_outbox (notifier, status, seq);
 `,
   },
+  {
+    version: 3,
+    name: 'ingest relay by batch (one row per accepted batch, not per event)',
+    sql: `
+-- One row per accepted batch: the events as the API accepted them (JSON array of IngestEvent), so a
+-- batch of 1,000 is one tuple to insert and one to delete, not 1,000 of each. ingest_events stays
+-- for replicas of the previous version during a rolling upgrade (the leader drains both).
+CREATE TABLE ingest_batches (
+  seq BIGSERIAL PRIMARY KEY,
+  n INTEGER NOT NULL,
+  events JSON NOT NULL,
+  replica TEXT NOT NULL
+);
+`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
