@@ -58,4 +58,52 @@ describe('PrometheusSink', () => {
     a.incidents(1, 0);
     expect(await b.metricsText()).toContain('quietwatch_incidents_open 0');
   });
+
+  it('per-check and per-stream series for many checks: the same lines as prom-client prints, escaped, in the JSON form too', async () => {
+    const sink = new PrometheusSink({ defaultMetrics: false });
+    const n = 5_000;
+    for (let i = 0; i < n; i++) sink.checkState({ name: `c${i}`, stream: `s${i}` }, i % 2 ? 'ok' : 'down', i, 0, i === 7 ? { eventsPerMinute: 3 } : undefined);
+    const odd = { name: 'we"ird\\name\n', stream: 'odd' };
+    sink.checkState(odd, 'paused', null, 0);
+    sink.flip(odd, 'ok', 'down', 0, 'r');
+    sink.flip(odd, 'ok', 'down', 0, 'r');
+    sink.flip({ name: 'c1', stream: 's1' }, 'down', 'ok', 0, 'r');
+    sink.lag('s1', 50, 0);
+    sink.lag('s1', 3_000, 0);
+    sink.lag('s1', 500_000, 0);
+    sink.events('s1', 2, false, 0);
+    const text = await sink.metricsText();
+    expect(text.match(/^quietwatch_check_state\{/gm)).toHaveLength((n + 1) * 5);
+    expect(text).toContain('quietwatch_check_state{check="c4999",state="ok"} 1');
+    expect(text).toContain('quietwatch_check_state{check="c4998",state="down"} 1');
+    expect(text).toContain('quietwatch_check_state{check="we\\"ird\\\\name\\n",state="paused"} 1');
+    expect(text).toContain('quietwatch_check_seconds_since_last_event{check="c4999"} 4999');
+    expect(text.match(/^quietwatch_check_seconds_since_last_event\{/gm)).toHaveLength(n);
+    expect(text.match(/^quietwatch_check_expected_events_per_minute\{/gm)).toEqual(['quietwatch_check_expected_events_per_minute{']);
+    expect(text).toContain('quietwatch_check_flips_total{check="we\\"ird\\\\name\\n",from="ok",to="down"} 2');
+    expect(text).toContain('quietwatch_check_flips_total{check="c1",from="down",to="ok"} 1');
+    expect(text.match(/^quietwatch_check_flips_total\{/gm)).toHaveLength(2);
+    // The histogram: cumulative buckets, +Inf, sum, count.
+    expect(text).toContain('quietwatch_pipeline_lag_seconds_bucket{le="0.05",stream="s1"} 1');
+    expect(text).toContain('quietwatch_pipeline_lag_seconds_bucket{le="2.5",stream="s1"} 1');
+    expect(text).toContain('quietwatch_pipeline_lag_seconds_bucket{le="5",stream="s1"} 2');
+    expect(text).toContain('quietwatch_pipeline_lag_seconds_bucket{le="300",stream="s1"} 2');
+    expect(text).toContain('quietwatch_pipeline_lag_seconds_bucket{le="+Inf",stream="s1"} 3');
+    expect(text).toContain('quietwatch_pipeline_lag_seconds_sum{stream="s1"} 503.05');
+    expect(text).toContain('quietwatch_pipeline_lag_seconds_count{stream="s1"} 3');
+    expect(text).toContain('# TYPE quietwatch_pipeline_lag_seconds histogram');
+    expect(text).toContain('# TYPE quietwatch_check_flips_total counter');
+    expect(text).toContain('quietwatch_events_total{stream="s1",synthetic="false"} 2');
+    // A check that loses its last event time loses the series; a later state moves the gauge.
+    sink.checkState({ name: 'c3', stream: 's3' }, 'quiet', null, 1);
+    const again = await sink.metricsText();
+    expect(again).not.toContain('quietwatch_check_seconds_since_last_event{check="c3"}');
+    expect(again).toContain('quietwatch_check_state{check="c3",state="quiet"} 1');
+    expect(again).toContain('quietwatch_check_state{check="c3",state="ok"} 0');
+    const json = await sink.registry.getMetricsAsJSON();
+    const lag = json.find((m) => m.name === 'quietwatch_pipeline_lag_seconds')!;
+    expect(lag.values).toContainEqual(expect.objectContaining({ labels: { le: '+Inf', stream: 's1' }, value: 3 }));
+    const state = json.find((m) => m.name === 'quietwatch_check_state')!;
+    expect(state.values).toContainEqual(expect.objectContaining({ labels: { check: 'c0', state: 'down' }, value: 1 }));
+  });
 });
