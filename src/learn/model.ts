@@ -67,6 +67,9 @@ const LEVEL_PRIOR = 5;
 const LEVEL_MIN = 0.05;
 const ADAPT_WINDOW_MS = 30 * 60_000;
 const ADAPT_EVENTS = 30;
+/** Rate-drop baseline (`rateBaseline`): prior weight in expected events, and half-life. */
+const RD_PRIOR = 50;
+const RD_HALF_LIFE_MS = 3 * 3_600_000;
 /**
  * A closed bucket counts at most this many times (+3) what was expected of it. A deadman cares how
  * low normal traffic goes: a news spike must not inflate next week's normal for that hour (AAPL,
@@ -76,6 +79,8 @@ const ADAPT_EVENTS = 30;
 const SPIKE_CAP = 1.5;
 /** Weight (in weeks) of the pooled time-of-day profile in a time-of-week estimate. */
 const POOL_WEIGHT = 1;
+/** Events the pooled day profile is worth at most in a weekend bucket's estimate (its support). */
+const POOL_SUPPORT = 3;
 /** Weeks of its own history after which a time-of-week bucket no longer borrows from the pooled day profile. */
 const POOL_FADE_WEEKS = 2;
 /**
@@ -118,6 +123,8 @@ export interface ModelState {
   level: [number, number, number];
   /** Tail calibration: decayed count of silences beyond the reference quiet limit, decayed ms observed. Absent in older states. */
   exceed?: [number, number];
+  /** Rate-drop baseline: decayed observed and expected counts of the windows judged normal, and when last updated. Absent in older states. */
+  rdLevel?: [number, number, number];
 }
 
 export interface SeedBucket {
@@ -483,7 +490,8 @@ export class ArrivalModel {
     // The day profile feeds all seven buckets of this slot.
     for (let k = d; k < this.tow.perWeek; k += this.tow.perDay) this.rates[k] = this.estimate(k);
     this.recomputeWeek();
-    this.learnedFlag = this.learned();
+    // (The bucket just folded is still `cur` here: counted once, in observedMs.)
+    this.learnedFlag = s.observedMs >= this.config.warmup && this.perWeek > 0;
     this.thresholds = null;
     this.version++;
   }
@@ -508,7 +516,14 @@ export class ArrivalModel {
     else if (w > 0) [perBucket, weeks] = [s.counts[j]! / w, w];
     else if (pool !== undefined) [perBucket, weeks] = [pool, POOL_WEIGHT];
     else [perBucket, weeks] = [0, 0];
-    this.support[j] = perBucket * weeks;
+    // Events behind the estimate: its own plus what is borrowed from the pooled day profile. On
+    // Saturdays and Sundays (holidays are Sundays) the borrowed part is worth at most
+    // POOL_SUPPORT events however busy the other days are: the weekend is the commonest day that
+    // is not like the others (a business's first Saturday, promised Monday's 08:00).
+    const own = w > 0 ? s.counts[j]! : 0;
+    const borrowed = Math.max(0, perBucket * weeks - own);
+    const weekend = Math.floor(j / this.tow.perDay) >= 5;
+    this.support[j] = own + (weekend ? Math.min(borrowed, POOL_SUPPORT) : borrowed);
     return perBucket / this.config.bucket;
   }
 
@@ -520,9 +535,58 @@ export class ArrivalModel {
 
   // ---- what it knows ------------------------------------------------------------------------
 
-  /** Enough history for learned limits. */
+  /**
+   * Enough history for learned limits: `warmup` watched, counting the bucket in progress up to
+   * the last event (a batch that ends mid-bucket and comes back a day later has watched a day,
+   * though that bucket folds only at the next event).
+   */
   learned(): boolean {
-    return this.s.observedMs >= this.config.warmup && this.perWeek > 0;
+    return this.watchedMs() >= this.config.warmup && this.perWeek > 0;
+  }
+
+  /** Time watched: folded buckets, plus the bucket in progress up to the last event. */
+  watchedMs(): number {
+    const s = this.s;
+    const cur = s.cur;
+    if (cur === null || s.lastAt === null || s.lastAt <= cur.start) return s.observedMs;
+    const from = cur.from ?? cur.start;
+    const to = Math.min(s.lastAt, cur.to ?? cur.end, cur.end);
+    return s.observedMs + Math.max(0, to - from);
+  }
+
+  /**
+   * While warming up: the events seen so far (the decayed sums are practically exact within a
+   * warm-up) and the first one's time (null before any).
+   */
+  warmupEvidence(): { events: number; firstAt: number | null } {
+    let n = this.s.cur?.count ?? 0;
+    for (const c of this.s.counts) n += c;
+    return { events: n, firstAt: this.s.firstAt };
+  }
+
+  /**
+   * The rate-drop baseline: recent observed / expected over the rate-drop windows judged normal,
+   * in [LEVEL_MIN, 1], with a prior of RD_PRIOR expected events at 1 and a half-life of
+   * RD_HALF_LIFE_MS. After a permanent step down (a customer lost for good) the windows are short
+   * of the profile but not drops; within hours the baseline follows, so the next windows are
+   * judged against the new level, long before the profile's half-life has learned it. Drop
+   * windows never teach it (an outage must not become the normal), and it never exceeds 1.
+   */
+  rateBaseline(): number {
+    const l = this.s.rdLevel;
+    if (!l) return 1;
+    const b = (l[0] + RD_PRIOR) / (l[1] + RD_PRIOR);
+    return b >= 1 ? 1 : b <= LEVEL_MIN ? LEVEL_MIN : b;
+  }
+
+  /** A rate-drop window over [from, to) judged normal: `observed` events where the profile expected `expected`. */
+  noteRateWindow(from: number, to: number, observed: number, expected: number): void {
+    if (!(expected > 0) || !(to > from)) return;
+    const l = (this.s.rdLevel ??= [0, 0, from]);
+    const f = 0.5 ** (Math.max(0, to - l[2]) / RD_HALF_LIFE_MS);
+    l[0] = l[0] * f + observed;
+    l[1] = l[1] * f + expected;
+    l[2] = to;
   }
 
   /** Learned expected events per week (all buckets). */
@@ -732,7 +796,12 @@ export class ArrivalModel {
       if (r > 0) {
         const more = r * (end - t);
         if (have + more >= need) return t + (need - have) / r;
-        have += more;
+        // A bucket the silence has left behind counts as the evidence it carries: the events
+        // expected in it under its estimate's own uncertainty (Gamma with the events behind it as
+        // shape n: -ln P(none) = n ln(1 + m / n)). A well-known hour counts practically in full; one
+        // borrowed from other days (a first Sunday promised weekday traffic) counts little.
+        const n = this.support[b.index]!;
+        have += n > 0 ? n * Math.log1p(more / n) : 0;
       }
       t = end;
     }
@@ -873,7 +942,8 @@ export class LearnedLimits implements LimitModel {
     const { min, max } = this.config;
     if (!this.model.learned()) {
       const fb = which === 'quiet' ? (this.options.fallbackQuietMs ?? max) : (this.options.fallbackPageMs ?? max);
-      return since + Math.min(max, Math.max(min, fb));
+      const bound = since + Math.min(max, Math.max(min, fb));
+      return which === 'page' && this.options.fallbackPageMs === undefined ? this.warmupPage(since, bound) : bound;
     }
     // Memo: the engine asks for the same (since, which) several times per step.
     const w = which === 'quiet' ? 0 : 1;
@@ -900,6 +970,34 @@ export class LearnedLimits implements LimitModel {
     this.memoSince[w] = since;
     this.memoValue[w] = d;
     return d;
+  }
+
+  /**
+   * The page deadline while the model is still learning (no fixed pageAfter): the bounds page a
+   * stream that has never sent an event (the deadman's case: it was never wired), but once events
+   * were seen, a silence pages only when what was seen says it is no normal lull:
+   * - not before `warmup` + max after the first event: until a warm-up has been watched, the model
+   *   cannot tell a silent night, a closed day or the hours between two batches from an outage;
+   * - not before the events seen make a silence that long improbable: n events over T since the
+   *   first are n - 1 gaps of a rate with a Gamma(n - 1, T) posterior, whose predictive
+   *   P(gap > s) = (T / (T + s))^(n-1) must be below the per-gap false-page tolerance
+   *   q = falsePages * T / (n - 1) (a sparse stream's first few events promise nothing).
+   * Up to HORIZON_MS; a quiet warning (or a probe) still comes at the bounds.
+   */
+  private warmupPage(since: number, bound: number): number {
+    const { events, firstAt } = this.model.warmupEvidence();
+    if (firstAt === null || events < 1) return bound;
+    const { warmup, max, falsePages } = this.config;
+    const gaps = events - 1;
+    const T = Math.max(0, since - firstAt);
+    let evidence = Infinity;
+    if (gaps >= 1 && T > 0) {
+      const q = Math.min(1, (falsePages * T) / gaps);
+      const e = -Math.log(q) / gaps;
+      evidence = e > 700 ? Infinity : T * Math.expm1(e);
+    }
+    const d = Math.max(bound, firstAt + warmup + max, since + evidence);
+    return Math.ceil(Math.min(d, since + Math.max(max, HORIZON_MS)));
   }
 
   describe(at: number): LimitDescription {

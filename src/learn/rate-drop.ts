@@ -4,7 +4,9 @@
  * window with the learned normal for that window. The runtime calls it on a timer at the end of
  * each window (e.g. every 5 minutes) with the count it saw, and pages or probes on 'drop'.
  *
- * A drop needs both: the count is at least `minDrop` below the expectation (e.g. 80%), and it is
+ * The expectation is the learned profile times the rate-drop baseline (ArrivalModel.rateBaseline,
+ * taught by the windows judged normal: RateWindows). A drop needs both: the count is at least
+ * `minDrop` below the expectation (e.g. 80%), and it is
  * unlikely under the learned normal: the lower tail P(N <= observed) of a negative binomial with the
  * model's over-dispersion plus the uncertainty of the bucket's estimate (1/r = dispersion + 1/n) is below the tolerated false rate converted
  * to a per-window probability (falseAlarms * window length: one opportunity per window).
@@ -46,7 +48,9 @@ export function lowerTail(k: number, mean: number, phi: number): number {
 }
 
 export function evaluateRateDrop(model: ArrivalModel, windowStart: number, windowEnd: number, observedCount: number, opts: RateDropOptions): RateDropResult {
-  const expected = model.expectedCount(windowStart, windowEnd);
+  // The learned profile at the rate-drop baseline (model.rateBaseline: a permanent step down is
+  // followed within hours, not over the profile's half-life).
+  const expected = model.expectedCount(windowStart, windowEnd) * model.rateBaseline();
   const threshold = Math.min(1, opts.falseAlarmsPerMs * (windowEnd - windowStart));
   const base = { expected, observed: observedCount, threshold };
   if (!model.learned() || expected <= 0) {

@@ -10,7 +10,7 @@
  *   proportion to the time covered (InfluxDB polls are seconds long, windows minutes).
  * - `judge(t, watchingSince)` closes every window that ended by t and judges the closed ones that
  *   ended after `watchingSince` (windows before are history: learned, never judged). Only windows
- *   with learned history get a verdict.
+ *   with learned history get a verdict; the normal ones teach the model's rate-drop baseline.
  */
 import type { ArrivalModel } from './model.ts';
 import { evaluateRateDrop, type RateDropResult } from './rate-drop.ts';
@@ -86,7 +86,10 @@ export class RateWindows {
     for (const c of closed) {
       if (c.end <= watchingSince) continue;
       const r = evaluateRateDrop(this.model, c.start, c.end, c.count, { minDrop: this.opts.minDrop, falseAlarmsPerMs: this.opts.falseAlarms });
-      if (r.learned) out.push({ ...c, verdict: r.verdict, reason: r.reason });
+      if (!r.learned) continue;
+      // A normal window teaches the baseline (the profile's own expectation, without it).
+      if (r.verdict === 'normal') this.model.noteRateWindow(c.start, c.end, c.count, this.model.expectedCount(c.start, c.end));
+      out.push({ ...c, verdict: r.verdict, reason: r.reason });
     }
     return out;
   }
