@@ -24,7 +24,7 @@ import { influxWritePlugin } from './ingest/influx-write-routes.ts';
 import { LearningService } from './learn/service.ts';
 import { systemClock, systemTimers } from './lib/clock.ts';
 import { QuietwatchError } from './lib/errors.ts';
-import { createLogger } from './lib/logger.ts';
+import { BurstLog, createLogger } from './lib/logger.ts';
 import { createMetrics } from './metrics/index.ts';
 import { MetricsReporter } from './metrics/reporter.ts';
 import { ProbeService } from './probes/service.ts';
@@ -152,7 +152,9 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const fallback = config.alerts.escalation?.fallback.length ? config.alerts.escalation.fallback : config.alerts.routes.default.page;
   const storeWatch = new StoreWatch({ where: stores.where, ping: () => store.ping(), writeFailure: () => runtime!.storeWriteFailure(), retryWrites: () => runtime!.retryWrites(), notifiers: fallback.map((n) => notifiers[n]!).filter(Boolean), afterMs: config.store.lostAfter, everyMs: Math.min(5_000, config.store.lostAfter), clock, timers, logger: logger.child({ component: 'store-watch' }) });
   const unrouted = unroutedChecks(config);
-  for (const u of unrouted) logger.warn({ check: u.check, pages: u.pages, warnings: u.warnings }, u.message);
+  // One line per check, summarised past the first few (100,000 checks without a warning route are one line, not 100,000).
+  const unroutedLog = new BurstLog(logger);
+  for (const u of unrouted) unroutedLog.line('warn', 'unrouted', u.check, { pages: u.pages, warnings: u.warnings }, u.message);
   const watchdog = config.watchdog ? new Watchdog(watchdogOptions(config.watchdog), { clock, logger, scheduler: timers, health: serviceHealth({ runtime, store, alerts, clock }) }) : undefined;
 
   // Keep the store small: flips older than 90 days go, hourly.
@@ -167,6 +169,11 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
     before: {
       start: async () => (await alerts.start(), await probes.recover()),
       stop: async () => (await probes.stop(), await router!.drain(), await alerts.stop()),
+    },
+    // A takeover: the learned models the previous leader saved, not those loaded at this replica's start.
+    reload: async () => {
+      const checks = await learning.reload();
+      if (checks.length) logger.info({ checks: checks.length }, 'took over: learned models reloaded from the store');
     },
     // In order after the runtime's restart rule; stopped in reverse when the lease is lost.
     duties: [

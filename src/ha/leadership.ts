@@ -4,7 +4,8 @@
  * deadlines, fires probes and sends notifications. A follower mirrors the check states the leader
  * saves (every second) so its API answers the same; when elected it takes over — resuming the
  * checks from the saved states and the relayed events when the previous leader lapsed moments ago,
- * or taking the restart rule on a first start — and when deposed it stops every duty.
+ * or taking the restart rule on a first start — after reading again what the previous leader saved
+ * since this replica started (its learned models); when deposed it stops every duty.
  */
 import type { CheckRuntime } from '../checks/runtime.ts';
 import type { IngestEvent } from '../ingest/types.ts';
@@ -30,6 +31,12 @@ export interface LeadershipDeps {
   apply: (events: readonly IngestEvent[]) => Promise<unknown>;
   /** Before the runtime starts (outbox resend, interrupted charges finished). */
   before: Duty;
+  /**
+   * Replicas only, at each election, before the saved states and the relayed events are taken in:
+   * read again what the previous leader changed since this replica started (learned models).
+   * A failure is logged and the replica leads with what it has.
+   */
+  reload?: () => Promise<unknown>;
   /** After the runtime starts, in order. */
   duties: Duty[];
   /** Checks that take the restart rule even at a takeover (those with a probe). */
@@ -120,6 +127,9 @@ export class Leadership {
     this.leading = true;
     this.reportRole();
     await this.d.before.start();
+    if (lease && this.d.reload) {
+      await this.d.reload().catch((err) => logger.error({ err_code: (err as { code?: string }).code, error: (err as Error).message }, 'takeover: could not reload what the previous leader saved; leading with what this replica loaded at its start'));
+    }
     // A takeover from a replica that led until moments ago resumes its checks as saved, after the
     // events relayed meanwhile are in (silence measured from the events in the database, never from
     // this start). A first start, or one long after the last leader, takes the restart rule.

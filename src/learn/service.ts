@@ -11,7 +11,7 @@ import type { Clock, Timers } from '../lib/clock.ts';
 import { systemTimers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { HistoryBucket } from '../sources/influx.ts';
-import type { LearnedLimits } from './model.ts';
+import { LearnedLimits } from './model.ts';
 import { RateWindows, verdictInput } from './rate-windows.ts';
 import type { LearnStore } from './store-sqlite.ts';
 
@@ -20,6 +20,8 @@ const HISTORY_MS = 28 * 86_400_000;
 
 interface Learner {
   config: CheckConfig;
+  /** The engine's spec (shared with the runtime): a reload puts the new model in its `limits`. */
+  spec: CheckSpec;
   limits: LearnedLimits;
   windows?: RateWindows;
 }
@@ -65,14 +67,38 @@ export class LearningService {
       if (!spec.limits || !c.learn) continue;
       const limits = spec.limits as LearnedLimits;
       if (saved && !c.source) limits.model.skipTo(saved.savedAt, d.clock.now());
-      const rd = c.learn.rateDrop;
-      const windows = rd ? new RateWindows({ window: rd.window, minDrop: rd.minDrop, falseAlarms: rd.falseAlarms }, limits.model) : undefined;
-      learning.learners.set(c.name, { config: c, limits, ...(windows ? { windows } : {}) });
+      const windows = rateWindows(c, limits);
+      learning.learners.set(c.name, { config: c, spec, limits, ...(windows ? { windows } : {}) });
     }
     return { learning, specs };
   }
 
-  /** The runtime's observer for a pushed check's real events, or undefined (fed checks learn from counts). */
+  /**
+   * A takeover (replicas on PostgreSQL): the models the previous leader saved replace the ones this
+   * replica loaded at its own start (a follower learns nothing: its events go to the leader). Done
+   * before the relayed events are applied and the checks resume; pushed checks skip from the save
+   * to now, as at a start (the old leader's last minute, unsaved, is not learned as silence).
+   * Returns the checks whose model was replaced.
+   */
+  async reload(): Promise<string[]> {
+    const now = this.d.clock.now();
+    const replaced: string[] = [];
+    for (const [name, l] of this.learners) {
+      const saved = await this.d.store.load(name);
+      if (!saved) continue;
+      const limits = new LearnedLimits(l.limits.config, l.limits.options, saved.state);
+      if (!l.config.source) limits.model.skipTo(saved.savedAt, now);
+      l.limits = limits;
+      l.spec.limits = limits;
+      const windows = rateWindows(l.config, limits);
+      if (windows) l.windows = windows;
+      else delete l.windows;
+      replaced.push(name);
+    }
+    return replaced;
+  }
+
+  /** The runtime's observer for a pushed check's real events, or undefined (fed checks learn from counts). Follows a reload. */
   observer(check: string): ((at: number) => void) | undefined {
     const l = this.learners.get(check);
     if (!l || l.config.source) return undefined;
@@ -188,4 +214,9 @@ export class LearningService {
       if (input) this.d.apply(check, input).catch((err) => this.d.logger.error({ err, check }, 'rate-drop verdict could not be applied'));
     }
   }
+}
+
+function rateWindows(c: CheckConfig, limits: LearnedLimits): RateWindows | undefined {
+  const rd = c.learn?.rateDrop;
+  return rd ? new RateWindows({ window: rd.window, minDrop: rd.minDrop, falseAlarms: rd.falseAlarms }, limits.model) : undefined;
 }
