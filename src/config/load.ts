@@ -3,13 +3,14 @@
  * with its path (`checks[1].pageAfter must be longer than quietAfter`); a bad config never starts.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { unknownKeys } from './strict.ts';
 
-export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/quietwatch.yaml', import.meta.url));
+import { DEFAULT_CONFIG_PATH } from './paths.ts';
+
+export { DEFAULT_CONFIG_PATH };
 
 export class ConfigError extends Error {
   readonly problems: string[];
