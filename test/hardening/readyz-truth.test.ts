@@ -61,13 +61,17 @@ describe('/readyz while PagerDuty answers 503', () => {
     expect(text).not.toMatch(/503|pagerduty|cards|dedup|summary|PD_|R0123/i);
     // A read token sees why.
     const detailed = await s.fetch('/readyz', { token: READ });
-    expect(detailed.body.components.alerts.detail).toMatchObject({ ok: false, pendingPages: 1 });
+    // (at least one: on a loaded machine the check may also have paged once from the service's start,
+    // before the ping, and that page waits too)
+    expect(detailed.body.components.alerts.detail).toMatchObject({ ok: false });
+    expect(detailed.body.components.alerts.detail.pendingPages).toBeGreaterThanOrEqual(1);
     expect(detailed.body.components.alerts.detail.degraded).toContain('notifier:pager');
     expect(detailed.body.components.alerts.detail.failingNotifiers[0]).toMatchObject({ notifier: 'pager' });
     // An ingest token is not a read token.
     expect((await s.fetch('/readyz', { token: INGEST })).body.components.alerts.detail).toBeUndefined();
     const health = await s.fetch('/v1/alerts/health', { token: READ });
-    expect(health.body).toMatchObject({ ok: false, pendingPages: 1 });
+    expect(health.body).toMatchObject({ ok: false });
+    expect(health.body.pendingPages).toBeGreaterThanOrEqual(1);
     expect(health.body.oldestPendingPageMs).toBeGreaterThan(0);
 
     pd.setDown(undefined);
