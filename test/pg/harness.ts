@@ -17,11 +17,13 @@ export const PD_KEY = 'R0UT1NGKEY0123456789abcdefABCDEF';
 export const HOOK_SECRET = 'hook-secret-for-the-replica-test';
 
 /**
- * The lease in these tests: a takeover within about a second (a follower tries every ttl/3 and
- * the leader stops believing it leads ttl/5 before its lease ends). The default is 10 s; a shorter
- * lease only makes a takeover quicker, it changes no rule.
+ * The lease in these tests: a takeover within 2-3 s (a follower tries every ttl/3; the leader
+ * stops believing it leads ttl/5 before its lease ends). The default is 10 s; a shorter lease only
+ * makes a takeover quicker, it changes no rule. Not shorter: with the test machine's 2 cores shared
+ * (a load average of 15 was seen), 1.2 s let a leader stall past its validity now and then and step
+ * down by itself (exit 75); 2.5 s tolerates a stall of about 1.2 s.
  */
-export const TEST_LEASE_TTL = '1200ms';
+export const TEST_LEASE_TTL = '2500ms';
 
 export interface Env {
   cluster: PgCluster;
@@ -91,6 +93,23 @@ export class Replicas {
     }
     await Promise.all(this.all.map((p) => p.exited));
     this.all.length = 0;
+  }
+}
+
+/**
+ * Wait until one of the two leads and the other follows; returns them as [leader, follower] (the
+ * first started normally leads, but a slow start may let the second win: the tests take the roles as
+ * they are).
+ */
+export async function settle<R extends { url: string; proc: Proc }>(x: R, y: R, timeoutMs = 60_000): Promise<[R, R]> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const [rx, ry] = await Promise.all([role(x), role(y)]);
+    if (rx === 'leader' && ry === 'follower') return [x, y];
+    if (ry === 'leader' && rx === 'follower') return [y, x];
+    for (const r of [x, y]) if (r.proc.child.exitCode !== null) throw new Error(`a replica exited (${r.proc.child.exitCode}) before the roles settled`);
+    if (Date.now() > end) throw new Error(`roles did not settle within ${timeoutMs} ms: ${rx} / ${ry}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

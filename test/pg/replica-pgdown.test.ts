@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/process.ts';
-import { commonYaml, logApplied, postTo, Replicas, role, startEnv, TEST_LEASE_TTL, type Env } from './harness.ts';
+import { commonYaml, logApplied, postTo, Replicas, role, settle, startEnv, TEST_LEASE_TTL, type Env } from './harness.ts';
 
 const DOWN_MS = Number(process.env.QW_PG_DOWN_MS ?? 60_000);
 
@@ -36,10 +36,9 @@ describe('PostgreSQL down', () => {
     const url = cluster.url;
     const cfg = join(env.dir, 'down.yaml');
     writeFileSync(cfg, yaml());
-    const a = await replicas.start('a', cfg, url);
-    await waitFor(async () => (await role(a)) === 'leader', 60_000, 50);
-    const b = await replicas.start('b', cfg, url);
-    await waitFor(async () => (await role(b)) === 'follower', 60_000, 50);
+    const first = await replicas.start('a', cfg, url);
+    await waitFor(async () => (await role(first)) === 'leader', 60_000, 50);
+    const [a, b] = await settle(first, await replicas.start('b', cfg, url));
     const applied = logApplied(cluster, 'quietwatch');
     const accepted = new Set<string>();
     const statuses = new Map<number, number>();

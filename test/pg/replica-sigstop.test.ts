@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/process.ts';
-import { commonYaml, pipeProbes, Replicas, role, startEnv, TEST_LEASE_TTL, type Env } from './harness.ts';
+import { commonYaml, pipeProbes, Replicas, role, settle, startEnv, TEST_LEASE_TTL, type Env } from './harness.ts';
 
 let env: Env;
 const replicas = new Replicas();
@@ -38,11 +38,11 @@ describe('a leader frozen past its lease', () => {
     const url = cluster.url;
     const cfg = join(env.dir, 'stop.yaml');
     writeFileSync(cfg, yaml());
-    const a = await replicas.start('a', cfg, url);
-    await waitFor(async () => (await role(a)) === 'leader', 60_000, 50);
-    const b = await replicas.start('b', cfg, url);
-    const stopAcq = pipeProbes(env, () => [a, b]);
-    await waitFor(async () => (await role(b)) === 'follower', 60_000, 50);
+    const first = await replicas.start('a', cfg, url);
+    await waitFor(async () => (await role(first)) === 'leader', 60_000, 50);
+    const second = await replicas.start('b', cfg, url);
+    const stopAcq = pipeProbes(env, () => [first, second]);
+    const [a, b] = await settle(first, second);
     // a write only the leader may make, sent to the follower: 503 not_leader (not a 500)
     const pause = await fetch(`${b.url}/v1/checks/payments/pause`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(pause.status).toBe(503);

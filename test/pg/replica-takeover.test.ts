@@ -14,7 +14,7 @@ import { specFor } from '../../src/checks/spec.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { LearnedLimits } from '../../src/learn/model.ts';
 import { waitFor } from '../helpers/process.ts';
-import { commonYaml, HOOK_SECRET, PD_KEY, pipeProbes, postTo, Replicas, role, startEnv, TEST_LEASE_TTL, type Env } from './harness.ts';
+import { commonYaml, HOOK_SECRET, PD_KEY, pipeProbes, postTo, Replicas, role, settle, startEnv, TEST_LEASE_TTL, type Env } from './harness.ts';
 
 let env: Env;
 const replicas = new Replicas();
@@ -64,12 +64,12 @@ describe('a takeover', () => {
     const text = yaml();
     writeFileSync(cfg, text);
     const before = pd.events.length;
-    const a = await replicas.start('a', cfg, url);
-    await waitFor(async () => (await role(a)) === 'leader', 60_000, 50);
-    const b = await replicas.start('b', cfg, url);
+    const first = await replicas.start('a', cfg, url);
+    await waitFor(async () => (await role(first)) === 'leader', 60_000, 50);
+    const second = await replicas.start('b', cfg, url);
     // a healthy card pipeline, so the only check that may page is the silent one
-    const stopAcq = pipeProbes(env, () => [a, b]);
-    await waitFor(async () => (await role(b)) === 'follower', 60_000, 50);
+    const stopAcq = pipeProbes(env, () => [first, second]);
+    const [a, b] = await settle(first, second);
     const holderA = cluster.psql(`SELECT holder FROM qw_lease WHERE name = 'leader'`, 'quietwatch');
 
     // Both boards say a leads.

@@ -2,7 +2,9 @@
  * Two real `quietwatch serve` processes on one PostgreSQL, PagerDuty and the acquirer as contract
  * servers, events posted to both alternately (a replica that does not answer 202 is skipped, like a
  * load balancer would). N times (QW_KILLS, default 20) the leader is SIGKILLed at a random moment —
- * often mid-probe or mid-page — and restarted as a follower. Figures (printed as one JSON line
+ * often mid-probe or mid-page — and restarted at once (as a supervisor would), becoming the follower
+ * (or, if it is back first, the leader). A replica that exits by itself (a deposed leader exits 75)
+ * is restarted the same way. The lease is 1.2 s (TEST_LEASE_TTL), so a takeover takes about a second. Figures (printed as one JSON line
  * `HA-FIGURES …`): takeover time (p50/p99/max), accepted events lost, incidents opened twice, pages
  * lost, charges made twice for one probe, false pages.
  *
@@ -12,16 +14,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContractAcquirer, type SyntheticTransaction } from '../contract/acquirer.ts';
-import { startPagerDutyContract, type PagerDutyContract } from '../contract/pagerduty.ts';
-import { startWebhookReceiver, type WebhookReceiver } from '../contract/webhook-receiver.ts';
+import type { SyntheticTransaction } from '../contract/acquirer.ts';
 import { freePort, runCli, waitFor, type Proc } from '../helpers/process.ts';
-import { startPostgres, type PgCluster } from '../helpers/postgres.ts';
-import { tempDir } from '../helpers/service.ts';
+import { commonYaml, dumpLogs, HOOK_SECRET, logApplied, PD_KEY, startEnv, TEST_LEASE_TTL, type Env } from './harness.ts';
 
 const KILLS = Number(process.env.QW_KILLS ?? 20);
-const PD_KEY = 'R0UT1NGKEY0123456789abcdefABCDEF';
-const HOOK_SECRET = 'hook-secret-for-the-replica-test';
 
 interface Replica {
   name: string;
@@ -30,32 +27,13 @@ interface Replica {
   proc?: Proc;
 }
 
-let cluster: PgCluster;
-let pd: PagerDutyContract;
-let acq: ContractAcquirer;
-let hook: WebhookReceiver;
-let dir: string;
+let env: Env;
 let dbUrl: string;
 const replicas: Replica[] = [];
 
-const config = (pdUrl: string, acqUrl: string, hookUrl: string) => `
-store: { leaseTtl: 3s }
-probes:
-  drivers:
-    acquirer:
-      type: http
-      url: ${acqUrl}/v1/charges
-      body: { amount: "{{amount}}", currency: "{{currency}}", probe_id: "{{probeId}}", card_token: tok_probe }
-      timeout: 1s
-      referencePath: data.id
-      reverse: { url: "${acqUrl}/v1/charges/{{reference}}/void" }
-  budget: { perHour: 100000, perDay: 1000000 }
-alerts:
-  notifiers:
-    pager: { type: pagerduty, routingKey: "\${PD_KEY}", eventsUrl: "${pdUrl}", timeoutMs: 1000 }
-    hook: { type: webhook, url: "${hookUrl}", secret: "\${HOOK_SECRET}" }
-  routes: { default: { warning: [hook], page: [pager, hook] } }
-  retry: { minDelay: 50ms, maxDelay: 500ms }
+const config = () => `
+store: { leaseTtl: ${TEST_LEASE_TTL} }
+${commonYaml(env, { reverse: true })}
 checks:
   - { name: payments, stream: payments, quietAfter: 4s, pageAfter: 8s }
   - { name: dead, stream: dead, quietAfter: 1s, pageAfter: 2s }
@@ -79,17 +57,22 @@ async function readyz(r: Replica): Promise<{ status: number; role?: string }> {
 }
 const roleOf = (r: Replica) => readyz(r).then((x) => x.role, () => undefined);
 
+let supervising = true;
+/** Start (or restart) a replica on its port; like a supervisor, restart it whenever it exits by itself. */
 function start(r: Replica, cfg: string): void {
-  r.proc = runCli(['serve', '--config', cfg, '--port', String(r.port)], { QUIETWATCH_STORE_URL: dbUrl, PD_KEY, HOOK_SECRET, QUIETWATCH_TOKENS: '' });
+  const proc = runCli(['serve', '--config', cfg, '--port', String(r.port)], { QUIETWATCH_STORE_URL: dbUrl, PD_KEY, HOOK_SECRET, QUIETWATCH_TOKENS: '' });
+  r.proc = proc;
+  void proc.exited.then((code) => {
+    if (!supervising || r.proc !== proc || proc.child.signalCode === 'SIGKILL') return;
+    selfExits.push({ replica: r.name, code });
+    start(r, cfg);
+  });
 }
+const selfExits: Array<{ replica: string; code: number | null }> = [];
 
 beforeAll(async () => {
-  cluster = await startPostgres();
-  dbUrl = cluster.url;
-  pd = await startPagerDutyContract({ validKeys: [PD_KEY] });
-  acq = await ContractAcquirer.start({ stream: 'card-auth' });
-  hook = await startWebhookReceiver({ secret: HOOK_SECRET });
-  dir = tempDir('qw-replicas-');
+  env = await startEnv('qw-replicas-');
+  dbUrl = env.cluster.url;
   for (const name of ['a', 'b']) {
     const port = await freePort();
     replicas.push({ name, port, url: `http://127.0.0.1:${port}` });
@@ -97,18 +80,17 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  supervising = false;
   for (const r of replicas) r.proc?.child.kill('SIGKILL');
   await Promise.all(replicas.map((r) => r.proc?.exited));
-  await pd?.close();
-  await acq?.close();
-  await hook?.close();
-  cluster?.stop();
+  await env?.close();
 });
 
 describe('two replicas on one PostgreSQL', () => {
   it(`survive ${KILLS} SIGKILLs of the leader: no accepted event lost, no double incident, page or charge, no false page`, async () => {
-    const cfg = join(dir, 'qw.yaml');
-    writeFileSync(cfg, config(pd.url, acq.url, hook.url));
+    const { cluster, pd, acq } = env;
+    const cfg = join(env.dir, 'qw.yaml');
+    writeFileSync(cfg, config());
     const [a, b] = replicas as [Replica, Replica];
     // the pipeline: real payments every 50 ms, alternately to each replica; probe transactions 100 ms after each charge
     const accepted = new Set<string>();
@@ -131,26 +113,27 @@ describe('two replicas on one PostgreSQL', () => {
     };
     // a real pipeline retries delivery: the probe transaction is offered for up to 2 s
     let txDropped = 0;
+    let txPending = 0;
     acq.onTransaction((tx: SyntheticTransaction) => {
+      txPending++;
       setTimeout(async () => {
-        for (const end = Date.now() + 2000; posting && Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
-          if (await post([{ stream: 'card-auth', time: tx.time, id: tx.id, attributes: tx.attributes }])) {
-            if (logging) accepted.add(tx.id);
-            return;
+        try {
+          for (const end = Date.now() + 2000; posting && Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+            if (await post([{ stream: 'card-auth', time: tx.time, id: tx.id, attributes: tx.attributes }])) {
+              if (logging) accepted.add(tx.id);
+              return;
+            }
           }
+          if (posting) txDropped++;
+        } finally {
+          txPending--;
         }
-        if (posting) txDropped++;
       }, 100);
     });
     start(a, cfg);
-    await waitFor(async () => (await roleOf(a)) === 'leader', 60_000, 100);
-    // test-only: log every relayed event whose DELETE (applied to the checks) committed
-    cluster.psql(
-      `CREATE TABLE test_applied (event_id TEXT); ALTER TABLE test_applied OWNER TO quietwatch;
-       CREATE FUNCTION test_log_applied() RETURNS trigger AS $$ BEGIN INSERT INTO test_applied SELECT e->>'id' FROM json_array_elements(OLD.events) e; RETURN OLD; END $$ LANGUAGE plpgsql;
-       CREATE TRIGGER test_applied AFTER DELETE ON ingest_batches FOR EACH ROW EXECUTE FUNCTION test_log_applied();`,
-      'quietwatch',
-    );
+    await waitFor(async () => (await roleOf(a)) === 'leader', 60_000, 50);
+    // test-only: log every relayed event whose batch the leader applied (its DELETE committed)
+    const appliedIds = logApplied(cluster, 'quietwatch');
     logging = true;
 
     const pump = (async () => {
@@ -161,45 +144,43 @@ describe('two replicas on one PostgreSQL', () => {
       }
     })();
     start(b, cfg);
-    await waitFor(async () => (await roleOf(b)) === 'follower', 60_000, 100);
+    const settled = async () => {
+      const [ra, rb] = await Promise.all([roleOf(a), roleOf(b)]);
+      return (ra === 'leader' && rb === 'follower') || (rb === 'leader' && ra === 'follower') ? true : undefined;
+    };
+    await waitFor(settled, 60_000, 50);
 
     // the dead check pages once, through the first leader
     await waitFor(() => pd.events.some((e) => e.event_action === 'trigger' && String(e.payload?.summary).startsWith('dead')), 30_000, 100);
 
     const takeovers: number[] = [];
     for (let k = 0; k < KILLS; k++) {
-      const leader = (await roleOf(a)) === 'leader' ? a : b;
+      const leader = await waitFor(async () => ((await roleOf(a)) === 'leader' ? a : (await roleOf(b)) === 'leader' ? b : undefined), 30_000, 25);
       const other = leader === a ? b : a;
-      await waitFor(async () => (await roleOf(other)) === 'follower', 60_000, 100).catch((err) => {
-        for (const r of replicas) {
-          const ls = r.proc?.lines() ?? [];
-          process.stdout.write(`--- ${r.name} exit=${r.proc?.child.exitCode} (${ls.length} lines)\n${ls.filter((l) => (l.level ?? 0) >= 40 || l.text).slice(-12).map((l) => JSON.stringify(l).slice(0, 500)).join('\n')}\n`);
-        }
+      await waitFor(async () => (await roleOf(other)) === 'follower', 60_000, 25).catch((err) => {
+        dumpLogs(replicas, 12);
         throw err;
       });
-      // a random moment: often inside a probe (one fires every ~1 s) or a delivery
-      await new Promise((r) => setTimeout(r, 500 + Math.random() * 2500));
+      // a random moment within a probe's cycle (one fires about every second) or a delivery
+      await new Promise((r) => setTimeout(r, Math.random() * 1200));
       const t0 = Date.now();
-      leader.proc!.child.kill('SIGKILL');
-      await leader.proc!.exited;
-      await waitFor(async () => (await roleOf(other)) === 'leader', 30_000, 50);
-      takeovers.push(Date.now() - t0);
+      const killed = leader.proc!;
+      killed.child.kill('SIGKILL');
+      await killed.exited;
+      // restarted at once, like a supervisor would: it boots while the other takes over
       start(leader, cfg);
+      await waitFor(async () => ((await roleOf(other)) === 'leader' || (await roleOf(leader)) === 'leader' ? true : undefined), 30_000, 20);
+      takeovers.push(Date.now() - t0);
     }
-    await waitFor(async () => (await roleOf(a)) !== undefined && (await roleOf(b)) !== undefined, 60_000, 100);
+    await waitFor(async () => (await roleOf(a)) !== undefined && (await roleOf(b)) !== undefined, 60_000, 50);
     posting = false;
     await pump;
-    await new Promise((r) => setTimeout(r, 1500)); // last probe transactions
-    const dump = () => {
-      for (const r of replicas) {
-        const bad = (r.proc?.lines() ?? []).filter((l) => (l.level ?? 0) >= 40 || l.text).slice(-15);
-        process.stdout.write(`--- ${r.name} (${r.proc?.lines().length} lines)\n${bad.map((l) => JSON.stringify(l).slice(0, 600)).join('\n')}\n`);
-      }
-    };
-    const backlog = await waitFor(() => (Number(cluster.psql('SELECT count(*) FROM ingest_batches', 'quietwatch')) === 0 ? true : undefined), 20_000, 200).catch((err) => (dump(), Promise.reject(err)));
+    await waitFor(() => (txPending === 0 ? true : undefined), 5_000, 20); // the last probe transactions
+    const dump = () => dumpLogs(replicas);
+    const backlog = await waitFor(() => (Number(cluster.psql('SELECT count(*) FROM ingest_batches', 'quietwatch')) === 0 ? true : undefined), 20_000, 100).catch((err) => (dump(), Promise.reject(err)));
     expect(backlog).toBe(true);
 
-    const applied = new Set(cluster.psql('SELECT DISTINCT event_id FROM test_applied', 'quietwatch').split('\n').filter(Boolean));
+    const applied = appliedIds();
     const lost = [...accepted].filter((id) => !applied.has(id));
     const deadIncidents = Number(cluster.psql(`SELECT count(*) FROM alert_incidents WHERE check_name = 'dead'`, 'quietwatch'));
     const otherIncidents = Number(cluster.psql(`SELECT count(*) FROM alert_incidents WHERE check_name <> 'dead'`, 'quietwatch'));
@@ -212,6 +193,7 @@ describe('two replicas on one PostgreSQL', () => {
     const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
     const figures = {
       kills: KILLS,
+      selfExits,
       takeoverMs: { p50: pct(50), p99: pct(99), max: sorted.at(-1) },
       acceptedEvents: accepted.size,
       refusedAttempts: refused,
