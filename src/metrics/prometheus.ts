@@ -104,8 +104,7 @@ export class PrometheusSink implements MetricsSink {
   }
 
   checkState(check: CheckRef, state: CheckState, secs: number | null, _at: number, expected?: ExpectedRates): void {
-    this.#streams.know(check.stream);
-    const id = this.#checks.id(check.name);
+    const id = this.#check(check);
     this.#state.set(id, state);
     if (secs === null || !Number.isFinite(secs)) this.#since.remove(id);
     else this.#since.set(id, secs);
@@ -125,8 +124,15 @@ export class PrometheusSink implements MetricsSink {
   }
 
   flip(check: CheckRef, from: CheckState, to: CheckState, _at: number, _reason: string): void {
-    this.#streams.know(check.stream);
-    this.#flips.inc(this.#checks.id(check.name), `${from}>${to}`, { from, to });
+    this.#flips.inc(this.#check(check), `${from}>${to}`, { from, to });
+  }
+
+  /** The check's id; a check seen for the first time makes its stream known. */
+  #check(check: CheckRef): number {
+    const n = this.#checks.size;
+    const id = this.#checks.id(check.name);
+    if (this.#checks.size > n) this.#streams.know(check.stream);
+    return id;
   }
 
   probe(f: ProbeFact): void {

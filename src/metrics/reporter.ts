@@ -6,7 +6,7 @@
  */
 import type { CheckRuntime } from '../checks/runtime.ts';
 import { limitsAt } from '../checks/engine.ts';
-import type { CheckSpec } from '../checks/types.ts';
+import type { CheckSpec, CheckState } from '../checks/types.ts';
 import type { NamedHandler } from '../effects/router.ts';
 import type { Clock, Timers } from '../lib/clock.ts';
 import { systemTimers } from '../lib/clock.ts';
@@ -63,12 +63,20 @@ export class MetricsReporter {
     this.flushTimer = undefined;
   }
 
-  /** Report these checks' states, SLICE at a time, yielding to the event loop in between. */
-  private async reportSlices(specs: CheckSpec[]): Promise<void> {
-    for (let i = 0; i < specs.length; i += SLICE) {
+  /** Report these checks' states (read when reported), SLICE at a time, yielding to the event loop in between. */
+  private async reportSlices(checks: ReadonlyArray<CheckSpec | CheckView>): Promise<void> {
+    for (let i = 0; i < checks.length; i += SLICE) {
       const now = this.d.clock.now();
-      for (const spec of specs.slice(i, i + SLICE)) this.reportState(spec, now);
-      if (i + SLICE < specs.length) await new Promise<void>((r) => setImmediate(r));
+      const end = Math.min(checks.length, i + SLICE);
+      for (let k = i; k < end; k++) {
+        const c = checks[k]!;
+        if ('state' in c && 'spec' in c) this.reportState(c.spec, c.state, now);
+        else {
+          const st = this.d.runtime.state(c.name);
+          if (st) this.reportState(c, st, now);
+        }
+      }
+      if (end < checks.length) await new Promise<void>((r) => setImmediate(r));
     }
   }
 
@@ -77,15 +85,13 @@ export class MetricsReporter {
     this.reportHealth(clock.now()).catch((err) => logger.warn({ err }, 'could not report health metrics'));
     if (this.reporting) return; // the last round is still going out
     this.reporting = true;
-    this.reportSlices(runtime.specs())
+    this.reportSlices(runtime.views())
       .catch((err) => logger.warn({ err }, 'could not report check states'))
       .finally(() => (this.reporting = false));
   }
 
-  private reportState(spec: CheckSpec, at: number): void {
+  private reportState(spec: CheckSpec, st: CheckState, at: number): void {
     // The state and the limits only (not a full snapshot): 100,000 checks are reported every few seconds.
-    const st = this.d.runtime.state(spec.name);
-    if (!st) return;
     const lim = limitsAt(spec, at);
     this.d.sink.checkState(spec, st.status, st.lastEventAt === null ? null : Math.max(0, (at - st.lastEventAt) / 1000), at, {
       quietAfterMs: lim.quietAfterMs,
@@ -102,3 +108,4 @@ export class MetricsReporter {
 }
 
 const SLICE = 2_000;
+type CheckView = { readonly spec: CheckSpec; readonly state: CheckState };
