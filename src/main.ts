@@ -170,11 +170,6 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       start: async () => (await alerts.start(), await probes.recover()),
       stop: async () => (await probes.stop(), await router!.drain(), await alerts.stop()),
     },
-    // A takeover: the learned models the previous leader saved, not those loaded at this replica's start.
-    reload: async () => {
-      const checks = await learning.reload();
-      if (checks.length) logger.info({ checks: checks.length }, 'took over: learned models reloaded from the store');
-    },
     // In order after the runtime's restart rule; stopped in reverse when the lease is lost.
     duties: [
       { start: () => alertEffects.reconcile(runtime!), stop: () => {} },
