@@ -73,15 +73,22 @@ export function boardPlugin(deps: BoardDeps): BoardPlugin {
   const history = deps.history ?? new BoardHistory({ runtime: deps.runtime, clock: deps.clock });
   if (deps.flips) {
     const read = deps.flips;
-    void Promise.all(
-      deps.runtime.names().map(async (name) => {
-        try {
-          history.load(name, (await read(name, 500)) as never);
-        } catch (err) {
-          logger?.warn({ err, check: name }, 'board: could not read stored flips for the state strip');
-        }
-      }),
-    );
+    // A slice of checks per turn of the event loop: 100,000 checks' flips are read after start-up, not before it.
+    void (async () => {
+      const names = deps.runtime.names();
+      for (let i = 0; i < names.length; i += 1000) {
+        if (i > 0) await new Promise<void>((r) => setImmediate(r));
+        await Promise.all(
+          names.slice(i, i + 1000).map(async (name) => {
+            try {
+              history.load(name, (await read(name, 500)) as never);
+            } catch (err) {
+              logger?.warn({ err, check: name }, 'board: could not read stored flips for the state strip');
+            }
+          }),
+        );
+      }
+    })();
   }
   const hub = new BoardHub({
     history,
