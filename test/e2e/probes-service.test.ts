@@ -121,7 +121,10 @@ describe('probes through the real service and a contract acquirer', () => {
     const p = (await s.fetch('/v1/probes?check=cards')).body.probes[0];
     expect(p.result).toBe('lost');
     expect(down.flips[0]).toMatchObject({ from: 'quiet', to: 'down', at: p.deadline });
-    expect(p.deadline - p.firedAt).toBeGreaterThanOrEqual(1490);
+    // the deadline is the quiet decision + 1.5 s; the charge goes out just after that decision
+    // (a few ms, more on a loaded machine), so the probe has nearly its whole timeout
+    expect(p.deadline - p.firedAt).toBeGreaterThanOrEqual(1400);
+    expect(p.deadline - p.firedAt).toBeLessThanOrEqual(1500);
     expect(down.flips[0].reason).toMatch(/lost: charge accepted \(ref ch_1\), no event within 1.5s/);
     await waitFor(() => (notifications(hook).some((n) => n.action === 'trigger') ? true : undefined));
     expect(notifications(hook).filter((n) => n.action === 'trigger')).toHaveLength(1);
