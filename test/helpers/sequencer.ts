@@ -10,7 +10,9 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 /** Longest first, as measured on the 2-core machine. */
 export const SLOW_FIRST = [
   'test/pg/replicas.test.ts',
-  'test/pg/replica-faults.test.ts',
+  'test/pg/replica-pgdown.test.ts',
+  'test/pg/replica-takeover.test.ts',
+  'test/pg/replica-sigstop.test.ts',
   'test/e2e/sandbox-default.test.ts',
   'test/alerts/pages-checklist.e2e.test.ts',
   'test/image/image.test.ts',
