@@ -5,10 +5,12 @@
  *   npm run bench:ingest [-- --seconds 5 --concurrency 8]
  *   npm run bench:ingest -- --store postgres   (a throwaway PostgreSQL cluster: one replica, then two
  *     replicas sharing the load, and how long the leader takes to apply what was accepted)
+ * Each case also reports the CPU each process used (from /proc: the servers, PostgreSQL's server
+ * processes, this load generator) in cores over the case, so a machine that is itself the limit shows.
  */
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +35,7 @@ const freePort = () =>
   });
 writeFileSync(join(dir, 'b.yaml'), `server: { bodyLimit: 10485760 }\nstore: { path: ${join(dir, 'b.sqlite')} }\nsandbox: { enabled: false }\nchecks:\n${checks}\n`);
 const bin = fileURLToPath(new URL('../bin/quietwatch.js', import.meta.url));
-async function startServer(): Promise<{ url: string; kill: () => void }> {
+async function startServer(): Promise<{ url: string; pid: number; kill: () => void }> {
   const port = await freePort();
   const env = { ...process.env, QUIETWATCH_LOG_LEVEL: 'warn', ...(pgc ? { QUIETWATCH_STORE_URL: pgc.url } : {}) };
   const server = spawn(process.execPath, [bin, 'serve', '--config', join(dir, 'b.yaml'), '--port', String(port)], { stdio: 'ignore', env });
@@ -46,7 +48,7 @@ async function startServer(): Promise<{ url: string; kill: () => void }> {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  return { url, kill: () => server.kill('SIGTERM') };
+  return { url, pid: server.pid!, kill: () => server.kill('SIGTERM') };
 }
 const servers = [await startServer()];
 let urls = [servers[0]!.url];
@@ -72,8 +74,45 @@ function batch(n: number): string {
   return JSON.stringify(Array.from({ length: n }, (_, i) => ({ stream: 'auth', time: now, id: `t${i}`, attributes: { scheme: `s${i % 4}`, region: `r${i % 5}`, amount: 1234 } })));
 }
 
+/** CPU seconds (user + system) of a process from /proc, 0 when it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+/** PostgreSQL's postmaster and every process it started (backends, WAL writer, checkpointer, …). */
+function pgPids(): number[] {
+  if (!pgc) return [];
+  const master = Number(readFileSync(join(pgc.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const out = [master];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[1]) === master) out.push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+function cpuNow(): Record<string, number> {
+  const self = process.cpuUsage();
+  const r: Record<string, number> = {};
+  servers.forEach((x, i) => (r[`server${i + 1}`] = cpuSeconds(x.pid)));
+  if (pgc) r.postgres = pgPids().reduce((t, p) => t + cpuSeconds(p), 0);
+  r.load = (self.user + self.system) / 1e6;
+  return r;
+}
+
 async function run(size: number, replicas = 1) {
   const body = batch(size);
+  const cpu0 = cpuNow();
+  const t0 = performance.now();
   let accepted = 0;
   let requests = 0;
   const end = Date.now() + seconds * 1000;
@@ -91,10 +130,14 @@ async function run(size: number, replicas = 1) {
       }
     }),
   );
+  const wall = (performance.now() - t0) / 1000;
+  const cpu1 = cpuNow();
+  cpuRows.push({ size, replicas, ...Object.fromEntries(Object.keys(cpu1).map((k) => [`${k} cores`, ((cpu1[k]! - (cpu0[k] ?? 0)) / wall).toFixed(2)])), 'total cores': (Object.keys(cpu1).reduce((t, k) => t + cpu1[k]! - (cpu0[k] ?? 0), 0) / wall).toFixed(2) });
   lat.sort((a, b) => a - b);
   const p = (q: number) => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))]!.toFixed(2);
   return { size, replicas, eventsPerSec: Math.round(accepted / seconds), requestsPerSec: Math.round(requests / seconds), p50ms: p(0.5), p99ms: p(0.99) };
 }
+const cpuRows: Array<Record<string, unknown>> = [];
 
 console.log(
   `ingest benchmark: quietwatch serve in its own process; ${concurrency} concurrent clients, ${seconds}s per case, 20 checks on one stream, ` +
@@ -116,8 +159,35 @@ if (pgc) {
   drain['2 replicas'] = await drained();
 }
 console.table(rows);
+console.log(`CPU per process during each case (cores = CPU seconds / wall seconds; this machine has ${(await import('node:os')).availableParallelism()}):`);
+console.table(cpuRows);
 if (pgc) console.log(`ms after the load until the leader had applied every accepted event: ${JSON.stringify(drain)}`);
 for (const x of servers) x.kill();
 agent.destroy();
+if (pgc) {
+  // The leader's apply rate alone: 200,000 events relayed (batches of 1,000, as followers commit
+  // them) while no replica runs, then one replica starts, leads and applies them.
+  const { createStores } = await import('../src/store/index.ts');
+  const { EventRelay } = await import('../src/ha/relay.ts');
+  await new Promise((r) => setTimeout(r, 1000)); // the servers' lease released
+  const st = await createStores({ path: '', url: pgc.url });
+  const relay = new EventRelay({ db: st.pg!, replica: 'bench' });
+  const now = Date.now();
+  const events = Array.from({ length: 1000 }, (_, i) => ({ stream: 'auth', arrivedAt: now, time: now, id: `t${i}`, attributes: { scheme: `s${i % 4}`, region: `r${i % 5}`, amount: 1234 } }));
+  const N = 200_000;
+  for (let i = 0; i < N / 1000; i++) await relay.append(events);
+  await st.close();
+  // Timed from the first batch gone (the leader applying) to the last, by the rows left.
+  const left = () => Number(pgc.psql('SELECT count(*) FROM ingest_batches', 'quietwatch'));
+  const leader = await startServer();
+  let first: { at: number; rows: number } | undefined;
+  for (let n = left(); n > 0; n = left()) {
+    if (!first && n < N / 1000) first = { at: performance.now(), rows: n };
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const ms = performance.now() - (first?.at ?? performance.now());
+  console.log(`relayed apply: one leader applied ${(first?.rows ?? 0) * 1000} relayed events (of ${N}) in ${Math.round(ms)} ms: ${first ? Math.round((first.rows * 1000) / (ms / 1000)) : 'n/a'} events/s`);
+  leader.kill();
+}
 pgc?.stop();
 rmSync(dir, { recursive: true, force: true });

@@ -85,11 +85,14 @@ describe('a takeover', () => {
       ON CONFLICT (check_name) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at`, 'quietwatch');
     expect((await check(b, 'learned')).limits.source).toBe('bounds');
 
+    const firstPost = Date.now();
     for (let i = 0; i < 20; i++) {
       expect((await postTo(i % 2 ? a : b, [{ stream: 'silent', id: `s${i}` }])).status).toBe(202);
       await new Promise((r) => setTimeout(r, 100));
     }
     const lastPost = Date.now();
+    // A page before this (the machine starved the posts for 8 s) is a true one, and not the one this is about.
+    const pagesBefore = pd.events.length;
     await new Promise((r) => setTimeout(r, 2000));
     a.proc.child.kill('SIGKILL');
     const tKill = Date.now();
@@ -108,14 +111,15 @@ describe('a takeover', () => {
     await waitFor(async () => ((await board(b))?.role === 'leader' ? true : undefined), 5_000, 100);
     expect(await board(b)).toEqual({ self: boardB.self, role: 'leader', leader: boardB.self });
 
-    const trigger = await waitFor(() => pd.events.slice(before).find((e) => e.event_action === 'trigger'), 30_000, 25);
+    const trigger = await waitFor(() => pd.events.slice(pagesBefore).find((e) => e.event_action === 'trigger'), 30_000, 25);
     const pagedAt = Date.now();
     stopAcq();
     const st = JSON.parse(cluster.psql(`SELECT state::text FROM check_state WHERE name = 'silent'`, 'quietwatch')) as { lastEventAt: number };
     const downAt = Number(cluster.psql(`SELECT at FROM flips WHERE check_name = 'silent' AND to_status = 'down' ORDER BY id DESC LIMIT 1`, 'quietwatch'));
     const restarted = cluster.psql(`SELECT count(*) FROM flips WHERE check_name = 'silent' AND reason = 'service restarted'`, 'quietwatch');
+    const flips = cluster.psql(`SELECT from_status || '>' || to_status || '@' || (at - ${firstPost}) || ' ' || left(reason, 60) FROM flips WHERE check_name = 'silent' ORDER BY id`, 'quietwatch').split('\n');
     process.stdout.write(
-      `TAKEOVER-FIGURES ${JSON.stringify({ takeoverMs: takeover - tKill, pageAfterLastEventMs: pagedAt - lastPost, downFlipAfterLastEventMs: downAt - st.lastEventAt, restartFlips: Number(restarted), learnedExpectedPerMinute: learned.limits.expectedPerMinute })}\n`,
+      `TAKEOVER-FIGURES ${JSON.stringify({ pagesBeforeTheKill: pd.events.slice(before, pagesBefore).filter((e) => e.event_action === 'trigger').length, postingMs: lastPost - firstPost, silentFlipsSinceFirstPost: flips, takeoverMs: takeover - tKill, pageAfterLastEventMs: pagedAt - lastPost, downFlipAfterLastEventMs: downAt - st.lastEventAt, restartFlips: Number(restarted), learnedExpectedPerMinute: learned.limits.expectedPerMinute })}\n`,
     );
     expect(String(trigger.payload?.summary)).toMatch(/^silent/);
     // the page comes at the check's own deadline (8 s after its last event), not 8 s after the takeover
