@@ -116,3 +116,18 @@ export function step(opts: { seed?: number; days?: number; factor?: number } = {
   const outages = [{ start: from + 70 * DAY + 15 * HOUR, end: from + 70 * DAY + 16 * HOUR }];
   return build(factor < 1 ? 'step-down' : 'step-up', from, opts.days ?? 91, rate, outages, [], opts.seed ?? 1);
 }
+
+/**
+ * Issue 11's partial outage: four weeks of a busy stream with a daily shape (~20 a minute by day,
+ * ~3 at night) and one hour on day 21 (a Monday, 15:00 UTC) at 10% of normal: the trickle that
+ * must be one incident, not one per stray event.
+ */
+export function partialDrop(opts: { seed?: number; days?: number } = {}): SyntheticStream {
+  const from = Date.parse('2025-01-06T00:00:00Z');
+  const rate = (t: number) => {
+    const h = (((t % DAY) + DAY) % DAY) / HOUR;
+    return 3 + 17 * Math.max(0, Math.sin(((h - 6) / 18) * Math.PI));
+  };
+  const drop = { start: from + 21 * DAY + 15 * HOUR, end: from + 21 * DAY + 16 * HOUR };
+  return build('partial-drop', from, opts.days ?? 28, rate, [], [], opts.seed ?? 1, [drop]);
+}

@@ -314,6 +314,7 @@ class Step {
 
     if (s.status === 'paused') return;
     if (s.status === 'down' && s.rateLow && !synthetic) return; // a trickle is not recovery; a normal window is
+    if (s.status === 'down' && !synthetic && this.spec.limits?.trafficBack?.(arrival, s.since) === false) return; // nor is one stray event
     if (s.status === 'down' && s.held) {
       // Flapping: stay down until events flow without a silence for stableForMs.
       const f = this.spec.flap!;

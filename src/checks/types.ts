@@ -16,6 +16,12 @@ export interface LimitModel {
   deadline(since: number, which: 'quiet' | 'page'): number;
   /** For the API and pages: the limits and the expected rate at `at`. */
   describe(at: number): LimitDescription;
+  /**
+   * A down check's event at `at` (not a probe's; down since `downSince`): is traffic back near
+   * its normal? When false the check stays down (a trickle during a partial outage is not
+   * recovery). Absent: any event is.
+   */
+  trafficBack?(at: number, downSince: number): boolean;
 }
 
 export interface LimitDescription {

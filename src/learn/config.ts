@@ -10,7 +10,7 @@
  *     falsePages: 1/year      # tolerated false pages per check
  *     timezone: Europe/London
  *     holidays: [2026-12-25]  # learned as, and judged by, the Sunday profile
- *     bucket: 1h              # time-of-week resolution (must divide a day)
+ *     bucket: auto            # time-of-week resolution: auto (1h unless lumped) or a duration dividing a day
  *
  * Durations are strings parsed with src/lib/duration.ts. The parsed form has milliseconds.
  */
@@ -83,7 +83,12 @@ export const learnConfigSchema = z
     falsePages: rateSchema.prefault('1/year'),
     timezone: z.string().default('UTC').refine(validTimezone, { message: 'unknown time zone' }),
     holidays: z.array(z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'dates as YYYY-MM-DD')).default([]),
-    bucket: durationSchema.default(3_600_000),
+    /**
+     * Time-of-week resolution: a duration that divides a day, or auto (default): 1 h unless the
+     * warm-up shows traffic lumped within the hour (a nightly batch of ten minutes), then the
+     * coarsest of 30m, 15m, 10m, 5m that is not (ArrivalModel.chooseBucket).
+     */
+    bucket: z.union([z.literal('auto'), durationSchema]).default('auto'),
     /** How silences are judged: over-dispersed rate (nb, default), plain Poisson, or empirical gaps. */
     model: z.enum(LIMIT_MODELS).default('nb'),
     /** Old weeks fade with this half-life. */
@@ -106,9 +111,11 @@ export const learnConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.max < c.min) ctx.addIssue({ code: 'custom', path: ['max'], message: 'must be at least min' });
     if (c.min <= 0) ctx.addIssue({ code: 'custom', path: ['min'], message: 'must be positive' });
-    if (!(c.bucket > 0) || DAY % c.bucket !== 0) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'must divide one day (e.g. 5m, 15m, 1h)' });
+    if (c.bucket !== 'auto' && (!(c.bucket > 0) || DAY % c.bucket !== 0)) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'must divide one day (e.g. 5m, 15m, 1h), or auto' });
     if (c.falsePages > c.falseProbes) ctx.addIssue({ code: 'custom', path: ['falsePages'], message: 'must not exceed falseProbes' });
-  });
+  })
+  // `bucket: auto` starts at 1 h (the model may choose a finer one after its warm-up).
+  .transform(({ bucket, ...c }) => ({ ...c, bucket: bucket === 'auto' ? 3_600_000 : bucket, ...(bucket === 'auto' ? { bucketAuto: true as const } : {}) }));
 
 export type LearnConfig = z.output<typeof learnConfigSchema>;
 export type LearnConfigInput = z.input<typeof learnConfigSchema>;

@@ -45,6 +45,7 @@ import type { LearnConfig, LimitModelKind } from './config.ts';
 import { TimeOfWeek, type BucketRef } from './time-of-week.ts';
 import nbLogPmf from '@stdlib/stats-base-dists-negative-binomial-logpmf';
 import nbCdf from '@stdlib/stats-base-dists-negative-binomial-cdf';
+import { lowerTail } from './rate-drop.ts';
 
 const WEEK = 7 * 86_400_000;
 const DAY_MS = 86_400_000;
@@ -77,6 +78,16 @@ const RD_HALF_LIFE_MS = 3 * 3_600_000;
  * silence). Real growth is learned more slowly, on the safe side (longer limits meanwhile).
  */
 const SPIKE_CAP = 1.5;
+/**
+ * `bucket: auto`: the candidates, coarsest first (1 h unless the first two days show traffic
+ * lumped within the hour the same way each day: a nightly batch of ten minutes, 300 events in 2
+ * of 12 sub-windows; see `lumpy`).
+ */
+export const AUTO_BUCKETS: readonly number[] = [3_600_000, 1_800_000, 900_000, 600_000, 300_000];
+const LUMPY_P = 1e-4;
+const LUMPY_SHARE = 0.05;
+/** Recorded warm-up sub-windows at most (a week of 5-minute ones). */
+const WARM_SUBS_MAX = 2016;
 /** Weight (in weeks) of the pooled time-of-day profile in a time-of-week estimate. */
 const POOL_WEIGHT = 1;
 /** Events the pooled day profile is worth at most in a weekend bucket's estimate (its support). */
@@ -125,6 +136,10 @@ export interface ModelState {
   exceed?: [number, number];
   /** Rate-drop baseline: decayed observed and expected counts of the windows judged normal, and when last updated. Absent in older states. */
   rdLevel?: [number, number, number];
+  /** `bucket: auto`, while warming up: the sub-windows closed so far, flat [start, count, …]. */
+  warmSubs?: number[];
+  /** `bucket: auto`: the bucket has been chosen (it is `bucketMs`). */
+  bucketChosen?: boolean;
 }
 
 export interface SeedBucket {
@@ -134,19 +149,21 @@ export interface SeedBucket {
 }
 
 export class ArrivalModel {
-  readonly tow: TimeOfWeek;
-  private s: ModelState;
+  tow!: TimeOfWeek;
+  /** The config in force (with `bucket: auto`, the bucket chosen). */
+  config!: LearnConfig;
+  private s!: ModelState;
   /** Expected events per ms, per time-of-week bucket (0 = unknown). */
-  private readonly rates: Float64Array;
+  private rates!: Float64Array;
   private perWeek = 0;
   /** Events behind each bucket's estimate (the Gamma posterior's shape). */
-  private readonly support: Float64Array;
+  private support!: Float64Array;
   /** x* per time-of-week bucket, for quiet and page (null = recompute). */
   private thresholds: { quiet: Float64Array; page: Float64Array; ref: Float64Array } | null = null;
-  private readonly decayWeek: number;
-  private readonly decayDay: number;
-  private readonly decayFold: number;
-  private readonly decaySub: number;
+  private decayWeek!: number;
+  private decayDay!: number;
+  private decayFold!: number;
+  private decaySub!: number;
   /** Seeding from counts: no sub-window (dispersion) learning, counts only. */
   private seeding = false;
   /** Seeding with source buckets no longer than a sub-window: sub-window counts are real. */
@@ -156,10 +173,16 @@ export class ArrivalModel {
   private learnedFlag = false;
   private dispCache: number | null = null;
 
-  constructor(
-    readonly config: LearnConfig,
-    state?: ModelState,
-  ) {
+  constructor(config: LearnConfig, state?: ModelState) {
+    // `bucket: auto`: a state saved with a bucket the model chose is its own.
+    if (config.bucketAuto && state && state.v === 1 && AUTO_BUCKETS.includes(state.bucketMs)) config = { ...config, bucket: state.bucketMs };
+    this.init(config, state);
+  }
+
+  private init(config: LearnConfig, state?: ModelState): void {
+    this.config = config;
+    this.thresholds = null;
+    this.dispCache = null;
     this.tow = new TimeOfWeek(config.timezone, config.bucket, config.holidays);
     const halfLifeWeeks = Math.max(config.halfLife / WEEK, 1e-3);
     this.decayWeek = 0.5 ** (1 / halfLifeWeeks);
@@ -415,6 +438,10 @@ export class ArrivalModel {
         (cur.skip === undefined || cur.subEnd <= cur.skip[0] || subStart >= cur.skip[1]);
       // Seeds finer than a sub-window count like live sub-windows (level included); coarser ones cannot.
       const real = watched && (!this.seeding || this.seedFine);
+      if (real && subLen === len && this.config.bucketAuto && !this.s.bucketChosen) {
+        const ws = (this.s.warmSubs ??= []);
+        if (ws.length < 2 * WARM_SUBS_MAX) ws.push(subStart, c);
+      }
       if (real && this.learnedFlag && !silent) {
         const m = m0 * this.level();
         if (m > 0) {
@@ -587,6 +614,33 @@ export class ArrivalModel {
     l[0] = l[0] * f + observed;
     l[1] = l[1] * f + expected;
     l[2] = to;
+  }
+
+  /**
+   * `bucket: auto`: once the warm-up and a day more are watched, keep the bucket (1 h) unless the
+   * sub-windows seen show traffic lumped within it the same way on two days (`lumpy`); then the coarsest candidate that is not lumpy, relearned from
+   * those sub-windows (the warm-up is not lost). Returns true when the bucket changed.
+   */
+  chooseBucket(): boolean {
+    const s = this.s;
+    // Two days watched: a lump must recur at the same time of day to be the stream's shape.
+    if (!this.config.bucketAuto || s.bucketChosen || !this.learned() || this.watchedMs() < this.config.warmup + DAY_MS) return false;
+    const subs = s.warmSubs ?? [];
+    const sub = this.subMs();
+    const chosen = AUTO_BUCKETS.find((b) => b >= sub && !lumpy(subs, sub, new TimeOfWeek(this.config.timezone, b, this.config.holidays))) ?? sub;
+    if (chosen === this.config.bucket) {
+      s.bucketChosen = true;
+      delete s.warmSubs;
+      return false;
+    }
+    this.init({ ...this.config, bucket: chosen });
+    const seeds: SeedBucket[] = [];
+    for (let i = 0; i + 1 < subs.length; i += 2) seeds.push({ start: subs[i]!, count: subs[i + 1]!, bucketMs: sub });
+    this.s.bucketChosen = true;
+    this.seed(seeds);
+    this.thresholds = null;
+    this.version++;
+    return true;
   }
 
   /** Learned expected events per week (all buckets). */
@@ -823,6 +877,52 @@ export class ArrivalModel {
 }
 
 /**
+ * A bucket size (`tow`) is lumpy for the recorded sub-windows (flat [start, count]) when some time
+ * of day is lumped the same way on two days: on each, its (near-)empty sub-windows are ones its
+ * events, spread evenly, would leave so empty with probability under LUMPY_P (C(k, e) times the
+ * Poisson lower tail, k the sub-windows watched), and the busy sub-windows are mostly the
+ * same ones (a batch at 02:00-02:10 every night). A burst of news lumps one day, not the same
+ * minutes every day.
+ */
+function lumpy(subs: readonly number[], subMs: number, tow: TimeOfWeek): boolean {
+  if (Math.round(tow.bucketMs / subMs) <= 1) return false;
+  const groups = new Map<number, { slot: number; counts: Array<[number, number]>; n: number }>();
+  for (let i = 0; i + 1 < subs.length; i += 2) {
+    const b = tow.locate(subs[i]!);
+    const g = groups.get(b.abs) ?? { slot: b.index % tow.perDay, counts: [], n: 0 };
+    g.counts.push([Math.round((subs[i]! - b.start) / subMs), subs[i + 1]!]);
+    g.n += subs[i + 1]!;
+    groups.set(b.abs, g);
+  }
+  const lumped = new Map<number, Set<number>[]>();
+  for (const g of groups.values()) {
+    const seen = g.counts.length;
+    // Near-empty: under LUMPY_SHARE of an even share (a batch's last straggler after 02:10 is no traffic).
+    const busy = new Set<number>();
+    let few = 0;
+    for (const [pos, c] of g.counts) {
+      if (c >= LUMPY_SHARE * (g.n / seen)) busy.add(pos);
+      else few += c;
+    }
+    const empty = seen - busy.size;
+    if (seen < 2 || empty === 0 || busy.size === 0) continue;
+    let logC = 0;
+    for (let j = 0; j < empty; j++) logC += Math.log((seen - j) / (j + 1));
+    // P(those sub-windows got so few | the events spread evenly): Poisson lower tail.
+    if (logC + Math.log(lowerTail(few, (g.n * empty) / seen, 0)) >= Math.log(LUMPY_P)) continue;
+    const days = lumped.get(g.slot) ?? [];
+    for (const other of days) {
+      let common = 0;
+      for (const p of busy) if (other.has(p)) common++;
+      if (common >= 0.5 * Math.max(busy.size, other.size)) return true;
+    }
+    days.push(busy);
+    lumped.set(g.slot, days);
+  }
+  return false;
+}
+
+/**
  * Log-likelihood of a sub-window count `c` with expectation `m` under a negative binomial of
  * over-dispersion `phi` (r = 1/phi), censored at the expectation: counts at or above it only say
  * "not short".
@@ -905,9 +1005,21 @@ export interface LearnedLimitsOptions {
   fallbackPageMs?: number;
 }
 
+/**
+ * Recovery (`trafficBack`): a down check recovers when its last events, up to this many (as many
+ * as 5 minutes bring at the learned rate, at least 2), came at no less than 1 - minDrop of the
+ * learned normal (the rate-drop notion of normal; 20% by default). A 10% trickle passes that with
+ * 30 events by chance about once in a thousand tries.
+ */
+const RECOVERY_EVENTS = 30;
+const RECOVERY_WINDOW_MS = 5 * 60_000;
+
 /** The engine's LimitModel on top of an ArrivalModel. Feed it events with `observe`. */
 export class LearnedLimits implements LimitModel {
   readonly model: ArrivalModel;
+  /** The last RECOVERY_EVENTS arrivals (a ring; not saved: after a restart recovery waits for new ones). */
+  private readonly recent = new Float64Array(RECOVERY_EVENTS);
+  private recentN = 0;
   private readonly memoVersion = [-1, -1];
   private readonly memoSince = [NaN, NaN];
   private readonly memoValue = [0, 0];
@@ -922,14 +1034,57 @@ export class LearnedLimits implements LimitModel {
 
   observe(at: number): void {
     this.model.observe(at);
+    this.remember(at);
+    if (this.config.bucketAuto) this.model.chooseBucket();
   }
 
   observeCount(from: number, to: number, n: number): void {
     this.model.observeCount(from, to, n);
+    // The arrivals are unknown: spread evenly over the interval for recovery's sake.
+    const k = Math.min(Math.floor(n), RECOVERY_EVENTS);
+    for (let i = 1; i <= k; i++) this.remember(from + ((to - from) * i) / k);
+    if (this.config.bucketAuto) this.model.chooseBucket();
+  }
+
+  private remember(at: number): void {
+    this.recent[this.recentN % RECOVERY_EVENTS] = at;
+    this.recentN++;
+  }
+
+  /**
+   * Traffic is back near its normal at `at` (an event there, observed yet or not): the last k
+   * arrivals since the check went down (k = RECOVERY_EVENTS, or as many as RECOVERY_WINDOW_MS
+   * brings, at least 2) span a
+   * time in which the learned normal (at the rate-drop baseline) expected at most (k - 1) /
+   * (1 - minDrop) events. Before the model has learned, or where nothing was expected, any event is.
+   */
+  trafficBack(at: number, downSince = -Infinity): boolean {
+    const m = this.model;
+    if (!m.learned()) return true;
+    const want = Math.max(2, Math.min(RECOVERY_EVENTS, Math.round(m.rateAt(at) * RECOVERY_WINDOW_MS)));
+    const times: number[] = [at];
+    let skippedSelf = false;
+    for (let i = this.recentN - 1; i >= Math.max(0, this.recentN - RECOVERY_EVENTS) && times.length < want; i--) {
+      const t = this.recent[i % RECOVERY_EVENTS]!;
+      if (t > at) continue;
+      if (t === at && !skippedSelf) {
+        skippedSelf = true; // this event, observed already (the backtest observes first)
+        continue;
+      }
+      if (t < downSince) break; // only what came after the check went down
+      times.push(t);
+    }
+    if (times.length < want) return false;
+    const oldest = times[times.length - 1]!;
+    const expected = m.expectedCount(oldest, at) * m.rateBaseline();
+    if (!(expected > 0)) return true;
+    const share = 1 - (this.config.rateDrop?.minDrop ?? 0.8);
+    return want - 1 >= share * expected;
   }
 
   seed(buckets: readonly SeedBucket[]): void {
     this.model.seed(buckets);
+    if (this.config.bucketAuto) this.model.chooseBucket();
   }
 
   learned(): boolean {
