@@ -144,36 +144,74 @@ const plural = (n: number, word: string) => `${n.toLocaleString('en')} ${word}${
 
 /**
  * "37 checks down (visa, mastercard × 5 regions)": for each label every down member carries, up to
- * three values are named, more are counted.
+ * three values are named, more are counted. One pass over the members (a group may have 100,000).
  */
-export function describeDown(members: Member[]): string {
-  const down = members.filter((m) => m.status === 'down');
-  if (!down.length) return 'no checks down';
-  const keys = Object.keys(down[0]!.labels).filter((k) => down.every((m) => k in m.labels));
-  const parts: string[] = [];
-  for (const k of keys) {
-    const values = [...new Set(down.map((m) => m.labels[k]!))];
-    if (values.length === 1 && down.length > 1) continue; // the same for all: says nothing
-    parts.push(values.length <= 3 ? values.join(', ') : plural(values.length, k));
+export function describeDown(members: Iterable<Member>): string {
+  let n = 0;
+  let keys: string[] = [];
+  let values: Set<string>[] = [];
+  for (const m of members) {
+    if (m.status !== 'down') continue;
+    if (n++ === 0) {
+      keys = Object.keys(m.labels);
+      values = keys.map(() => new Set<string>());
+    }
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (!(k in m.labels)) {
+        // Not carried by every down member: says nothing about the group.
+        keys.splice(i, 1);
+        values.splice(i, 1);
+        i--;
+      } else values[i]!.add(m.labels[k]!);
+    }
   }
-  return `${plural(down.length, 'check')} down${parts.length ? ` (${parts.join(' × ')})` : ''}`;
+  if (!n) return 'no checks down';
+  const parts: string[] = [];
+  keys.forEach((k, i) => {
+    const vs = [...values[i]!];
+    if (vs.length === 1 && n > 1) return; // the same for all: says nothing
+    parts.push(vs.length <= 3 ? vs.join(', ') : plural(vs.length, k));
+  });
+  return `${plural(n, 'check')} down${parts.length ? ` (${parts.join(' × ')})` : ''}`;
 }
 
 /** The incident summary for a group of more than one member. */
-export function groupSummary(members: Member[]): string {
-  const c = countMembers(members);
+export function groupSummary(members: Iterable<Member>, counts?: MemberCounts): string {
+  const c = counts ?? countMembers(members);
   const tail = [c.recovered ? `${c.recovered.toLocaleString('en')} recovered` : '', c.held ? `${c.held.toLocaleString('en')} held (upstream down)` : '']
     .filter(Boolean)
     .join(', ');
-  return `${describeDown(members)}${tail ? `; ${tail}` : ''}`;
+  return `${c.down ? describeDown(members) : 'no checks down'}${tail ? `; ${tail}` : ''}`;
 }
 
-/** The member list for a page's details: counts, and the first members by name (down first, in the order they went down). */
-export function memberDetails(members: Member[], maxListed: number): Record<string, unknown> {
-  const c = countMembers(members);
-  const order: Record<MemberStatus, number> = { down: 0, held: 1, recovered: 2 };
-  const sorted = [...members].sort((a, b) => order[a.status] - order[b.status] || a.downAt - b.downAt || (a.check < b.check ? -1 : 1));
-  const listed = sorted.slice(0, maxListed).map((m) => ({
+const ORDER: Record<MemberStatus, number> = { down: 0, held: 1, recovered: 2 };
+/** Down first, then held, then recovered; each in the order they went down (then by name). */
+const byListing = (a: Member, b: Member) => ORDER[a.status] - ORDER[b.status] || a.downAt - b.downAt || (a.check < b.check ? -1 : a.check > b.check ? 1 : 0);
+
+/**
+ * The member list for a page's details: counts, and the first members by name (down first, in the
+ * order they went down). The first `maxListed` are selected in one pass, not by sorting them all.
+ */
+export function memberDetails(members: ReadonlyArray<Member> | ReadonlyMap<string, Member>, maxListed: number, counts?: MemberCounts): Record<string, unknown> {
+  const all: Iterable<Member> = 'values' in members && !Array.isArray(members) ? (members as ReadonlyMap<string, Member>).values() : (members as ReadonlyArray<Member>);
+  const total = 'size' in members ? (members as ReadonlyMap<string, Member>).size : (members as ReadonlyArray<Member>).length;
+  const c: MemberCounts = counts ? { ...counts } : { down: 0, recovered: 0, held: 0 };
+  const top: Member[] = [];
+  for (const m of all) {
+    if (!counts) c[m.status]++;
+    if (maxListed <= 0 || (top.length === maxListed && byListing(m, top[top.length - 1]!) >= 0)) continue;
+    let lo = 0;
+    let hi = top.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (byListing(top[mid]!, m) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    top.splice(lo, 0, m);
+    if (top.length > maxListed) top.pop();
+  }
+  const listed = top.map((m) => ({
     check: m.check,
     status: m.status,
     downAt: new Date(m.downAt).toISOString(),
@@ -181,11 +219,11 @@ export function memberDetails(members: Member[], maxListed: number): Record<stri
     ...(m.heldBy ? { heldBy: m.heldBy } : {}),
   }));
   return {
-    total: members.length,
+    total,
     downTotal: c.down,
     recoveredTotal: c.recovered,
     heldTotal: c.held,
     members: listed,
-    ...(members.length > listed.length ? { unlisted: members.length - listed.length } : {}),
+    ...(total > listed.length ? { unlisted: total - listed.length } : {}),
   };
 }

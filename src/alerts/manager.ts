@@ -563,8 +563,8 @@ export class AlertManager {
     // Held dependents still down outlive the upstream's incident: released.
     if (open.counts.held > 0) for (const d of [...open.members.values()]) if (d.status === 'held') this.#release(open, d, d.heldBy ?? input.check, now);
     if (open.counts.down > 0) return open.inc; // a released dependent joined after all
-    const members = [...open.members.values()];
-    const grouped = members.length > 1;
+    const size = open.members.size;
+    const grouped = size > 1;
     const resolved: GroupedIncident = { ...this.#fresh(open), status: 'resolved', resolvedAt: input.at, resolveReason: input.reason };
     this.#close(open);
     const rows: Row[] = [];
@@ -584,15 +584,15 @@ export class AlertManager {
         ackedBy,
         ...given,
         escalated: inc.escalatedAt !== undefined || undefined,
-        ...(grouped ? { extra: { ...given.extra, group: memberDetails(members, this.#policy.maxListed) } } : {}),
+        ...(grouped ? { extra: { ...given.extra, group: memberDetails(open.members, this.#policy.maxListed) } } : {}),
       };
       const summary = grouped
-        ? `all ${members.length.toLocaleString('en')} checks recovered (last: ${input.check}: ${input.reason})`
+        ? `all ${size.toLocaleString('en')} checks recovered (last: ${input.check}: ${input.reason})`
         : `${inc.check} recovered: ${input.reason}`;
       const n = this.#notification(resolved, 'resolve', now, { summary, details, check: grouped ? inc.group?.name : undefined });
       for (const name of resolved.notifiers) rows.push(this.#row(name, n, 'pending', now));
       this.#write({ incident: resolved, insert: rows }, rows);
-      this.#incidentLog(inc).info({ members: members.length }, 'incident resolved');
+      this.#incidentLog(inc).info({ members: size }, 'incident resolved');
     }
     return resolved;
   }
@@ -642,7 +642,7 @@ export class AlertManager {
   #fresh(open: Open): GroupedIncident {
     if (open.stale) {
       open.stale = false;
-      if (open.members.size > 1) open.inc = { ...open.inc, summary: groupSummary([...open.members.values()]) };
+      if (open.members.size > 1) open.inc = { ...open.inc, summary: groupSummary(open.members.values(), open.counts) };
       else {
         const only = open.members.values().next().value as Member | undefined;
         if (only && only.check === open.inc.check) open.inc = { ...open.inc, summary: `${only.check} is down: ${only.reason}` };
@@ -1060,18 +1060,18 @@ export class AlertManager {
       // One update at a time per receiver: while an earlier one is undelivered, the next waits (and shows more).
       if (!this.#busy(open)) {
         inc = this.#fresh(open);
-        const members = [...open.members.values()];
+        const size = open.members.size;
         const details: NotificationDetails = {
           ...inc.details,
           state: 'down',
           escalated: inc.escalatedAt !== undefined || undefined,
-          extra: { ...inc.details.extra, group: memberDetails(members, this.#policy.maxListed) },
+          extra: { ...inc.details.extra, group: memberDetails(open.members, this.#policy.maxListed) },
         };
-        const n = this.#notification(inc, 'trigger', now, { summary: inc.summary, details, check: members.length > 1 ? g.name : undefined });
+        const n = this.#notification(inc, 'trigger', now, { summary: inc.summary, details, check: size > 1 ? g.name : undefined });
         inc = open.inc = { ...inc, group: { ...g, notifiedVersion: g.version, lastUpdateAt: now, updates: g.updates + 1 } };
         const rows = inc.notifiers.map((name) => this.#row(name, n, 'pending', now));
         this.#write({ incident: inc, insert: rows }, rows);
-        this.#incidentLog(inc).info({ members: members.length, summary: inc.summary }, 'group update');
+        this.#incidentLog(inc).info({ members: size, summary: inc.summary }, 'group update');
       }
     }
 
