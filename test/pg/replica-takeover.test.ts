@@ -91,7 +91,8 @@ describe('a takeover', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const lastPost = Date.now();
-    // A page before this (the machine starved the posts for 8 s) is a true one, and not the one this is about.
+    // A page before this is not the one this is about: a check that never had an event pages pageAfter
+    // after the first leader's start (the restart rule), which a slow start-up of the two replicas reaches.
     const pagesBefore = pd.events.length;
     await new Promise((r) => setTimeout(r, 2000));
     a.proc.child.kill('SIGKILL');
