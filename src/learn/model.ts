@@ -727,9 +727,12 @@ export class ArrivalModel {
     const page = new Float64Array(n);
     const ref = new Float64Array(n);
     const extra = this.config.model === 'nb' ? this.tailExcess(qq) : 0;
+    // The quiet limit alone may also come in when silences beyond it are rarer than tolerated
+    // (`tailShortfall`): a probe proves or pages, so spending the tolerance buys detection speed.
+    const quietExtra = extra > 0 || this.config.model !== 'nb' ? extra : -this.tailShortfall(qq);
     for (let j = 0; j < n; j++) {
       ref[j] = this.thresholdFor('nb', qq, this.support[j]!);
-      quiet[j] = this.thresholdFor(this.config.model, qq, this.support[j]!, extra);
+      quiet[j] = this.thresholdFor(this.config.model, qq, this.support[j]!, quietExtra);
       page[j] = this.thresholdFor(this.config.model, qp, this.support[j]!, extra);
     }
     this.thresholds = { quiet, page, ref };
@@ -766,6 +769,37 @@ export class ArrivalModel {
     return hi - phi0;
   }
 
+  /**
+   * Tail calibration the other way, for the quiet limit only: when silences beyond the reference
+   * quiet limit occur k < 1 times as often as falseProbes tolerates (the same decayed count and
+   * prior as `tailExcess`), the measured dispersion overstates the lower tail; the dispersion
+   * removed is the one under which the reference limit would be exceeded k times as often as
+   * tolerated (down to Poisson). The page limit never uses it.
+   */
+  tailShortfall(qq = this.perGapProbability(this.config.falseProbes)): number {
+    const e = this.s.exceed;
+    if (this.config.tailCalibration === false || !e || !(e[1] > 0)) return 0;
+    const f = this.config.falseProbes;
+    const priorMs = CAL_PRIOR_WEEKS * WEEK;
+    const k = (e[0] + f * priorMs) / (f * (e[1] + priorMs));
+    if (!(k < 1)) return 0;
+    const phi0 = this.dispersion();
+    const x = this.thresholdFor('nb', qq);
+    if (!Number.isFinite(x) || phi0 <= 1e-9) return 0;
+    // log P(no event in a silence of x expected events) under dispersion phi; it grows with phi.
+    const logp = (phi: number) => (phi <= 1e-12 ? -x : -Math.log1p(x * phi) / phi);
+    const target = Math.log(k * qq);
+    if (logp(0) >= target) return phi0;
+    let lo = 0;
+    let hi = phi0;
+    for (let i = 0; i < 50; i++) {
+      const mid = (lo + hi) / 2;
+      if (logp(mid) < target) lo = mid;
+      else hi = mid;
+    }
+    return phi0 - lo;
+  }
+
   /** x* at instant t (for reports and the API). */
   thresholdAt(which: 'quiet' | 'page', t: number): number {
     return this.threshold(which, this.tow.locate(t).index);
@@ -787,7 +821,7 @@ export class ArrivalModel {
     if (kind === 'poisson') return poisson;
     if (kind === 'nb') {
       if (!(support > 0)) return Infinity;
-      const phi = this.dispersion() + extraDispersion + 1 / support;
+      const phi = Math.max(0, this.dispersion() + extraDispersion) + 1 / support;
       if (phi <= 1e-9) return poisson;
       const r = 1 / phi;
       const e = poisson / r;

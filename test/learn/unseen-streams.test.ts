@@ -169,3 +169,19 @@ describe('recovery needs traffic back near its normal', () => {
     expect(m.trafficBack(downAt + 2 * MIN, -Infinity)).toBe(true);
   });
 });
+
+describe('the quiet limit spends the tolerance it is given', () => {
+  it('comes in when silences beyond it are rarer than falseProbes tolerates; the page limit does not move', () => {
+    const make = (tailCalibration: boolean) => new LearnedLimits(cfg({ bucket: '1h', falseProbes: '24/day', tailCalibration }));
+    const on = make(true);
+    const off = make(false);
+    // Over-dispersed: the rate varies by day (the fit sees it), yet silences beyond the quiet limit stay rare.
+    const rnd = prng(5);
+    const dayRate = Array.from({ length: 30 }, () => 0.2 + 0.2 * rnd());
+    poisson((t) => (on.observe(t), off.observe(t)), T0, T0 + 4 * WEEK, (t) => dayRate[Math.floor((t - T0) / DAY)]!);
+    const at = T0 + 4 * WEEK + 1000;
+    expect(on.model.tailShortfall()).toBeGreaterThan(0);
+    expect(on.deadline(at, 'quiet')).toBeLessThan(off.deadline(at, 'quiet'));
+    expect(on.deadline(at, 'page')).toBe(off.deadline(at, 'page'));
+  });
+});
