@@ -170,6 +170,13 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       start: async () => (await alerts.start(), await probes.recover()),
       stop: async () => (await probes.stop(), await router!.drain(), await alerts.stop()),
     },
+    // A takeover: the learned models the previous leader saved, not those loaded at this replica's start;
+    // the board's state strips get the flips it made meanwhile.
+    reload: async () => {
+      const checks = await learning.reload();
+      if (checks.length) logger.info({ checks: checks.length }, 'took over: learned models reloaded from the store');
+      await boardHistory.reloadAll((check, limit) => store.listFlips(check, limit)).catch((err) => logger.warn({ err }, 'took over: could not read stored flips for the board'));
+    },
     // In order after the runtime's restart rule; stopped in reverse when the lease is lost.
     duties: [
       { start: () => alertEffects.reconcile(runtime!), stop: () => {} },

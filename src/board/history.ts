@@ -123,6 +123,39 @@ export class BoardHistory {
     if (pts.length) t.points = [...pts, ...known.filter(([at]) => at >= firstKnown)];
   }
 
+  /**
+   * A takeover (replicas): this replica's runtime announced no flip while it followed, so the bands
+   * since its start are read again from the stored flips — the old leader's — replacing what it
+   * had up to the newest stored one (later flips it saw itself stay). No stored flip: unchanged.
+   */
+  reload(check: string, flips: ReadonlyArray<Pick<Flip, 'at' | 'from' | 'to'>>): void {
+    const t = this.#tracks.get(check);
+    if (!t || flips.length === 0) return;
+    const start = this.#o.clock.now() - HISTORY_WINDOW_MS;
+    const pts: Array<[number, CheckStatus]> = [];
+    for (const f of [...flips].sort((a, b) => a.at - b.at)) {
+      if (f.at < start) {
+        pts.length = 0;
+        pts.push([start, f.to]);
+      } else {
+        if (pts.length === 0) pts.push([Math.max(start, f.at - 1), f.from]);
+        if (pts.at(-1)![1] !== f.to) pts.push([f.at, f.to]);
+      }
+    }
+    const newest = pts.at(-1)![0];
+    t.points = [...pts, ...t.points.filter(([at]) => at > newest)];
+    this.#trim(t);
+  }
+
+  /** reload() for every check, reading each one's stored flips (newest first or oldest first), a slice of checks per turn. */
+  async reloadAll(read: (check: string, limit: number) => Promise<ReadonlyArray<Pick<Flip, 'at' | 'from' | 'to'>>>): Promise<void> {
+    const names = this.#o.runtime.names();
+    for (let i = 0; i < names.length; i += 1000) {
+      if (i > 0) await new Promise<void>((r) => setImmediate(r));
+      await Promise.all(names.slice(i, i + 1000).map(async (name) => this.reload(name, await read(name, 500))));
+    }
+  }
+
   recordFlip(f: Pick<Flip, 'check' | 'at' | 'to'>): void {
     const t = this.#tracks.get(f.check);
     if (!t) return;

@@ -143,6 +143,36 @@ describe('BoardHistory (the strips and sparklines)', async () => {
     expect(b.at(-1)).toEqual({ from: T + 1000, to: null, status: 'ok' });
   });
 
+  it('a takeover reads the old leader\'s flips again: the bands this follower never heard of appear', async () => {
+    const clock = new ManualClock(T);
+    const st = { a: { status: 'ok', since: T - 2 * 3600_000 } };
+    const rt = fakeRuntime(st);
+    const h = new BoardHistory({ runtime: rt as never, clock });
+    // this replica followed for 30 minutes: the old leader saw a go down and come back; it heard nothing
+    clock.set(T + 1_800_000);
+    expect(h.history('a')!.bands.map((x) => x.status)).toEqual(['none', 'ok']);
+    const stored = [
+      { at: T + 600_000, from: 'down', to: 'ok' },
+      { at: T + 60_000, from: 'ok', to: 'down' },
+      { at: T - 2 * 3600_000, from: 'unknown', to: 'ok' },
+    ];
+    await h.reloadAll(async (check, limit) => (check === 'a' ? stored.slice(0, limit) : []));
+    rt.emit('flip', { check: 'a', at: T + 1_800_500, from: 'ok', to: 'quiet' }); // after the takeover, as usual
+    st.a = { status: 'quiet', since: T + 1_800_500 };
+    clock.set(T + 1_801_000);
+    const b = h.history('a')!.bands;
+    expect(b.map((x) => [x.status, x.from - T])).toEqual([
+      ['none', 1_801_000 - HISTORY_WINDOW_MS],
+      ['unknown', -2 * 3600_000 - 1],
+      ['ok', -2 * 3600_000],
+      ['down', 60_000],
+      ['ok', 600_000],
+      ['quiet', 1_800_500],
+    ]);
+    h.reload('a', []); // nothing stored: unchanged
+    expect(h.history('a')!.bands).toEqual(b);
+  });
+
   it('a check down across a restart (no flip) shows down from when it went down', () => {
     const clock = new ManualClock(T);
     const h = new BoardHistory({ runtime: fakeRuntime({ a: { status: 'down', since: T - 600_000 } }) as never, clock });
