@@ -156,7 +156,7 @@ describe('BoardHistory (the strips and sparklines)', async () => {
       { at: T + 60_000, from: 'ok', to: 'down' },
       { at: T - 2 * 3600_000, from: 'unknown', to: 'ok' },
     ];
-    await h.reloadAll(async (check, limit) => (check === 'a' ? stored.slice(0, limit) : []));
+    await h.reloadAll(async (check, limit) => (check === 'a' ? stored.slice(0, limit) : []) as never);
     rt.emit('flip', { check: 'a', at: T + 1_800_500, from: 'ok', to: 'quiet' }); // after the takeover, as usual
     st.a = { status: 'quiet', since: T + 1_800_500 };
     clock.set(T + 1_801_000);
