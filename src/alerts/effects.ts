@@ -24,8 +24,9 @@ export class AlertEffects {
 
   constructor(private readonly d: AlertEffectsDeps) {
     this.burst = new BurstLog(d.logger);
+    // Only checks that have links (an empty object for each of 100,000 checks is memory for nothing).
     for (const c of d.checks) {
-      this.links.set(c.name, { ...(c.runbook ? { runbookUrl: c.runbook } : {}), ...(c.dashboard ? { dashboardUrl: c.dashboard } : {}) });
+      if (c.runbook || c.dashboard) this.links.set(c.name, { ...(c.runbook ? { runbookUrl: c.runbook } : {}), ...(c.dashboard ? { dashboardUrl: c.dashboard } : {}) });
     }
   }
 

@@ -73,9 +73,13 @@ export function boardPlugin(deps: BoardDeps): BoardPlugin {
   const history = deps.history ?? new BoardHistory({ runtime: deps.runtime, clock: deps.clock });
   if (deps.flips) {
     const read = deps.flips;
-    // A slice of checks per turn of the event loop: 100,000 checks' flips are read after start-up, not before it.
-    void (async () => {
-      const names = deps.runtime.names();
+    const rt = deps.runtime;
+    // Once the runtime knows which states came from the store: only those checks can have stored flips
+    // (a flip is stored with its check's state), read a slice per turn of the event loop after start-up.
+    // A fresh store of 100,000 checks costs no query; a restart, 100,000 queries that never hold /healthz.
+    const restoredOnly = typeof rt.restored === 'function' && typeof rt.once === 'function';
+    const loadAll = async () => {
+      const names = restoredOnly ? rt.names().filter((n) => rt.restored(n)) : rt.names();
       for (let i = 0; i < names.length; i += 1000) {
         if (i > 0) await new Promise<void>((r) => setImmediate(r));
         await Promise.all(
@@ -88,7 +92,9 @@ export function boardPlugin(deps: BoardDeps): BoardPlugin {
           }),
         );
       }
-    })();
+    };
+    if (!restoredOnly || rt.ready) void loadAll();
+    else rt.once('ready', () => void loadAll());
   }
   const hub = new BoardHub({
     history,

@@ -76,6 +76,8 @@ interface Entry {
   state: CheckState;
   /** Bumped on every state change; heap entries with an older version are stale. */
   version: number;
+  /** Its state came from the store (saved by this process before, or by the leader): it may have stored flips. */
+  restored?: true;
 }
 
 export interface RuntimeOptions {
@@ -114,12 +116,17 @@ export class CheckRuntime extends EventEmitter {
   /** What deadlines changed while the store failed: written again by retryWrites. */
   private unsaved: { entries: Set<Entry>; flips: Flip[] } | undefined;
 
-  constructor(private readonly opts: RuntimeOptions) {
+  /** The options without the check list (100,000 checks are held once, in `entries`). */
+  private readonly opts: Omit<RuntimeOptions, 'checks'>;
+
+  constructor(options: RuntimeOptions) {
     super();
+    const { checks, ...opts } = options;
+    this.opts = opts;
     this.newProbeId = opts.newProbeId ?? (() => `pr_${randomUUID()}`);
     this.timers = opts.timers ?? systemTimers;
     const now = opts.clock.now();
-    for (const c of opts.checks) {
+    for (const c of checks) {
       const e: Entry = { spec: c.spec, correlate: c.correlate, observe: c.observe, state: initialState(now), version: 0 };
       this.entries.set(c.spec.name, e);
       const list = this.byStream.get(c.spec.stream) ?? [];
@@ -140,6 +147,7 @@ export class CheckRuntime extends EventEmitter {
     for (const e of this.entries.values()) {
       const prev = saved.get(e.spec.name);
       if (!prev) continue;
+      e.restored = true;
       const r = step(e.spec, { ...initialState(now), ...prev }, { kind: 'restart' }, this.ctx(now));
       e.state = r.state;
       for (const ef of r.effects) effects.push([e, ef]);
@@ -154,6 +162,7 @@ export class CheckRuntime extends EventEmitter {
     this.started = true;
     for (const e of this.entries.values()) this.schedule(e);
     this.dispatch(effects);
+    this.emit('ready');
   }
 
   /**
@@ -176,6 +185,7 @@ export class CheckRuntime extends EventEmitter {
     this.started = true;
     for (const e of this.entries.values()) this.schedule(e);
     this.dispatch(effects);
+    this.emit('ready');
   }
 
   /**
@@ -186,8 +196,27 @@ export class CheckRuntime extends EventEmitter {
     if (this.started) return;
     for (const e of this.entries.values()) {
       const st = saved.get(e.spec.name);
-      if (st) e.state = st;
+      if (st) {
+        e.state = st;
+        e.restored = true;
+      }
     }
+    this.adopted = true;
+    this.emit('ready');
+  }
+
+  /**
+   * The states are known (`start`, or a follower's `adopt`): `'ready'` has been emitted. Before that
+   * every check is in its initial state.
+   */
+  get ready(): boolean {
+    return this.started || this.adopted;
+  }
+  private adopted = false;
+
+  /** Whether a check's state came from the store: a check never stored has no stored flips either. */
+  restored(name: string): boolean {
+    return this.entries.get(name)?.restored === true;
   }
 
   stop(): void {
