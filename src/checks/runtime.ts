@@ -106,6 +106,8 @@ export class CheckRuntime extends EventEmitter {
   private timer: unknown = null;
   private timerAt = Infinity;
   private started = false;
+  /** A follower took the saved states (adopt). */
+  private adopted = false;
   /** A wake-up is working through due checks (slices yield; the timer must not start a second one). */
   private waking = false;
   private readonly newProbeId: () => string;
@@ -212,7 +214,6 @@ export class CheckRuntime extends EventEmitter {
   get ready(): boolean {
     return this.started || this.adopted;
   }
-  private adopted = false;
 
   /** Whether a check's state came from the store: a check never stored has no stored flips either. */
   restored(name: string): boolean {

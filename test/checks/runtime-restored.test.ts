@@ -22,7 +22,7 @@ describe('which check states came from the store', () => {
 
     const rt = runtime(store, ['old', 'new']);
     const read: string[] = [];
-    boardPlugin({ runtime: rt, clock: systemClock, incidents: async () => [], flips: async (check) => (read.push(check), store.listFlips(check, 500)) } as never);
+    boardPlugin({ runtime: rt, clock: systemClock, incidents: async () => [], flips: async (check: string) => (read.push(check), store.listFlips(check, 500)) } as never);
     let ready = 0;
     rt.on('ready', () => ready++);
     expect(rt.ready).toBe(false);
