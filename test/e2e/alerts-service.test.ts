@@ -82,7 +82,11 @@ describe('alerts through the real service', () => {
     const top = incidentMessages();
     expect(top).toHaveLength(1);
     expect(top[0]!.history.map((h) => h.split(']')[0])).toEqual(['[DOWN', '[ACKNOWLEDGED', '[RESOLVED']);
-    expect(slack.topLevel().filter((m) => /WARNING \(quiet\)/.test(m.text))).toHaveLength(1);
+    // One warning message per quiet spell: one before the page, and one more on a loaded machine
+    // where the service started more than quietAfter (300 ms) before the first ping.
+    const quietSpells = ((await s.fetch('/v1/checks/cards')).body.flips as Array<{ to: string }>).filter((f) => f.to === 'quiet').length;
+    expect(quietSpells).toBeGreaterThanOrEqual(1);
+    expect(slack.topLevel().filter((m) => /WARNING \(quiet\)/.test(m.text))).toHaveLength(quietSpells);
     expect(top[0]!.edits).toBe(2);
     expect(slack.replies(top[0]!.ts).length).toBeGreaterThanOrEqual(2);
     // The check's API view shows no open incident any more.
@@ -162,7 +166,7 @@ describe('alerts through the real service', () => {
     cleanups.push(() => procs.forEach((p) => p.child.kill('SIGKILL')));
     const p1 = runCli(['serve', '--config', cfg], env);
     procs.push(p1);
-    await waitFor(async () => (await fetch(`${url}/healthz`)).ok);
+    await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 30_000); // a process start: slow on a loaded machine
     await fetch(`${url}/v1/streams/cards/ping`, { method: 'POST' });
     // The trigger reached PagerDuty, which is hanging: kill the service before it hears back.
     await waitFor(() => (pd.requests.length > 0 ? true : undefined));
@@ -173,7 +177,7 @@ describe('alerts through the real service', () => {
     pd.setDown(undefined);
     const p2 = runCli(['serve', '--config', cfg], env);
     procs.push(p2);
-    await waitFor(async () => (await fetch(`${url}/healthz`)).ok);
+    await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 30_000); // a process start: slow on a loaded machine
     await waitFor(() => (pd.events.some((e) => e.event_action === 'trigger') ? true : undefined));
     expect(pd.incidentsOpened()).toBe(1);
     const incidents = (await getJson(`${url}/v1/incidents?open=true`)).incidents;
@@ -183,5 +187,5 @@ describe('alerts through the real service', () => {
     await fetch(`${url}/v1/streams/cards/ping`, { method: 'POST' });
     await waitFor(() => (pd.events.some((e) => e.event_action === 'resolve') ? true : undefined));
     expect(new Set(pd.events.map((e) => e.dedup_key)).size).toBe(1);
-  }, 40_000);
+  }, 90_000);
 });

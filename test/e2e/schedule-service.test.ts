@@ -46,7 +46,7 @@ describe('schedule checks in the service', () => {
     // The file arrives late: ok again.
     await s.inject('/v1/streams/settlement/ping', { method: 'POST' });
     expect((await s.inject('/v1/checks/settlement')).body.status).toBe('ok');
-  });
+  }, 90_000); // 25 virtual hours run every periodic timer of the service (~6 s here, more on a loaded machine)
 
   it('runs: start then no success within maxRuntime is down; fail is down at once with the body; success resolves', async () => {
     vt = useVirtualTime(Date.parse('2026-12-01T02:00:00Z'));
