@@ -78,12 +78,25 @@ export interface Replica {
 /** Real `quietwatch serve` processes; every one started is killed by killAll(). */
 export class Replicas {
   readonly all: Proc[] = [];
+  readonly started: Replica[] = [];
 
   async start(name: string, cfg: string, dbUrl: string, port?: number): Promise<Replica> {
     const p = port ?? (await freePort());
     const proc = runCli(['serve', '--config', cfg, '--port', String(p)], { QUIETWATCH_STORE_URL: dbUrl, PD_KEY, HOOK_SECRET, QUIETWATCH_TOKENS: '' });
     this.all.push(proc);
-    return { name, url: `http://127.0.0.1:${p}`, port: p, proc };
+    const r = { name, url: `http://127.0.0.1:${p}`, port: p, proc };
+    this.started.push(r);
+    return r;
+  }
+
+  /** Run a test's body; when it fails, print the replicas' last warnings first (what a starved CI run did). */
+  async explain<T>(body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (err) {
+      dumpLogs(this.started, 25);
+      throw err;
+    }
   }
 
   async killAll(): Promise<void> {
@@ -93,6 +106,7 @@ export class Replicas {
     }
     await Promise.all(this.all.map((p) => p.exited));
     this.all.length = 0;
+    this.started.length = 0;
   }
 }
 
