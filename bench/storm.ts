@@ -357,6 +357,13 @@ async function runOne(n: number, baseRss: number): Promise<Result> {
     const stormStart = flips.length ? minOf(flips.map((f) => f.at)) : firstDeadline;
     const pdFirstMinute = pd.requestTimes.filter((t) => t >= stormStart && t < stormStart + 60_000).length;
     const incidents = pd.incidentsOpened();
+    // How the storm unfolded: the deadlines' spread (set by how fast the events went in) and each PagerDuty request.
+    if (flips.length) {
+      const ats = flips.map((f) => f.at);
+      const t0 = minOf(ats);
+      const timeline = counts.map(([t, c]) => `+${((t - t0) / 1000).toFixed(1)} s: ${c.toLocaleString('en')}`).join(', ');
+      console.log(`  ${n.toLocaleString('en')}: deadlines over ${fmtMs(maxOf(ats) - t0)}; PagerDuty triggers (checks down listed): ${timeline}`);
+    }
     const missingPages = n - pageLag.length;
 
     let resolveFlipLag: number[] = [];
