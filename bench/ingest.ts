@@ -3,8 +3,11 @@
  * 1 and of 1,000 events, against the real service (`quietwatch serve`, its own process) with a SQLite
  * store on disk. The load comes from this process. Prints figures; not a test.
  *   npm run bench:ingest [-- --seconds 5 --concurrency 8]
- *   npm run bench:ingest -- --store postgres   (a throwaway PostgreSQL cluster: one replica, then two
- *     replicas sharing the load, and how long the leader takes to apply what was accepted)
+ *   npm run bench:ingest -- --store postgres [--rounds 3]   (a throwaway PostgreSQL cluster: one
+ *     replica, then two replicas sharing the load, and how long the leader takes to apply what was
+ *     accepted; then, batches of 1,000, one and two replicas taking the load in turn, `rounds` times
+ *     each, medians: on a machine shared with other work the load of the moment moves the figures
+ *     more than the difference being measured)
  * Each case also reports the CPU each process used (from /proc: the servers, PostgreSQL's server
  * processes, this load generator) in cores over the case, so a machine that is itself the limit shows.
  */
@@ -17,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '8' }, store: { type: 'string', default: 'sqlite' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '8' }, store: { type: 'string', default: 'sqlite' }, rounds: { type: 'string', default: '3' } } });
 const usePg = values.store === 'postgres';
 if (!usePg && values.store !== 'sqlite') throw new Error('--store sqlite | postgres');
 const pgc = usePg ? await (await import('../test/helpers/postgres.ts')).startPostgres() : undefined;
@@ -151,17 +154,35 @@ async function drained(): Promise<number> {
   return Math.round(performance.now() - t0);
 }
 const drain: Record<string, number> = {};
+const turns: Array<{ round: number; replicas: number; eventsPerSec: number; totalCores: string; drainedMs: number }> = [];
 if (pgc) {
   drain['1 replica'] = await drained();
   servers.push(await startServer());
   urls = servers.map((x) => x.url);
   rows.push(await run(1000, 2));
   drain['2 replicas'] = await drained();
+  // One replica taking the load (the second idles as a follower) and both, in turn.
+  for (let round = 1; round <= Number(values.rounds); round++) {
+    for (const n of [1, 2]) {
+      urls = servers.slice(0, n).map((x) => x.url);
+      const r = await run(1000, n);
+      turns.push({ round, replicas: n, eventsPerSec: r.eventsPerSec, totalCores: String(cpuRows.pop()!['total cores']), drainedMs: await drained() });
+    }
+  }
 }
 console.table(rows);
 console.log(`CPU per process during each case (cores = CPU seconds / wall seconds; this machine has ${(await import('node:os')).availableParallelism()}):`);
 console.table(cpuRows);
-if (pgc) console.log(`ms after the load until the leader had applied every accepted event: ${JSON.stringify(drain)}`);
+if (pgc) {
+  console.log(`ms after the load until the leader had applied every accepted event: ${JSON.stringify(drain)}`);
+  console.log('batches of 1,000, one and two replicas in turn:');
+  console.table(turns);
+  const median = (n: number) => {
+    const v = turns.filter((t) => t.replicas === n).map((t) => t.eventsPerSec).sort((a, b) => a - b);
+    return v[Math.floor(v.length / 2)]!;
+  };
+  console.log(`median events/s: one replica ${median(1)}, two replicas ${median(2)} (${Math.round((100 * median(2)) / median(1))}% of one)`);
+}
 for (const x of servers) x.kill();
 agent.destroy();
 if (pgc) {
