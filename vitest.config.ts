@@ -7,7 +7,7 @@ import SlowFirstSequencer from './test/helpers/sequencer.ts';
 // are cores (vitest's default is cores - 1: one file at a time on a 2-core machine).
 // QW_TEST_WORKERS overrides. Files share a worker's module cache (isolate: false): see
 // test/helpers/between-files.ts for what is reset between them.
-const workers = Number(process.env.QW_TEST_WORKERS) || Math.max(4, availableParallelism() * 2);
+const workers = Number(process.env.QW_TEST_WORKERS) || Math.max(8, availableParallelism() * 2);
 
 export default defineConfig({
   test: {

@@ -17,6 +17,7 @@ export const SLOW_FIRST = [
   'test/alerts/pages-checklist.e2e.test.ts',
   'test/image/image.test.ts',
   'test/backtest/shared-traces.test.ts',
+  'test/learn/model.test.ts',
   'test/e2e/influx-service.test.ts',
   'test/storm/storm.test.ts',
   'test/restart.test.ts',
