@@ -236,6 +236,8 @@ type Duty = { kind: 'incident'; id: string } | { kind: 'row'; id: string } | { k
 interface JournalEntry {
   commit: AlertCommit;
   rows: Row[];
+  /** Its place among all writes (a waiter is released once every write up to its own is stored). */
+  seq: number;
 }
 
 export class AlertManager {
@@ -285,7 +287,11 @@ export class AlertManager {
   #bulk: JournalEntry[] = [];
   #flushQueued = false;
   #flushing: Promise<void> | undefined;
-  #flushWaiters: (() => void)[] = [];
+  /** Callers waiting for their writes to be stored, in order: `upTo` is the last write they wait for. */
+  #flushWaiters: { upTo: number; resolve: () => void }[] = [];
+  /** Writes so far; `#dirtyAt` is the latest write of each dirty incident. */
+  #writes = 0;
+  #dirtyAt = new Map<string, number>();
   #storeFailure: { since: number; code: string; message: string; attempts: number; retryAt: number } | undefined;
 
   constructor(opts: AlertManagerOptions) {
@@ -838,17 +844,19 @@ export class AlertManager {
 
   /** Append a change to the journal; it is committed with the others of this turn of the event loop. */
   #write(commit: AlertCommit, rows: Row[]): void {
+    const seq = ++this.#writes;
     if (commit.incident) {
       // Only the latest version of an incident is written, once per batch.
       this.#dirty.set(commit.incident.id, commit.incident);
+      this.#dirtyAt.set(commit.incident.id, seq);
       const { incident: _i, ...rest } = commit;
       commit = rest;
     }
     const keys = Object.keys(commit);
     if (!keys.length && !rows.length) {
       // only an incident: it is in #dirty
-    } else if (!rows.length && keys.every((k) => k === 'members' || k === 'removeMembers')) this.#bulk.push({ commit, rows });
-    else this.#journal.push({ commit, rows });
+    } else if (!rows.length && keys.every((k) => k === 'members' || k === 'removeMembers')) this.#bulk.push({ commit, rows, seq });
+    else this.#journal.push({ commit, rows, seq });
     // Rows are deliverable from memory right away when the store is failing.
     if (this.#storeFailure) for (const r of rows) this.#armIfHead(r);
     if (!this.#flushQueued && !this.#storeFailure) {
@@ -863,7 +871,18 @@ export class AlertManager {
   /** Resolves once everything written so far is stored, or known to be kept in memory (store failing). */
   #stored(): Promise<void> {
     if (!this.#unsaved() || this.#storeFailure) return Promise.resolve();
-    return new Promise((r) => this.#flushWaiters.push(r));
+    const upTo = this.#writes;
+    return new Promise((resolve) => this.#flushWaiters.push({ upTo, resolve }));
+  }
+
+  /** Release the waiters whose writes are all stored (the rest wait for later batches). */
+  #releaseWaiters(): void {
+    let min = Math.min(this.#journal[0]?.seq ?? Infinity, this.#bulk[0]?.seq ?? Infinity);
+    for (const at of this.#dirtyAt.values()) if (at < min) min = at;
+    const w = this.#flushWaiters;
+    let i = 0;
+    while (i < w.length && w[i]!.upTo < min) w[i++]!.resolve();
+    if (i) w.splice(0, i);
   }
 
   async #flush(): Promise<void> {
@@ -881,10 +900,13 @@ export class AlertManager {
           // The stored summary of a growing group is brought up to date when it is sent or read, not per
           // batch (that would cost O(members) per batch in a storm).
           const dirty: GroupedIncident[] = [];
+          const dirtyAt: number[] = [];
           for (const [id, i] of this.#dirty) {
             if (dirty.length >= FLUSH_BATCH) break;
             dirty.push(this.#open.get(id)?.inc ?? i);
+            dirtyAt.push(this.#dirtyAt.get(id)!);
             this.#dirty.delete(id);
+            this.#dirtyAt.delete(id);
           }
           const commits = batch.map((j) => j.commit);
           if (dirty.length) commits.unshift({ incidents: dirty });
@@ -894,12 +916,18 @@ export class AlertManager {
             else for (const c of commits) await store.commit(c);
           } catch (err) {
             // Put the incidents back unless a newer version was written meanwhile.
-            for (const i of dirty) if (!this.#dirty.has(i.id)) this.#dirty.set(i.id, i);
+            dirty.forEach((i, k) => {
+              if (this.#dirty.has(i.id)) return;
+              this.#dirty.set(i.id, i);
+              this.#dirtyAt.set(i.id, dirtyAt[k]!);
+            });
             this.#storeFailed(err);
             return;
           }
           from.splice(0, batch.length);
           for (const j of batch) for (const r of j.rows) this.#persisted(r);
+          // A long storm keeps the loop going: whoever waits for what is stored now goes on now.
+          this.#releaseWaiters();
           if (this.#storeFailure) {
             this.#log.warn({ failing_for_ms: this.#o.clock.now() - this.#storeFailure.since }, 'alert store writable again; changes kept in memory are stored');
             this.#storeFailure = undefined;
@@ -907,9 +935,10 @@ export class AlertManager {
         }
       } finally {
         this.#flushing = undefined;
+        // Stored, or kept in memory (the store is failing): nobody waits any longer.
         const waiters = this.#flushWaiters;
         this.#flushWaiters = [];
-        for (const w of waiters) w();
+        for (const w of waiters) w.resolve();
       }
     })();
     return this.#flushing;
