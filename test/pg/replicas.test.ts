@@ -154,6 +154,7 @@ describe('two replicas on one PostgreSQL', () => {
     await waitFor(() => pd.events.some((e) => e.event_action === 'trigger' && String(e.payload?.summary).startsWith('dead')), 30_000, 100);
 
     const takeovers: number[] = [];
+    let chargesAtTakeover = acq.charges.length;
     for (let k = 0; k < KILLS; k++) {
       const leader = await waitFor(async () => ((await roleOf(a)) === 'leader' ? a : (await roleOf(b)) === 'leader' ? b : undefined), 30_000, 25);
       const other = leader === a ? b : a;
@@ -161,7 +162,9 @@ describe('two replicas on one PostgreSQL', () => {
         dumpLogs(replicas, 12);
         throw err;
       });
-      // a random moment within a probe's cycle (one fires about every second) or a delivery
+      // the leader is probing (one charge since it took over: on a fast machine the restarted replica
+      // is back before the first one), then a random moment within a probe's cycle (about a second)
+      await waitFor(() => (acq.charges.length > chargesAtTakeover ? true : undefined), 30_000, 20);
       await new Promise((r) => setTimeout(r, Math.random() * 1200));
       const t0 = Date.now();
       const killed = leader.proc!;
@@ -171,6 +174,7 @@ describe('two replicas on one PostgreSQL', () => {
       start(leader, cfg);
       await waitFor(async () => ((await roleOf(other)) === 'leader' || (await roleOf(leader)) === 'leader' ? true : undefined), 30_000, 20);
       takeovers.push(Date.now() - t0);
+      chargesAtTakeover = acq.charges.length;
     }
     await waitFor(async () => (await roleOf(a)) !== undefined && (await roleOf(b)) !== undefined, 60_000, 50);
     posting = false;
@@ -217,7 +221,7 @@ describe('two replicas on one PostgreSQL', () => {
     expect(deadAlerts[0]!.opened).toBe(1);
     expect(doubleCharges).toBe(0);
     expect(falsePages).toBe(0);
-    expect(acq.charges.length).toBeGreaterThan(KILLS);
+    expect(acq.charges.length).toBeGreaterThanOrEqual(KILLS); // at least one probe charged in every term
     expect(figures.takeoverMs.p99).toBeLessThanOrEqual(10_000);
   }, 900_000);
 });
