@@ -167,7 +167,7 @@ export const configSchema = z
           .describe('postgres://user:pass@host:port/db: PostgreSQL instead of SQLite, shared by replicas (also QUIETWATCH_STORE_URL)'),
         poolSize: z.number().int().min(1).max(100).default(10).describe('PostgreSQL connections per replica'),
         statementTimeout: duration().default(5_000).describe('PostgreSQL statement timeout'),
-        leaseTtl: duration().default(10_000).describe('Leader lease length (PostgreSQL): a follower takes over this long after the leader stops renewing'),
+        leaseTtl: duration().default(6_000).describe('Leader lease length (PostgreSQL): a follower takes over this long after the leader stops renewing (6 s: takeover within the 10 s goal, ~8 s worst case)'),
         lostAfter: duration().default(15_000).describe('The store failing (unreachable, or writes failing: a full disk) this long pages "quietwatch has lost its store" through the fallback route'),
       })
       .prefault({}),
