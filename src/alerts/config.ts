@@ -84,7 +84,7 @@ export const groupConfigSchema = z.object({
   firstUpdateBy: durationSchema.default(DEFAULT_GROUP_POLICY.firstUpdateByMs),
   /** How many updates follow the settle rule before updateEvery applies. */
   quickUpdates: z.number().int().min(0).max(5).default(DEFAULT_GROUP_POLICY.quickUpdates),
-  /** The quick updates after the first wait at most this long for a long storm to settle. */
+  /** The quick updates after the first come at most this long after the previous message. */
   quickUpdateBy: durationSchema.default(DEFAULT_GROUP_POLICY.quickUpdateByMs),
   /** Later updates: at most one per this long (PagerDuty takes about 120 events a minute per routing key). */
   updateEvery: durationSchema.default(DEFAULT_GROUP_POLICY.updateEveryMs),

@@ -10,9 +10,11 @@
  *   same `dedup_key` (a new log entry on the open alert, with the member list in `custom_details`),
  *   an edit of the Slack message — and updates are coalesced: the first one once the burst has
  *   settled (no member for `settle`), no sooner than `firstUpdateAfter` after the trigger and no
- *   later than `firstUpdateBy` (1.5 s); the second quick one likewise but waiting up to
- *   `quickUpdateBy` (10 s) for a long storm to settle; then at most one every `updateEvery` (20 s).
- *   The worst first minute is 5 PagerDuty requests; a storm of 5,000 checks in one second is 2;
+ *   later than `firstUpdateBy` (1.5 s); two more quick ones likewise, each no later than
+ *   `quickUpdateBy` (2 s) after the previous message, so every member of a storm that takes up to
+ *   ~5 s to work through is in the page within 2 s of going down; then at most one every
+ *   `updateEvery` (30 s). The worst first minute is 5 PagerDuty requests (0, 1.5, 3.5, 5.5, 35.5 s);
+ *   a storm of 5,000 checks in one second is 2;
  * - a member that recovers is shown as recovered; the incident resolves when its last member does.
  */
 import type { AlertRoutes } from './config.ts';
@@ -46,9 +48,9 @@ export const DEFAULT_GROUP_POLICY: GroupPolicy = {
   firstUpdateAfterMs: 500,
   settleMs: 250,
   firstUpdateByMs: 1_500,
-  quickUpdates: 2,
-  quickUpdateByMs: 10_000,
-  updateEveryMs: 20_000,
+  quickUpdates: 3,
+  quickUpdateByMs: 2_000,
+  updateEveryMs: 30_000,
   maxListed: 50,
 };
 
@@ -120,7 +122,7 @@ export function updateDueAt(policy: GroupPolicy, g: GroupInfo, releasedAt: numbe
     // burst settles, between firstUpdateAfter and firstUpdateBy after the previous message).
     const base = g.lastUpdateAt ?? releasedAt;
     const settled = (g.lastChangeAt ?? base) + policy.settleMs;
-    // The first waits at most firstUpdateBy; the later quick ones wait for a long storm to settle (up to quickUpdateBy).
+    // The first waits at most firstUpdateBy, the later quick ones at most quickUpdateBy.
     const by = g.updates === 0 ? policy.firstUpdateByMs : policy.quickUpdateByMs;
     return Math.min(Math.max(base + policy.firstUpdateAfterMs, settled), base + Math.max(by, policy.firstUpdateAfterMs));
   }
