@@ -76,6 +76,11 @@ export class AlertEffects {
           details: { state: 'down', lastEventAt: st.lastEventAt, silenceMs: clock.now() - st.watchFrom, ...this.links.get(name) },
         }));
       } else if (st.status !== 'down' && openChecks.has(name)) {
+        // The incident was stored but the check's down flip was not (a crash between two write-behind
+        // stores): when its page deadline has passed, the runtime flips it down on its first turn,
+        // into this same incident. Resolving it here would flap the page (resolve, then trigger again).
+        const pageAt = runtime.snapshot(name)?.deadlines.pageAt;
+        if (pageAt != null && pageAt <= clock.now()) continue;
         calls.push(alerts.checkRecovered({ check: name, at: st.since, reason: `${st.status} since ${new Date(st.since).toISOString()}` }));
       }
     }
