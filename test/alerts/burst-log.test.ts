@@ -1,23 +1,14 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { AlertEffects } from '../../src/alerts/effects.ts';
 import type { AlertManager } from '../../src/alerts/manager.ts';
 import type { CheckSpec, Effect } from '../../src/checks/types.ts';
 import { systemClock } from '../../src/lib/clock.ts';
-import { BURST_LOG_LIMIT, BurstLog, createLogger } from '../../src/lib/logger.ts';
+import { BURST_LOG_LIMIT, BurstLog } from '../../src/lib/logger.ts';
+import { captureJsonLines } from '../helpers/logs.ts';
 
 type Line = { level: number; msg: string; check?: string; burst?: string; count?: number; total?: number; checks?: string[]; first?: Record<string, unknown> };
 
-function capture(level = 'info') {
-  const lines: Line[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l) as Line);
-      cb();
-    },
-  });
-  return { logger: createLogger({ level, destination }), lines };
-}
+const capture = (level = 'info') => captureJsonLines<Line>(level);
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
 describe('BurstLog', () => {

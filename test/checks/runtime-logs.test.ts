@@ -1,26 +1,16 @@
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CheckRuntime, FLIP_LOG_LIMIT } from '../../src/checks/runtime.ts';
 import type { CheckSpec } from '../../src/checks/types.ts';
 import { systemClock } from '../../src/lib/clock.ts';
-import { createLogger } from '../../src/lib/logger.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
+import { captureJsonLines } from '../helpers/logs.ts';
 
 const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
 const spec = (i: number): CheckSpec => ({ name: `c${i}`, stream: `s${i}`, match: {}, quietAfterMs: 10_000, pageAfterMs: 20_000, labels: {} });
 
 type Line = { level: number; msg: string; check?: string; checks?: string[]; flips?: number; from?: string; to?: string; at?: string; last_at?: string; reason?: string };
 
-function capture(level = 'info') {
-  const lines: Line[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l) as Line);
-      cb();
-    },
-  });
-  return { logger: createLogger({ level, destination }), lines };
-}
+const capture = (level = 'info') => captureJsonLines<Line>(level);
 
 async function storm(n: number, level = 'info') {
   const { logger, lines } = capture(level);
