@@ -99,7 +99,10 @@ describe('probes through the real service and a contract acquirer', () => {
     expect(acq.charges[0]).toMatchObject({ probeId: p.id, amount: 150, currency: 'eur' });
     await waitFor(() => (acq.reversals.length === 1 ? true : undefined));
     expect(acq.reversals[0]!.reference).toBe(acq.charges[0]!.id);
-    expect(proven.flips.map((f: { to: string }) => f.to).reverse()).toEqual(['ok', 'quiet', 'ok']);
+    // ok (the ping) -> quiet -> ok (proven); on a loaded machine the service may start more than
+    // quietAfter before the ping, and the check goes quiet from its start, without the first ok
+    const tos = proven.flips.map((f: { to: string }) => f.to).reverse();
+    expect([['ok', 'quiet', 'ok'], ['quiet', 'ok']]).toContainEqual(tos);
     expect(proven.flips[0].reason).toMatch(/proven/);
     expect((await s.fetch('/v1/incidents')).body.incidents).toEqual([]);
     expect(notifications(hook).filter((n) => n.action === 'trigger')).toEqual([]);
