@@ -452,9 +452,11 @@ export class AlertManager {
     const g = groupOf(this.#policy, this.#o.routes, { check: input.check, labels });
     const gid = this.#byGroup.get(g.key);
     const group = gid ? this.#open.get(gid) : undefined;
-    if (group?.inc.group && group.inc.id !== this.#noJoin && canJoin(this.#policy, group.inc.group, Math.max(input.at, now))) {
+    if (group?.inc.group && group.inc.id !== this.#noJoin && canJoin(this.#policy, group.inc.group, input.at)) {
+      // Judged at the time the check went down, not now: a flip restored after a restart (or one
+      // late in a storm) belongs to the outage it was part of, however long the restart took.
       this.#byCheck.set(input.check, group.inc.id);
-      group.inc = { ...group.inc, group: { ...group.inc.group, lastJoinAt: Math.max(group.inc.group.lastJoinAt, input.at, now) } };
+      group.inc = { ...group.inc, group: { ...group.inc.group, lastJoinAt: Math.max(group.inc.group.lastJoinAt, input.at) } };
       this.#setMember(group, member, now);
       this.#log.debug({ check: input.check, incident_id: group.inc.id }, 'joined the open incident of its group');
       return group.inc;

@@ -107,6 +107,16 @@ describe('grouping', () => {
     expect(pd.sent.at(-1)!.n.summary).toBe('card-5 is down: no events for 8s');
   });
 
+  it('a down reported late (restored after a slow restart) is judged at the time it went down', async () => {
+    const { m, clock, timers } = await started({ group: { windowMs: 30 * S } });
+    const first = await down(m, 0, T0);
+    await timers.advance(45 * S);
+    // Went down 1 s after the first, but only reported now (45 s later, past the window): same outage.
+    expect((await down(m, 1, T0 + 1 * S)).id).toBe(first.id);
+    // Went down now, 45 s after the group's last join: a new outage.
+    expect((await down(m, 2, clock.now())).id).not.toBe(first.id);
+  });
+
   it('partial recovery: a member that recovers is shown recovered; the incident stays open', async () => {
     const { m, pd, timers } = await started();
     const inc = await down(m, 0, T0);
