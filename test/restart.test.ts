@@ -35,7 +35,7 @@ checks:
       return p;
     };
     const p1 = start();
-    await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 10_000);
+    await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 30_000); // a process start: slow on a loaded machine
     const post = (stream: string) => fetch(`${url}/v1/streams/${stream}/ping`, { method: 'POST' });
     await post('dies');
     await post('lives');
@@ -66,7 +66,7 @@ checks:
     await new Promise((r) => setTimeout(r, 4500));
 
     const p2 = start();
-    await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 10_000);
+    await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 30_000); // a process start: slow on a loaded machine
     const dies = await getJson(`${url}/v1/checks/dies`);
     const lives = await getJson(`${url}/v1/checks/lives`);
     expect(dies.status).toBe('down');
@@ -83,5 +83,5 @@ checks:
     expect((await getJson(`${url}/v1/checks/dies`)).status).toBe('ok');
     await waitFor(() => (p2.lines().some((l) => /^RESOLVED dies/.test(l.msg ?? '')) ? true : undefined));
     expect(p2.lines().filter((l) => /^RESOLVED dies/.test(l.msg ?? ''))).toHaveLength(1);
-  }, 40_000);
+  }, 80_000);
 });
