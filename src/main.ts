@@ -9,7 +9,7 @@ import { AlertEffects } from './alerts/effects.ts';
 import { createAlertManager, createNotifiers, dependenciesFrom } from './alerts/index.ts';
 import { StoreWatch } from './alerts/store-watch.ts';
 import { alertApiPlugin } from './alerts/routes.ts';
-import { unroutedChecks } from './alerts/unrouted.ts';
+import { logUnrouted, routingDetail, unroutedChecks } from './alerts/unrouted.ts';
 import { Auth, isLoopback } from './api/auth.ts';
 import { buildServer, type ApiPlugin, type ComponentHealth } from './api/server.ts';
 import { BoardHistory, boardPlugin } from './board/index.ts';
@@ -24,7 +24,7 @@ import { influxWritePlugin } from './ingest/influx-write-routes.ts';
 import { LearningService } from './learn/service.ts';
 import { systemClock, systemTimers } from './lib/clock.ts';
 import { QuietwatchError } from './lib/errors.ts';
-import { BurstLog, createLogger } from './lib/logger.ts';
+import { createLogger } from './lib/logger.ts';
 import { createMetrics } from './metrics/index.ts';
 import { MetricsReporter } from './metrics/reporter.ts';
 import { ProbeService } from './probes/service.ts';
@@ -152,9 +152,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   const fallback = config.alerts.escalation?.fallback.length ? config.alerts.escalation.fallback : config.alerts.routes.default.page;
   const storeWatch = new StoreWatch({ where: stores.where, ping: () => store.ping(), writeFailure: () => runtime!.storeWriteFailure(), retryWrites: () => runtime!.retryWrites(), notifiers: fallback.map((n) => notifiers[n]!).filter(Boolean), afterMs: config.store.lostAfter, everyMs: Math.min(5_000, config.store.lostAfter), clock, timers, logger: logger.child({ component: 'store-watch' }) });
   const unrouted = unroutedChecks(config);
-  // One line per check, summarised past the first few (100,000 checks without a warning route are one line, not 100,000).
-  const unroutedLog = new BurstLog(logger);
-  for (const u of unrouted) unroutedLog.line('warn', 'unrouted', u.check, { pages: u.pages, warnings: u.warnings }, u.message);
+  logUnrouted(unrouted, logger);
   const watchdog = config.watchdog ? new Watchdog(watchdogOptions(config.watchdog), { clock, logger, scheduler: timers, health: serviceHealth({ runtime, store, alerts, clock }) }) : undefined;
 
   // Keep the store small: flips older than 90 days go, hourly.
@@ -210,8 +208,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
       metrics: metrics.readiness(),
       effects: degradedUnless(eff.ok, eff),
       ...(watchdog ? { watchdog: watchdog.readiness() } : {}),
-      // the first 20 messages and a count: 100,000 unrouted checks made /readyz 100,000 lines long
-      ...(unrouted.length ? { routing: { ok: true, detail: [...unrouted.slice(0, 20).map((u) => u.message), ...(unrouted.length > 20 ? [`and ${unrouted.length - 20} more checks whose pages reach nobody`] : [])] } } : {}),
+      ...(unrouted.length ? { routing: { ok: true, detail: routingDetail(unrouted) } } : {}),
     };
   };
   const app = await buildServer({

@@ -3,6 +3,7 @@
  * it looks configured. Pure over the config, so start-up, `quietwatch validate` and `/readyz` all
  * say the same thing ("pages for card-auth reach nobody").
  */
+import { BurstLog, type Logger } from '../lib/logger.ts';
 import { resolveRoute, type AlertRoutes } from './config.ts';
 
 export interface UnroutedCheck {
@@ -40,4 +41,16 @@ export function unroutedChecks(config: RoutingConfig): UnroutedCheck[] {
     out.push({ check: c.name, pages, warnings, message });
   }
   return out;
+}
+
+/** Logged at start-up one line per check, summarised past the first few (100,000 checks are one line, not 100,000). */
+export function logUnrouted(unrouted: readonly UnroutedCheck[], logger: Logger): void {
+  const log = new BurstLog(logger);
+  for (const u of unrouted) log.line('warn', 'unrouted', u.check, { pages: u.pages, warnings: u.warnings }, u.message);
+}
+
+/** The /readyz `routing` lines: the first 20 messages and a count (100,000 unrouted checks made it 100,000 lines long). */
+export function routingDetail(unrouted: readonly UnroutedCheck[], shown = 20): string[] {
+  const more = unrouted.length - shown;
+  return [...unrouted.slice(0, shown).map((u) => u.message), ...(more > 0 ? [`and ${more} more checks whose pages reach nobody`] : [])];
 }

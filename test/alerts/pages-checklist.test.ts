@@ -12,7 +12,7 @@ import { normaliseDetails } from '../../src/alerts/manager.ts';
 import { buildPagerDutyEvent } from '../../src/alerts/pagerduty/payload.ts';
 import { buildSlackMessage } from '../../src/alerts/slack/payload.ts';
 import type { Notification } from '../../src/alerts/types.ts';
-import { unroutedChecks } from '../../src/alerts/unrouted.ts';
+import { routingDetail, unroutedChecks } from '../../src/alerts/unrouted.ts';
 
 const T0 = Date.UTC(2026, 11, 2, 1, 0, 0);
 const spec: CheckSpec = {
@@ -206,4 +206,15 @@ checks:
     expect(routed.status).toBe(0);
     expect(routed.stderr).toBe('');
   }, 60_000);
+});
+
+describe('routingDetail', () => {
+  it('lists the first 20 unrouted checks and counts the rest', () => {
+    const many = Array.from({ length: 25 }, (_, i) => ({ check: `c${i}`, pages: true, warnings: true, message: `pages for c${i} reach nobody` }));
+    const d = routingDetail(many);
+    expect(d).toHaveLength(21);
+    expect(d[19]).toBe('pages for c19 reach nobody');
+    expect(d[20]).toBe('and 5 more checks whose pages reach nobody');
+    expect(routingDetail(many.slice(0, 3))).toEqual(['pages for c0 reach nobody', 'pages for c1 reach nobody', 'pages for c2 reach nobody']);
+  });
 });
