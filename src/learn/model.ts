@@ -581,6 +581,11 @@ export class ArrivalModel {
     return s.observedMs + Math.max(0, to - from);
   }
 
+  /** The first event's time (or the first seeded count's), null while the stream has never sent one. */
+  firstEventAt(): number | null {
+    return this.s.firstAt;
+  }
+
   /**
    * While warming up: the events seen so far (the decayed sums are practically exact within a
    * warm-up) and the first one's time (null before any).
@@ -1162,9 +1167,10 @@ export class LearnedLimits implements LimitModel {
   }
 
   /**
-   * The page deadline while the model is still learning (no fixed pageAfter): the bounds page a
-   * stream that has never sent an event (the deadman's case: it was never wired), but once events
-   * were seen, a silence pages only when what was seen says it is no normal lull:
+   * The page deadline while the model is still learning (no fixed pageAfter). A stream that has
+   * never sent an event is "new" (Healthchecks' state of that name): silence alone never pages it
+   * (Infinity) until its first event — its quiet limit still warns, or fires a probe whose loss
+   * pages. Once events were seen, a silence pages only when what was seen says it is no normal lull:
    * - not before `warmup` + max after the first event: until a warm-up has been watched, the model
    *   cannot tell a silent night, a closed day or the hours between two batches from an outage;
    * - not before the events seen make a silence that long improbable: n events over T since the
@@ -1175,7 +1181,9 @@ export class LearnedLimits implements LimitModel {
    */
   private warmupPage(since: number, bound: number): number {
     const { events, firstAt } = this.model.warmupEvidence();
-    if (firstAt === null || events < 1) return bound;
+    // Healthchecks' "new": a stream that has never sent an event does not page on silence alone
+    // (a probe that is lost still does; a fixed pageAfter is unchanged).
+    if (firstAt === null || events < 1) return Infinity;
     const { warmup, max, falsePages } = this.config;
     const gaps = events - 1;
     const T = Math.max(0, since - firstAt);
@@ -1189,9 +1197,21 @@ export class LearnedLimits implements LimitModel {
     return Math.ceil(Math.min(d, since + Math.max(max, HORIZON_MS)));
   }
 
+  /**
+   * Where the check is in its learning: `new` (no event ever, and no fixed pageAfter: silence
+   * alone does not page), `warm-up` (the bounds and the warm-up evidence apply) or `learned`.
+   */
+  phase(): 'new' | 'warm-up' | 'learned' {
+    if (this.model.learned()) return 'learned';
+    return this.options.pageAfterMs === undefined && this.options.fallbackPageMs === undefined && this.model.firstEventAt() === null ? 'new' : 'warm-up';
+  }
+
   describe(at: number): LimitDescription {
     const quietAfterMs = this.deadline(at, 'quiet') - at;
-    const pageAfterMs = this.deadline(at, 'page') - at;
+    // A new check has no page limit (Infinity); dashboards and metrics need a number: the longest
+    // a learned limit ever waits is shown, and the API says `learning.phase: 'new'`.
+    const page = this.deadline(at, 'page') - at;
+    const pageAfterMs = Number.isFinite(page) ? page : Math.max(this.config.max, HORIZON_MS);
     if (!this.model.learned()) return { quietAfterMs, pageAfterMs, source: 'bounds' };
     const perMs = this.model.rateAt(at) * this.model.level();
     const d: LimitDescription = { quietAfterMs, pageAfterMs, source: 'learned' };

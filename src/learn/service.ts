@@ -120,7 +120,31 @@ export class LearningService {
     const l = this.learners.get(check);
     if (!l) return {};
     const c = l.config;
-    return { probesPerDay: { ...l.limits.probesPerDay(), ...(c.probe ? { budgetPerDay: c.probe.budget.perDay, share: c.learn?.probeShare } : {}) } };
+    return {
+      learning: learningDetail(l.limits),
+      probesPerDay: { ...l.limits.probesPerDay(), ...(c.probe ? { budgetPerDay: c.probe.budget.perDay, share: c.learn?.probeShare } : {}) },
+    };
+  }
+
+  /** The checks with learned limits that have never received an event (phase `new`: silence alone does not page them). */
+  newChecks(): string[] {
+    const out: string[] = [];
+    for (const [name, l] of this.learners) if (l.limits.phase() === 'new') out.push(name);
+    return out;
+  }
+
+  /**
+   * For /readyz: a warning (ok, not degraded) naming the checks that never received an event — a
+   * check that was never wired says nothing by itself (its first event ends the phase). Empty
+   * when there are none. At most `shown` names and a count.
+   */
+  readiness(shown = 20): Record<string, { ok: true; detail: { warning: string; checks: string[]; count: number } }> {
+    const names = this.newChecks();
+    if (names.length === 0) return {};
+    const more = names.length - shown;
+    const listed = names.slice(0, shown);
+    const warning = `checks that never received an event: ${listed.join(', ')}${more > 0 ? ` and ${more} more` : ''} (learned limits: no page on silence until the first event; a lost probe still pages)`;
+    return { learning: { ok: true, detail: { warning, checks: listed, count: names.length } } };
   }
 
   /**
@@ -214,6 +238,19 @@ export class LearningService {
       if (input) this.d.apply(check, input).catch((err) => this.d.logger.error({ err, check }, 'rate-drop verdict could not be applied'));
     }
   }
+}
+
+/** GET /v1/checks/{name} `learning`: the phase, and what it means for pages. */
+export function learningDetail(limits: LearnedLimits): Record<string, unknown> {
+  const phase = limits.phase();
+  const m = limits.model;
+  return {
+    phase,
+    firstEventAt: m.firstEventAt(),
+    watchedMs: m.watchedMs(),
+    warmupMs: limits.config.warmup,
+    ...(phase === 'new' ? { note: 'never received an event: silence alone does not page until the first event (a lost probe still pages)' } : {}),
+  };
 }
 
 function rateWindows(c: CheckConfig, limits: LearnedLimits): RateWindows | undefined {

@@ -1,6 +1,7 @@
 /**
- * Learned limits in the service: a new stream falls back to its bounds, the API shows the limits in
- * force and where they come from, the model learns from real events only, and survives a restart.
+ * Learned limits in the service: a new stream falls back to its bounds and does not page on silence
+ * until its first event (phase `new`), the API shows the limits in force and where they come from,
+ * the model learns from real events only, and survives a restart.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import BetterSqlite3 from 'better-sqlite3';
@@ -22,14 +23,25 @@ afterEach(async () => {
 });
 
 describe('learned limits in the service', () => {
-  it('a new stream uses its bounds, the API says so, and the learned model is persisted across a restart', async () => {
+  it('a new stream warns at its bounds but does not page until its first event, the API says so, and the learned model is persisted across a restart', async () => {
     const dir = tempDir();
     const s1 = await startService(yaml(dir), { dir });
     running.push(s1);
     const c = (await s1.fetch('/v1/checks/auth')).body;
-    expect(c.limits).toMatchObject({ source: 'bounds', quietAfterMs: 600_000, pageAfterMs: 600_000 });
+    // Healthchecks' "new": never received an event, so silence alone does not page (no page
+    // deadline); the quiet warning keeps the bounds (max). The limits show the longest a learned
+    // limit waits (3 weeks) for dashboards that need a number.
+    expect(c.limits).toMatchObject({ source: 'bounds', quietAfterMs: 600_000, pageAfterMs: 21 * 86_400_000 });
+    expect(c.learning).toMatchObject({ phase: 'new', firstEventAt: null });
+    expect(c.deadlines.quietAt).toBeGreaterThan(0);
+    expect(c.deadlines.pageAt).toBeNull();
     const body = Array.from({ length: 50 }, () => ({ stream: 'auth' }));
     for (let i = 0; i < 5; i++) expect((await s1.fetch('/v1/events', { method: 'POST', body: JSON.stringify(body) })).status).toBe(202);
+    // The first event ends the phase: the warm-up's page limit applies.
+    const after = (await s1.fetch('/v1/checks/auth')).body;
+    expect(after.learning.phase).toBe('warm-up');
+    expect(after.learning.firstEventAt).toBeGreaterThan(0);
+    expect(after.deadlines.pageAt).toBeGreaterThan(0);
     // Synthetic (probe) events do not teach the model what normal traffic looks like.
     await s1.fetch('/v1/events', { method: 'POST', body: JSON.stringify([{ stream: 'auth', attributes: { probe_id: 'pr_x' } }]) });
     await running.pop()!.close();
@@ -48,6 +60,7 @@ describe('learned limits in the service', () => {
     const c2 = (await s2.fetch('/v1/checks/auth')).body;
     expect(c2.status).toBe('unknown');
     expect(c2.limits.source).toBe('bounds'); // warm-up (1 day of history) not reached yet
+    expect(c2.learning.phase).toBe('warm-up'); // the saved model remembers the first event
   });
 
   it('rejects auto limits without learn bounds, naming the field', async () => {

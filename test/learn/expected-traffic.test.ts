@@ -162,8 +162,14 @@ describe('warm-up with a probe', () => {
     const withProbe = specLimitsFor(learn, { probe: true });
     const without = specLimitsFor(learn, {});
     const t = Date.UTC(2026, 0, 5);
-    expect(withProbe.describe(t)).toMatchObject({ source: 'bounds', quietAfterMs: 5 * MIN, pageAfterMs: 10 * MIN });
-    expect(without.describe(t)).toMatchObject({ source: 'bounds', quietAfterMs: 10 * MIN, pageAfterMs: 10 * MIN });
+    // A stream that never sent an event has no page limit yet (phase new); the quiet limit fires the probe.
+    expect(withProbe.describe(t)).toMatchObject({ source: 'bounds', quietAfterMs: 5 * MIN });
+    expect(without.describe(t)).toMatchObject({ source: 'bounds', quietAfterMs: 10 * MIN });
+    expect(withProbe.deadline(t, 'page')).toBe(Infinity);
+    // After its first event the warm-up page limit applies: the probe still decides first.
+    withProbe.observe(t);
+    expect(withProbe.deadline(t, 'quiet')).toBe(t + 5 * MIN);
+    expect(withProbe.deadline(t, 'page')).toBeGreaterThan(t + 10 * MIN);
     // A budget implies a probe.
     expect(specLimitsFor(learn, { probeBudgetPerDay: 48 }).describe(t).quietAfterMs).toBe(5 * MIN);
   });

@@ -101,10 +101,11 @@ describe('learned limits: bursty traffic', () => {
 });
 
 describe('learned limits: a new stream', () => {
-  it('falls back to the bounds (max) with source "bounds"', () => {
+  it('falls back to the bounds (max) with source "bounds"; before its first event silence does not page', () => {
     const l = new LearnedLimits(cfg({ max: '10m' }));
-    expect(l.describe(T0)).toEqual({ quietAfterMs: 600 * S, pageAfterMs: 600 * S, source: 'bounds' });
-    expect(l.deadline(T0, 'page')).toBe(T0 + 600 * S);
+    expect(l.describe(T0)).toEqual({ quietAfterMs: 600 * S, pageAfterMs: 21 * 86_400 * S, source: 'bounds' });
+    expect(l.deadline(T0, 'quiet')).toBe(T0 + 600 * S);
+    expect(l.deadline(T0, 'page')).toBe(Infinity);
     poisson(l, T0, T0 + 12 * H, () => 1); // less than the 1-day warm-up
     expect(l.describe(T0 + 12 * H).source).toBe('bounds');
     // A day observed (from the first event on: a stream that starts mid-bucket is not credited the whole bucket).

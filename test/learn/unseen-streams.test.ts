@@ -31,10 +31,23 @@ function poisson(observe: (t: number) => void, from: number, to: number, perSeco
 }
 
 describe('learned limits while warming up', () => {
-  it('a stream that never sent an event pages at the bounds (it may never have been wired)', () => {
+  it('a stream that never sent an event is new: its quiet limit keeps the bounds, silence alone never pages it until its first event', () => {
     const l = new LearnedLimits(cfg());
-    expect(l.deadline(T0, 'page')).toBe(T0 + 12 * H);
+    expect(l.phase()).toBe('new');
+    expect(l.deadline(T0, 'page')).toBe(Infinity);
     expect(l.deadline(T0, 'quiet')).toBe(T0 + 12 * H);
+    // Dashboards and metrics get a number: the longest a learned limit waits.
+    expect(l.describe(T0)).toEqual({ quietAfterMs: 12 * H, pageAfterMs: 3 * WEEK, source: 'bounds' });
+    // The first event ends the phase: the warm-up evidence decides from then on (a lone event promises nothing: up to 3 weeks).
+    l.observe(T0 + H);
+    expect(l.phase()).toBe('warm-up');
+    expect(l.deadline(T0 + H, 'page')).toBe(T0 + H + 3 * WEEK);
+  });
+
+  it('a new check with a fixed pageAfter pages at it (unchanged)', () => {
+    const l = new LearnedLimits(cfg(), { pageAfterMs: 30 * MIN });
+    expect(l.phase()).toBe('warm-up');
+    expect(l.deadline(T0, 'page')).toBe(T0 + 30 * MIN);
   });
 
   it('a busy stream seen for six hours pages a silence no sooner than warm-up + max after its first event', () => {
