@@ -360,7 +360,11 @@ export class AlertManager {
       list.push(m.member);
       byIncident.set(m.incidentId, list);
     }
-    for (const inc of incidents) {
+    const loadedAt = this.#o.clock.now();
+    for (let inc of incidents) {
+      // The service's own downtime does not age a group's window: checks the restart rule restarted
+      // mid-storm go down again one pageAfter after the start, into the outage's open incident.
+      if (inc.group) inc = { ...inc, group: { ...inc.group, lastJoinAt: Math.max(inc.group.lastJoinAt, loadedAt) } };
       const list = byIncident.get(inc.id) ?? [{ check: inc.check, labels: inc.labels, status: 'down', downAt: inc.openedAt, reason: inc.reason } satisfies Member];
       const open: Open = { inc, members: new Map(list.map((m) => [m.check, m])), paged: new Map(), dueAt: Infinity, counts: countMembers(list), stale: false };
       this.#open.set(inc.id, open);

@@ -117,6 +117,25 @@ describe('grouping', () => {
     expect((await down(m, 2, clock.now())).id).not.toBe(first.id);
   });
 
+  it("the service's own downtime does not age the window: a check restarted mid-storm joins after a long restart", async () => {
+    const s = setup({ group: { windowMs: 30 * S } });
+    await s.m.start();
+    const first = await down(s.m, 0, T0);
+    await s.timers.advance(1 * S);
+    await s.m.stop();
+    // Down for 2 minutes; the restarted check goes down a pageAfter (8 s) after the start.
+    s.clock.set(T0 + 120 * S);
+    const m2 = new AlertManager({ store: s.store, notifiers: { pd: s.pd, slack: s.slack }, routes: { default: { warning: ['slack'], page: ['pd', 'slack'] }, overrides: [] }, clock: s.clock, logger: silentLogger(), retry: { minDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 5, deadlineMs: 600_000 }, group: { windowMs: 30 * S }, timers: s.timers, random: () => 0.5 });
+    await m2.start();
+    cleanup.push(async () => {
+      await m2.stop();
+      s.db.close();
+    });
+    await s.timers.advance(8 * S);
+    expect((await down(m2, 1, s.clock.now())).id).toBe(first.id);
+    expect((await m2.listIncidents({ open: true })).length).toBe(1);
+  });
+
   it('partial recovery: a member that recovers is shown recovered; the incident stays open', async () => {
     const { m, pd, timers } = await started();
     const inc = await down(m, 0, T0);

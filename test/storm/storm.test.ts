@@ -29,7 +29,9 @@ function config(dir: string, port: number, n: number, p: { hook?: WebhookReceive
     p.pd ? `    pd: { type: pagerduty, routingKey: ${PD_KEY}, eventsUrl: "${p.pd.url}", source: storm-test, timeoutMs: 60000 }` : '',
   ].filter(Boolean);
   const page = [p.hook ? 'hook' : '', p.pd ? 'pd' : ''].filter(Boolean).join(', ');
-  const checks = Array.from({ length: n }, (_, i) => `  - { name: c${i}, stream: s${i}, quietAfter: 1s, pageAfter: 2s, labels: { scheme: ${i % 2 ? 'mastercard' : 'visa'} } }`);
+  // pageAfter 4 s: longer than a loaded machine takes from the service's start to the first events
+  // (with 2 s every check could page from the start, recover on its event and page again: two incidents).
+  const checks = Array.from({ length: n }, (_, i) => `  - { name: c${i}, stream: s${i}, quietAfter: 2s, pageAfter: 4s, labels: { scheme: ${i % 2 ? 'mastercard' : 'visa'} } }`);
   const file = join(dir, 'storm.yaml');
   writeFileSync(
     file,
