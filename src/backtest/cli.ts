@@ -55,7 +55,7 @@ export function formatReport(r: BacktestReport, spec: CheckSpec, baseline?: Base
   }
   if (r.pages.length > 50) out.push(`    … ${r.pages.length - 50} more`);
   if (spec.probe) {
-    out.push(`  probes: ${r.probes.fired} fired (${r.probes.perDay.toFixed(2)}/day; ${r.probes.outsideOutagesPerDay.toFixed(2)}/day outside outages), ${r.probes.proven} proven, ${r.probes.lost} lost`);
+    out.push(`  probes: ${r.probes.fired} fired (${r.probes.perDay.toFixed(2)}/day; ${r.probes.outsideOutagesPerDay.toFixed(2)}/day outside outages), ${r.probes.proven} proven, ${r.probes.lost} lost; quiet-triggered ${r.probes.quiet}, at most ${r.probes.quietMaxRollingDay} in a rolling 24 h${spec.probe?.quietPerDay !== undefined ? ` (cap ${spec.probe.quietPerDay})` : ''}`);
   } else {
     out.push(`  quiet warnings: ${r.quietWarnings}`);
   }

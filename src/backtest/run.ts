@@ -96,7 +96,16 @@ export interface BacktestReport {
   truePages: number;
   falsePages: number;
   quietWarnings: number;
-  probes: { fired: number; proven: number; lost: number; perDay: number; outsideOutagesPerDay: number };
+  probes: {
+    fired: number;
+    proven: number;
+    lost: number;
+    perDay: number;
+    outsideOutagesPerDay: number;
+    /** Quiet-triggered probes (the budget trigger's spending): in all, and the most in any rolling 24 h (the engine's `probe.quietPerDay` cap). */
+    quiet: number;
+    quietMaxRollingDay: number;
+  };
   outages: BacktestOutage[];
   /** Rate-drop windows judged, and how many were drops (null: the check has no rate-drop). */
   rateDrop: {
@@ -127,6 +136,16 @@ function inOutage(outages: Outage[], t: number): number {
 function overlapping(outages: Outage[], from: number, to: number): number {
   for (let i = 0; i < outages.length; i++) if (from < outages[i]!.end && to >= outages[i]!.start) return i;
   return -1;
+}
+
+/** The most of the (ascending) instants `ts` in any window (t - width, t]. */
+export function maxInWindow(ts: readonly number[], width: number): number {
+  let best = 0;
+  for (let i = 0, j = 0; i < ts.length; i++) {
+    while (ts[j]! <= ts[i]! - width) j++;
+    best = Math.max(best, i - j + 1);
+  }
+  return best;
 }
 
 /** The shortest limit the spec can ever apply: arrivals closer than this never matter. */
@@ -173,6 +192,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
   let proven = 0;
   let lost = 0;
   let firedOutside = 0;
+  const quietFiredAt: number[] = [];
 
   // The engine's next deadline, cached: it only changes when the state or the limits change.
   let cachedDeadline: number | null = null;
@@ -198,6 +218,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
     switch (e.type) {
       case 'fire-probe': {
         fired++;
+        if (e.reason === 'quiet') quietFiredAt.push(e.at);
         if (inOutage(outages, e.at) < 0) firedOutside++;
         // The acquirer accepts the charge; the event arrives after the latency unless it is lost.
         run(now, { kind: 'probe-result', probeId: e.probeId, result: 'accepted' });
@@ -404,7 +425,7 @@ export function runBacktest(opts: BacktestOptions): BacktestReport {
     truePages,
     falsePages: pages.length - truePages,
     quietWarnings,
-    probes: { fired, proven, lost, perDay: fired / days, outsideOutagesPerDay: firedOutside / days },
+    probes: { fired, proven, lost, perDay: fired / days, outsideOutagesPerDay: firedOutside / days, quiet: quietFiredAt.length, quietMaxRollingDay: maxInWindow(quietFiredAt, DAY) },
     outages: outs,
     rateDrop: rdOpts && rdModel ? { windows: rdWindows, drops: rdDrops, dropsOutsideOutages: rdDropsOutside, flagged: rdFlagged, outsideAt: rdOutsideAt } : null,
     gapsSkipped,

@@ -5,7 +5,8 @@
  *
  * Rules, in one place:
  * - Silence is measured from `watchFrom` (newest event arrival, proof, creation, restart, resume).
- * - ok/unknown -> quiet at the quiet deadline; with probes, a probe fires there.
+ * - ok/unknown -> quiet at the quiet deadline; with probes, a probe fires there (at most
+ *   `probe.quietPerDay` quiet-triggered ones in any rolling 24 h; beyond, the page limit decides).
  * - -> down at the page deadline, unless a probe is in flight (then the probe decides: proven -> ok,
  *   lost -> down at the probe's deadline, refused/error/budget -> the page deadline applies again).
  * - A flip's time is the deadline that passed, not the time a loop noticed it.
@@ -18,6 +19,7 @@ import { isSchedule } from './schedule.ts';
 
 /** At most this many runs in flight per check (the oldest are forgotten beyond). */
 const MAX_RUNS = 20;
+const DAY_MS = 86_400_000;
 import type {
   AlertDetails,
   CheckInput,
@@ -186,13 +188,24 @@ class Step {
     this.effects.push({ type: 'probe-lost', check: this.spec.name, probeId: p.id, at, accepted: p.accepted, why });
   }
 
-  fireProbe(at: number, reason: ProbeReason): void {
-    if (!this.spec.probe || this.s.probe) return; // never two in flight
+  /** `probe.quietPerDay` quiet-triggered probes fired in the rolling 24 h up to `at` (older ones forgotten). */
+  quietCapped(at: number): boolean {
+    const cap = this.spec.probe?.quietPerDay;
+    if (cap === undefined) return false;
+    const recent = (this.s.quietProbes ?? []).filter((t) => t > at - DAY_MS);
+    this.s.quietProbes = recent;
+    return recent.length >= cap;
+  }
+
+  /** Fire a probe unless one is in flight; true when it fired. */
+  fireProbe(at: number, reason: ProbeReason): boolean {
+    if (!this.spec.probe || this.s.probe) return false; // never two in flight
     const id = this.ctx.newProbeId();
     const deadline = at + this.spec.probe.timeoutMs;
     this.s.probe = { id, reason, firedAt: at, deadline, accepted: false };
     this.s.lastProbe = { id, reason, firedAt: at, result: 'pending' };
     this.effects.push({ type: 'fire-probe', check: this.spec.name, probeId: id, reason, at, deadline });
+    return true;
   }
 
   /** Apply every deadline that has passed by `now`, each at its own instant. */
@@ -214,8 +227,15 @@ class Step {
       case 'quiet': {
         const why = describeSilence(this.spec, s, at);
         this.flip('quiet', at, `no events: ${why}`);
-        if (this.spec.probe) this.fireProbe(at, 'quiet');
-        else this.alert('warning', at, `stream ${this.spec.stream} is quiet: ${why}`, 'quiet');
+        if (!this.spec.probe) this.alert('warning', at, `stream ${this.spec.stream} is quiet: ${why}`, 'quiet');
+        else if (this.quietCapped(at)) {
+          // The quiet-triggered share of the budget is spent for this rolling day: no probe, the
+          // page limit decides. Said once a day, not at every quiet spell.
+          if (s.quietCapWarnedAt === undefined || s.quietCapWarnedAt <= at - DAY_MS) {
+            s.quietCapWarnedAt = at;
+            this.alert('warning', at, `quiet-triggered probes reached their share of the budget (${this.spec.probe.quietPerDay} in 24 h): no probe for this quiet spell, the page limit decides; stream ${this.spec.stream} is quiet: ${why}`, 'budget');
+          }
+        } else if (this.fireProbe(at, 'quiet') && this.spec.probe.quietPerDay !== undefined) s.quietProbes = [...(s.quietProbes ?? []), at];
         return;
       }
       case 'page':

@@ -5,7 +5,7 @@
  * backtest`, so both run exactly the same check.
  */
 import type { CheckConfig } from '../config/schema.ts';
-import { specLimits } from '../learn/spec.ts';
+import { quietProbeCap, specLimits } from '../learn/spec.ts';
 import type { ModelState } from '../learn/model.ts';
 import type { AttrValue, Correlate } from './runtime.ts';
 import { attributePath } from './runtime.ts';
@@ -48,6 +48,9 @@ export function specFor(c: CheckConfig, saved?: ModelState): CheckSpec {
       spec.limits = sl.limits;
       spec.quietAfterMs = sl.quietAfterMs;
       spec.pageAfterMs = Math.max(sl.pageAfterMs, sl.quietAfterMs + 1);
+      // A learned quiet limit spending a share of the budget never spends more in a rolling day.
+      const cap = c.quietAfter === 'auto' && c.probe ? quietProbeCap(c.learn, c.probe.budget.perDay) : undefined;
+      if (spec.probe && cap !== undefined) spec.probe.quietPerDay = cap;
     }
   }
   return spec;

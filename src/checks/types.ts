@@ -46,6 +46,12 @@ export interface ProbeBehaviour {
   backoffFactor: number;
   /** ...up to this cap (the longest quiet window while probes keep proving the pipeline). */
   backoffMaxMs: number;
+  /**
+   * At most this many quiet-triggered probes in any rolling 24 h (learned limits spending
+   * `learn.probeShare` of `probe.budget.perDay`); beyond it a quiet spell fires no probe and the
+   * page limit decides. Absent: no cap of its own (the probe budgets still apply).
+   */
+  quietPerDay?: number;
 }
 
 export interface FlapControl {
@@ -127,6 +133,10 @@ export interface CheckState {
   rateLowReason?: string;
   /** The newest probe attempt, in flight or settled (pages say what quietwatch tried). */
   lastProbe?: ProbeAttempt;
+  /** With `probe.quietPerDay`: when the quiet-triggered probes of the last 24 h fired, oldest first. */
+  quietProbes?: number[];
+  /** With `probe.quietPerDay`: when the cap last stopped a quiet probe and said so (one warning a day). */
+  quietCapWarnedAt?: number;
 }
 
 export interface RunInFlight {

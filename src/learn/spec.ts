@@ -37,6 +37,17 @@ export function effectiveLearnConfig(learn: LearnConfig, opts: SpecLimitsOptions
   return fromBudget > learn.falseProbes ? { ...learn, falseProbes: fromBudget } : learn;
 }
 
+/**
+ * The hard cap on quiet-triggered probes in any rolling 24 h (the engine's `probe.quietPerDay`)
+ * for a learned quiet limit spending `probeShare` of the budget: probeShare x perDay, at least one.
+ * The learned limit aims at that share; the cap makes sure it is never exceeded when the stream's
+ * silences are likelier than the model says (undefined: no budget trigger, no cap).
+ */
+export function quietProbeCap(learn: LearnConfig, probeBudgetPerDay: number | undefined): number | undefined {
+  if (probeBudgetPerDay === undefined || !(probeBudgetPerDay > 0) || !(learn.probeShare > 0)) return undefined;
+  return Math.max(1, Math.floor(learn.probeShare * probeBudgetPerDay));
+}
+
 export function specLimits(f: LearnedLimitsFields, state?: ModelState, opts: SpecLimitsOptions = {}): SpecLimits {
   const quietFixed = typeof f.quietAfter === 'number' ? f.quietAfter : undefined;
   const pageFixed = typeof f.pageAfter === 'number' ? f.pageAfter : undefined;
