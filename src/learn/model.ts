@@ -159,7 +159,11 @@ export class ArrivalModel {
   /** Events behind each bucket's estimate (the Gamma posterior's shape). */
   private support!: Float64Array;
   /** x* per time-of-week bucket, for quiet and page (null = recompute). */
-  private thresholds: { quiet: Float64Array; page: Float64Array; ref: Float64Array } | null = null;
+  /**
+   * Per-bucket thresholds, computed on demand (NaN: not yet) from the parameters shared by every
+   * bucket: a lookup touches the current bucket and the few a silence crosses, not all of them.
+   */
+  private thresholds: { quiet: Float64Array; page: Float64Array; ref: Float64Array; qq: number; qp: number; extra: number; quietExtra: number } | null = null;
   private decayWeek!: number;
   private decayDay!: number;
   private decayFold!: number;
@@ -714,33 +718,35 @@ export class ArrivalModel {
 
   /** Threshold on the expected count of a silence (x*) in time-of-week bucket `index`. */
   threshold(which: 'quiet' | 'page', index: number): number {
-    if (this.thresholds === null) this.computeThresholds();
-    return this.thresholds![which][index]!;
+    const t = this.thresholds ?? this.computeThresholds();
+    const arr = t[which];
+    let v = arr[index]!;
+    if (Number.isNaN(v)) {
+      v = which === 'quiet' ? this.thresholdFor(this.config.model, t.qq, this.support[index]!, t.quietExtra) : this.thresholdFor(this.config.model, t.qp, this.support[index]!, t.extra);
+      arr[index] = v;
+    }
+    return v;
   }
 
   /** The quiet x* of the uncalibrated model (nb with the measured dispersion): silences beyond it are counted. */
   private referenceQuiet(index: number): number {
-    if (this.thresholds === null) this.computeThresholds();
-    return this.thresholds!.ref[index]!;
+    const t = this.thresholds ?? this.computeThresholds();
+    let v = t.ref[index]!;
+    if (Number.isNaN(v)) v = t.ref[index] = this.thresholdFor('nb', t.qq, this.support[index]!);
+    return v;
   }
 
-  private computeThresholds(): void {
+  private computeThresholds(): NonNullable<typeof this.thresholds> {
     const qq = this.perGapProbability(this.config.falseProbes);
     const qp = this.perGapProbability(this.config.falsePages);
     const n = this.rates.length;
-    const quiet = new Float64Array(n);
-    const page = new Float64Array(n);
-    const ref = new Float64Array(n);
     const extra = this.config.model === 'nb' ? this.tailExcess(qq) : 0;
     // The quiet limit alone may also come in when silences beyond it are rarer than tolerated
     // (`tailShortfall`): a probe proves or pages, so spending the tolerance buys detection speed.
     const quietExtra = extra > 0 || this.config.model !== 'nb' ? extra : -this.tailShortfall(qq);
-    for (let j = 0; j < n; j++) {
-      ref[j] = this.thresholdFor('nb', qq, this.support[j]!);
-      quiet[j] = this.thresholdFor(this.config.model, qq, this.support[j]!, quietExtra);
-      page[j] = this.thresholdFor(this.config.model, qp, this.support[j]!, extra);
-    }
-    this.thresholds = { quiet, page, ref };
+    const empty = () => new Float64Array(n).fill(Number.NaN);
+    this.thresholds = { quiet: empty(), page: empty(), ref: empty(), qq, qp, extra, quietExtra };
+    return this.thresholds;
   }
 
   /**
