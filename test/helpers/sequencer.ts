@@ -9,7 +9,8 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /** Longest first, as measured on the 2-core machine. */
 export const SLOW_FIRST = [
-  'test/pg/replicas.test.ts',
+  'test/pg/replicas-a.test.ts',
+  'test/pg/replicas-b.test.ts',
   'test/pg/replica-pgdown.test.ts',
   'test/pg/replica-takeover.test.ts',
   'test/pg/replica-sigstop.test.ts',
