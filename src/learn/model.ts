@@ -163,7 +163,10 @@ export class ArrivalModel {
    * Per-bucket thresholds, computed on demand (NaN: not yet) from the parameters shared by every
    * bucket: a lookup touches the current bucket and the few a silence crosses, not all of them.
    */
-  private thresholds: { quiet: Float64Array; page: Float64Array; ref: Float64Array; qq: number; qp: number; extra: number; quietExtra: number } | null = null;
+  private thresholds: { qq: number; qp: number; extra: number; quietExtra: number; gen: number } | null = null;
+  /** The per-bucket cache behind `thresholds`: a value is current when its stamp is the parameters' `gen`. */
+  private thrCache = { quiet: new Float64Array(0), page: new Float64Array(0), ref: new Float64Array(0), quietGen: new Uint32Array(0), pageGen: new Uint32Array(0), refGen: new Uint32Array(0) };
+  private thrGen = 0;
   private decayWeek!: number;
   private decayDay!: number;
   private decayFold!: number;
@@ -719,21 +722,30 @@ export class ArrivalModel {
   /** Threshold on the expected count of a silence (x*) in time-of-week bucket `index`. */
   threshold(which: 'quiet' | 'page', index: number): number {
     const t = this.thresholds ?? this.computeThresholds();
-    const arr = t[which];
-    let v = arr[index]!;
-    if (Number.isNaN(v)) {
-      v = which === 'quiet' ? this.thresholdFor(this.config.model, t.qq, this.support[index]!, t.quietExtra) : this.thresholdFor(this.config.model, t.qp, this.support[index]!, t.extra);
-      arr[index] = v;
+    const c = this.thrCache;
+    if (which === 'quiet') {
+      if (c.quietGen[index] !== t.gen) {
+        c.quiet[index] = this.thresholdFor(this.config.model, t.qq, this.support[index]!, t.quietExtra);
+        c.quietGen[index] = t.gen;
+      }
+      return c.quiet[index]!;
     }
-    return v;
+    if (c.pageGen[index] !== t.gen) {
+      c.page[index] = this.thresholdFor(this.config.model, t.qp, this.support[index]!, t.extra);
+      c.pageGen[index] = t.gen;
+    }
+    return c.page[index]!;
   }
 
   /** The quiet x* of the uncalibrated model (nb with the measured dispersion): silences beyond it are counted. */
   private referenceQuiet(index: number): number {
     const t = this.thresholds ?? this.computeThresholds();
-    let v = t.ref[index]!;
-    if (Number.isNaN(v)) v = t.ref[index] = this.thresholdFor('nb', t.qq, this.support[index]!);
-    return v;
+    const c = this.thrCache;
+    if (c.refGen[index] !== t.gen) {
+      c.ref[index] = this.thresholdFor('nb', t.qq, this.support[index]!);
+      c.refGen[index] = t.gen;
+    }
+    return c.ref[index]!;
   }
 
   private computeThresholds(): NonNullable<typeof this.thresholds> {
@@ -744,8 +756,12 @@ export class ArrivalModel {
     // The quiet limit alone may also come in when silences beyond it are rarer than tolerated
     // (`tailShortfall`): a probe proves or pages, so spending the tolerance buys detection speed.
     const quietExtra = extra > 0 || this.config.model !== 'nb' ? extra : -this.tailShortfall(qq);
-    const empty = () => new Float64Array(n).fill(Number.NaN);
-    this.thresholds = { quiet: empty(), page: empty(), ref: empty(), qq, qp, extra, quietExtra };
+    if (this.thrCache.quiet.length !== n) {
+      this.thrCache = { quiet: new Float64Array(n), page: new Float64Array(n), ref: new Float64Array(n), quietGen: new Uint32Array(n), pageGen: new Uint32Array(n), refGen: new Uint32Array(n) };
+    }
+    // Stamps start at 0, generations at 1 (wrapping past 2^32 - 1 back to 1 would take years of sub-windows).
+    this.thrGen = (this.thrGen % 0xffff_fffe) + 1;
+    this.thresholds = { qq, qp, extra, quietExtra, gen: this.thrGen };
     return this.thresholds;
   }
 

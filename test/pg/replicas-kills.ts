@@ -160,9 +160,9 @@ checks:
       const takeovers: number[] = [];
       let chargesAtTakeover = acq.charges.length;
       for (let k = 0; k < kills; k++) {
-        const leader = await waitFor(async () => ((await roleOf(a)) === 'leader' ? a : (await roleOf(b)) === 'leader' ? b : undefined), 30_000, 25);
+        const leader = await waitFor(async () => ((await roleOf(a)) === 'leader' ? a : (await roleOf(b)) === 'leader' ? b : undefined), 30_000, 100);
         const other = leader === a ? b : a;
-        await waitFor(async () => (await roleOf(other)) === 'follower', 60_000, 25).catch((err) => {
+        await waitFor(async () => (await roleOf(other)) === 'follower', 60_000, 100).catch((err) => {
           dumpLogs(replicas, 12);
           throw err;
         });
@@ -176,7 +176,7 @@ checks:
         await killed.exited;
         // restarted at once, like a supervisor would: it boots while the other takes over
         start(leader, cfg);
-        await waitFor(async () => ((await roleOf(other)) === 'leader' || (await roleOf(leader)) === 'leader' ? true : undefined), 30_000, 20);
+        await waitFor(async () => ((await roleOf(other)) === 'leader' || (await roleOf(leader)) === 'leader' ? true : undefined), 30_000, 50);
         takeovers.push(Date.now() - t0);
         chargesAtTakeover = acq.charges.length;
       }
