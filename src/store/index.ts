@@ -66,7 +66,11 @@ export interface CreateStoresOptions {
 export async function createStores(s: StoreSettings, o: CreateStoresOptions = {}): Promise<Stores> {
   const logger = o.logger ?? silentLogger();
   if (s.url !== undefined) {
-    const pg = new PgPool({ url: s.url, max: s.poolSize, statementTimeoutMs: s.statementTimeout });
+    const ttlMs = o.lease?.ttlMs ?? s.leaseTtl;
+    // A leader frozen mid-transaction holds the lease row FOR SHARE: the server ends its session
+    // within half a lease, so the follower's takeover is not blocked by it (a SIGSTOPped leader
+    // held it for the whole freeze; the follower's lease query timed out again and again).
+    const pg = new PgPool({ url: s.url, max: s.poolSize, statementTimeoutMs: s.statementTimeout, idleInTransactionTimeoutMs: Math.max(500, Math.floor((ttlMs ?? 10_000) / 2)) });
     try {
       await pg.check();
       const m = await migrate(pg);
@@ -75,7 +79,7 @@ export async function createStores(s: StoreSettings, o: CreateStoresOptions = {}
       await pg.end();
       throw err;
     }
-    const lease = new LeaderLease({ db: pg, clock: o.clock, logger: logger.child({ component: 'lease' }), ttlMs: o.lease?.ttlMs ?? s.leaseTtl, everyMs: o.lease?.everyMs, marginMs: o.lease?.marginMs, holder: o.lease?.holder });
+    const lease = new LeaderLease({ db: pg, clock: o.clock, logger: logger.child({ component: 'lease' }), ttlMs, everyMs: o.lease?.everyMs, marginMs: o.lease?.marginMs, holder: o.lease?.holder });
     const fence = o.fence ?? lease;
     const store = new PostgresStore(pg, { ownsPool: false, now: o.clock ? () => o.clock!.now() : undefined, fence });
     return {

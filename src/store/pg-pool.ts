@@ -3,6 +3,7 @@
  *
  *  - BIGINT columns (epoch milliseconds, fencing tokens) come back as numbers, not strings;
  *  - every statement has a server-side `statement_timeout`, and a connection attempt a timeout;
+ *  - optionally, a session idle inside a transaction is ended by the server (a frozen leader's locks);
  *  - the URL's password never appears in an error or a log line: errors name the host, port,
  *    database and user (`redactUrl`), and any message that carries the password is scrubbed.
  */
@@ -16,6 +17,13 @@ export interface PgOptions {
   max?: number;
   /** Server-side statement timeout, ms. Default 5000. */
   statementTimeoutMs?: number;
+  /**
+   * Server-side `idle_in_transaction_session_timeout`, ms (default: none). A process frozen inside a
+   * transaction (SIGSTOP, a stalled VM) keeps its row locks — the fenced writes hold the lease row
+   * FOR SHARE — so the follower's takeover would wait on them for as long as the freeze lasts: the
+   * server ends such a session after this long and its locks go with it.
+   */
+  idleInTransactionTimeoutMs?: number;
   /** Connection attempt timeout, ms. Default 5000. */
   connectTimeoutMs?: number;
   /** Shown in pg_stat_activity. */
@@ -108,6 +116,7 @@ export class PgPool {
       connectionTimeoutMillis: o.connectTimeoutMs ?? 5000,
       idleTimeoutMillis: 30_000,
       statement_timeout: o.statementTimeoutMs ?? 5000,
+      ...(o.idleInTransactionTimeoutMs ? { idle_in_transaction_session_timeout: o.idleInTransactionTimeoutMs } : {}),
       // a client-side bound too, for a server that stopped answering without closing the socket
       query_timeout: (o.statementTimeoutMs ?? 5000) + 2000,
       application_name: o.applicationName ?? 'quietwatch',

@@ -143,6 +143,62 @@ describe('leader lease', () => {
   });
 });
 
+  it('a leader frozen inside a fenced write (idle in transaction, the lease row FOR SHARE) does not block the takeover: the server ends its session', async () => {
+    const url = cluster.createDatabase(`lease${++db}`);
+    const setup = new PgPool({ url });
+    await migrate(setup);
+    await setup.end();
+    const clock = new ManualClock(T0);
+    const attempt = async (idleInTransactionTimeoutMs: number | undefined) => {
+      // The frozen leader's pool (as createStores builds it: half a lease), the follower's own.
+      const frozen = new PgPool({ url, ...(idleInTransactionTimeoutMs ? { idleInTransactionTimeoutMs } : {}) });
+      const other = new PgPool({ url, statementTimeoutMs: 2000 });
+      const a = new LeaderLease({ db: frozen, holder: 'a', ttlMs: 10_000, clock });
+      const b = new LeaderLease({ db: other, holder: 'b', ttlMs: 10_000, clock });
+      try {
+        await a.tick();
+        expect(a.isLeader()).toBe(true);
+        const token = a.token()!;
+        // a fenced write that took the lease row FOR SHARE, then the process froze (SIGSTOP) before COMMIT
+        let unfreeze!: () => void;
+        const resumed = new Promise<void>((r) => (unfreeze = r));
+        let locked!: () => void;
+        const isLocked = new Promise<void>((r) => (locked = r));
+        const write = frozen
+          .tx(async (c) => {
+            await c.query(`SELECT 1 FROM qw_lease WHERE name = 'leader' AND token = $1 FOR SHARE`, [token]);
+            locked();
+            await resumed;
+            await c.query('SELECT 1');
+          })
+          .then(() => 'committed', (err: Error) => `failed: ${err.message}`);
+        await isLocked;
+        clock.advance(10_001); // the lease lapses: b may take over
+        const t0 = Date.now();
+        await b.tick();
+        const waited = Date.now() - t0;
+        unfreeze(); // SIGCONT: the old leader's write goes on
+        return { elected: b.isLeader(), waited, write: await write };
+      } finally {
+        await b.stop({ release: false });
+        await a.stop({ release: false });
+        await frozen.end();
+        await other.end();
+      }
+    };
+    // Before: the follower's lease query waits on the frozen session's lock until its own statement
+    // timeout, and again at every try, for as long as the freeze lasts.
+    const before = await attempt(undefined);
+    expect(before.elected).toBe(false);
+    expect(before.write).toBe('committed');
+    // After: the server ends the frozen session after 500 ms; its lock goes with it, the follower
+    // takes over, and the old leader's write fails instead of committing.
+    const after = await attempt(500);
+    expect(after.elected).toBe(true);
+    expect(after.waited).toBeLessThan(1900);
+    expect(after.write).toMatch(/^failed/);
+  });
+
 describe('fencing: a stale leader cannot send or charge', () => {
   it('refuses an outbox claim carrying a superseded token; the new leader claims it', async () => {
     const pool = await freshPool();
