@@ -360,7 +360,11 @@ checks:
       const rows = (await q(exp(flipsTable.query, [c]))).results[0]!.series![0]!.values;
       expect(rows.length, c).toBe(api.length);
       expect((await q(exp(flipCount.query, [c]))).results[0]!.series![0]!.values[0]![1]).toBe(api.length);
-      expect(rows[0]!.slice(1, 3), `${c}: newest flip first`).toEqual(['down', 'ok']);
+      // newest first, as the API lists them; the recovery is among them (the newest may be a later
+      // quiet -> ok: a loaded machine can leave the sandbox's mastercard share silent for a second)
+      const newest = api[0] as { from: string; to: string };
+      expect(rows[0]!.slice(1, 3), `${c}: newest flip first`).toEqual([newest.from, newest.to]);
+      expect(rows.some((r) => r[1] === 'down' && r[2] === 'ok'), `${c}: the recovery`).toBe(true);
     }
     const probedRows = (await q(exp(flipsTable.query, [PROBED]))).results[0]!.series![0]!.values;
     expect(probedRows.some((r) => r[2] === 'down' && /probe \S+ lost/.test(String(r[3]))), 'a flip to down because the probe was lost').toBe(true);

@@ -102,8 +102,10 @@ describe('probes through the real service and a contract acquirer', () => {
     // ok (the ping) -> quiet -> ok (proven); on a loaded machine the service may start more than
     // quietAfter before the ping, and the check goes quiet from its start, without the first ok
     const tos = proven.flips.map((f: { to: string }) => f.to).reverse();
+    // (then the probe fired at that quiet may be overtaken by the ping: ok on "events received",
+    // the probe proven after it without a flip of its own)
     expect([['ok', 'quiet', 'ok'], ['quiet', 'ok']]).toContainEqual(tos);
-    expect(proven.flips[0].reason).toMatch(/proven/);
+    expect(proven.flips[0].reason).toMatch(tos.length === 3 ? /proven/ : /proven|events received/);
     expect((await s.fetch('/v1/incidents')).body.incidents).toEqual([]);
     expect(notifications(hook).filter((n) => n.action === 'trigger')).toEqual([]);
     // GET /v1/probes?check= lists it too.
