@@ -77,6 +77,17 @@ function batch(n: number): string {
   return JSON.stringify(Array.from({ length: n }, (_, i) => ({ stream: 'auth', time: now, id: `t${i}`, attributes: { scheme: `s${i % 4}`, region: `r${i % 5}`, amount: 1234 } })));
 }
 
+/** Resident memory of a process from /proc/<pid>/status, MiB: now (VmRSS) and its peak so far (VmHWM). */
+function memMiB(pid: number): { rss: number; peak: number } {
+  try {
+    const f = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(f)?.[1] ?? NaN);
+    return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+  } catch {
+    return { rss: NaN, peak: NaN };
+  }
+}
+
 /** CPU seconds (user + system) of a process from /proc, 0 when it is gone. */
 function cpuSeconds(pid: number): number {
   try {
@@ -146,7 +157,11 @@ console.log(
   `ingest benchmark: quietwatch serve in its own process; ${concurrency} concurrent clients, ${seconds}s per case, 20 checks on one stream, ` +
     (pgc ? 'PostgreSQL (a local throwaway cluster; 202 = committed to the relay, applied by the leader)' : 'SQLite on disk (WAL)'),
 );
+const atStart = memMiB(servers[0]!.pid);
 const rows = [await run(1), await run(1000)];
+// The memory the Kubernetes requests come from (docs/deploy.md): resident after start, and the peak
+// while taking the load above (VmHWM: the process's high-water mark, not a sample).
+const afterLoad = memMiB(servers[0]!.pid);
 /** PostgreSQL: how long until the leader has applied everything accepted (the relay is empty). */
 async function drained(): Promise<number> {
   const t0 = performance.now();
@@ -171,6 +186,7 @@ if (pgc) {
   }
 }
 console.table(rows);
+console.log(`server memory (MiB): ${atStart.rss.toFixed(0)} resident after start, ${afterLoad.rss.toFixed(0)} after the load, ${afterLoad.peak.toFixed(0)} at peak (VmHWM)`);
 console.log(`CPU per process during each case (cores = CPU seconds / wall seconds; this machine has ${(await import('node:os')).availableParallelism()}):`);
 console.table(cpuRows);
 if (pgc) {
