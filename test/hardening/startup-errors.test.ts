@@ -2,6 +2,7 @@
  * Issue 16 item 8: an unusable store file stops `quietwatch serve` with a message naming the path
  * and what is wrong, exit code 2, no stack trace, and the file untouched.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,10 @@ import { freePort, runCli } from '../helpers/process.ts';
 import { tempDir } from '../helpers/service.ts';
 
 const dirs: string[] = [];
+/** Read-only tmpfs mounts (root): unmounted before their directories go. */
+const roMounts: string[] = [];
 afterAll(() => {
+  for (const d of roMounts) spawnSync('umount', ['-l', d]);
   for (const d of dirs) {
     try {
       chmodSync(d, 0o755);
@@ -81,8 +85,13 @@ describe('start-up errors name the store path, exit 2 and touch nothing', () => 
   it('a read-only directory', async () => {
     let file: string;
     if (process.getuid?.() === 0) {
-      // root writes through chmod; sysfs refuses new files even to root.
-      file = '/sys/quietwatch-test.sqlite';
+      // root writes through chmod: a read-only tmpfs refuses new files even to root (sysfs if
+      // mounting is not allowed here).
+      const dir = tempDir();
+      dirs.push(dir);
+      const ro = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', dir]);
+      if (ro.status === 0) roMounts.push(dir);
+      file = ro.status === 0 ? join(dir, 'qw.sqlite') : '/sys/quietwatch-test.sqlite';
     } else {
       const dir = tempDir();
       dirs.push(dir);
