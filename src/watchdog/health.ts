@@ -4,8 +4,9 @@
  * - loop: the check runtime acts on its deadlines (no check has a deadline that passed more than
  *   `graceMs` ago without being processed — a stuck timer or a blocked loop shows here);
  * - store: the store answers a ping;
- * - notifiers: no notifier is failing permanently (bad routing key, revoked token) and no page has
- *   been waiting to be delivered for longer than `pageStuckMs`.
+ * - notifiers: the alert manager's own health (AlertManager.health(): no notifier failing, for good
+ *   or still retrying, no page pending past `alerts.pendingPageAlarm`, the alert store writable),
+ *   said by name and code only.
  */
 import type { Clock } from '../lib/clock.ts';
 import type { ComponentState, WatchdogHealth } from './index.ts';
@@ -34,15 +35,29 @@ export async function storeHealth(store: { ping(): Promise<void> }): Promise<Com
 
 /** What the notifier check reads (AlertManager.health() fits). */
 export interface NotifierHealthSource {
-  health(): Promise<{ ok: boolean; permanentFailures: ReadonlyArray<{ notifier: string; code: string }>; pendingPages: number }>;
+  health(): Promise<{
+    ok: boolean;
+    degraded?: readonly string[];
+    permanentFailures: ReadonlyArray<{ notifier: string; code: string }>;
+    failingNotifiers?: ReadonlyArray<{ notifier: string; code: string; attempts: number }>;
+    pendingPages: number;
+    oldestPendingPageMs?: number;
+  }>;
 }
 
 export async function notifierHealth(alerts: NotifierHealthSource): Promise<ComponentState> {
   try {
     const h = await alerts.health();
     if (h.ok) return { ok: true, ...(h.pendingPages > 0 ? { detail: `${h.pendingPages} page(s) being delivered` } : {}) };
-    // Codes and notifier names only: a receiver's message might echo a key.
-    return { ok: false, detail: `failing permanently: ${h.permanentFailures.map((f) => `${f.notifier} (${f.code})`).join(', ')}` };
+    // Codes and notifier names only: a receiver's message might echo a key. Say what is wrong:
+    // failing for good, still retrying (a 503, timeouts), pages late, the alert store.
+    const parts: string[] = [];
+    if (h.permanentFailures.length) parts.push(`failing permanently: ${h.permanentFailures.map((f) => `${f.notifier} (${f.code})`).join(', ')}`);
+    const retrying = (h.failingNotifiers ?? []).filter((f) => !h.permanentFailures.some((p) => p.notifier === f.notifier));
+    if (retrying.length) parts.push(`retrying: ${retrying.map((f) => `${f.notifier} (${f.code}, ${f.attempts} attempt${f.attempts === 1 ? '' : 's'})`).join(', ')}`);
+    if (h.degraded?.includes('pages-late')) parts.push(`${h.pendingPages} page(s) pending${h.oldestPendingPageMs ? ` for ${Math.round(h.oldestPendingPageMs / 1000)} s` : ''}`);
+    if (h.degraded?.includes('store')) parts.push('the alert store cannot be written (pages kept in memory)');
+    return { ok: false, detail: parts.join('; ') || `degraded: ${(h.degraded ?? []).join(', ') || 'unknown'}` };
   } catch (err) {
     return { ok: false, detail: `alert store does not answer: ${(err as Error)?.message ?? String(err)}` };
   }

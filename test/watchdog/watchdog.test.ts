@@ -303,6 +303,16 @@ describe('component health', () => {
       ok: false,
       detail: 'failing permanently: pager (PD_BAD_KEY)',
     });
+    // retrying (a 503), not failing for good: said so, with no empty "failing permanently: "
+    expect(
+      await notifierHealth({
+        health: async () => ({ ok: false, degraded: ['notifier:pager', 'pages-late'], permanentFailures: [], failingNotifiers: [{ notifier: 'pager', code: 'PD_HTTP_503', attempts: 3 }], pendingPages: 2, oldestPendingPageMs: 61_000 }),
+      }),
+    ).toEqual({ ok: false, detail: 'retrying: pager (PD_HTTP_503, 3 attempts); 2 page(s) pending for 61 s' });
+    expect(await notifierHealth({ health: async () => ({ ok: false, degraded: ['store'], permanentFailures: [], pendingPages: 0 }) })).toEqual({
+      ok: false,
+      detail: 'the alert store cannot be written (pages kept in memory)',
+    });
     expect((await storeHealth({ ping: async () => { throw new Error('SQLITE_BUSY'); } })).ok).toBe(false);
     const h = await serviceHealth({
       runtime: { snapshots: () => [] },
