@@ -67,6 +67,25 @@ describe('schedule checks: late at the slot, down after grace', () => {
     expect(d.effects.filter((e) => e.type === 'alert' && e.kind === 'down')).toHaveLength(1);
   });
 
+  it('with a probe ("is today\'s file there?"): it fires at the slot; proven -> ok, never paged; lost -> down at the probe deadline, before grace', () => {
+    const probe = { timeoutMs: 5 * M, backoffFactor: 1, backoffMaxMs: H };
+    const at = (e: Effect) => new Date((e as { at: number }).at).toISOString();
+    // proven: the probe's answer arrives 2 minutes after the slot
+    const ok = new Drive(scheduleSpec('30 5 * * 1-5', 'Europe/London', H, { probe }), T('2026-11-30T05:45:00Z')).event('2026-11-30T05:45:00Z').until(T('2026-12-01T05:30:00Z'));
+    const fired = ok.effects.filter((e) => e.type === 'fire-probe');
+    expect(fired.map(at)).toEqual(['2026-12-01T05:30:00.000Z']);
+    const t = T('2026-12-01T05:32:00Z');
+    ok.at(t, { kind: 'event', at: t, time: t, probeId: (fired[0] as { probeId: string }).probeId }).until(T('2026-12-01T12:00:00Z'));
+    expect(ok.iso('down')).toEqual([]);
+    expect(ok.effects.filter((e) => e.type === 'alert' && e.kind === 'down')).toEqual([]);
+    // lost: nothing comes back -> down when the probe times out (05:35), not at the end of grace (06:30)
+    const lost = new Drive(scheduleSpec('30 5 * * 1-5', 'Europe/London', H, { probe }), T('2026-11-30T05:45:00Z')).event('2026-11-30T05:45:00Z');
+    lost.until(T('2026-12-01T05:30:00Z'));
+    lost.at(T('2026-12-01T05:30:01Z'), { kind: 'probe-result', probeId: 'pr_1', result: 'accepted' }).until(T('2026-12-01T12:00:00Z'));
+    expect(lost.effects.filter((e) => e.type === 'fire-probe').map(at)).toEqual(['2026-12-01T05:30:00.000Z']);
+    expect(lost.iso('down')).toEqual(['2026-12-01T05:35:00.000Z']);
+  });
+
   it('a late file within grace: late, then ok, never down', () => {
     const d = new Drive(weekdays(), T('2026-11-30T05:45:00Z')).event('2026-11-30T05:45:00Z').event('2026-12-01T06:10:00Z').until(T('2026-12-01T23:00:00Z'));
     expect(d.iso('quiet')).toEqual(['2026-12-01T05:30:00.000Z']);
