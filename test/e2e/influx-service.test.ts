@@ -13,6 +13,7 @@
  *    periodically; a redelivered probe transaction counted once; card-token probes are synthetic).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIVE_WINDOW, NO_DATA } from '../../dashboards/grafana/dashboards.ts';
 import { allPanelQueries, allVariableQueries } from '../../dashboards/grafana/generate.ts';
 import { MEASUREMENTS } from '../../src/metrics/measurements.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../contract/webhook-receiver.ts';
@@ -380,6 +381,27 @@ checks:
     const settled = apiProbes.filter((p) => p.result === 'proven' || p.result === 'lost');
     expect((await q(exp(cost.query, [PROBED]))).results[0]!.series![0]!.values[0]![1]).toBe(50 * settled.length);
   });
+
+  // Last in this block: it stops the service. A real wait, since the panels ask InfluxDB for
+  // `now() - 40s` by the server's own clock.
+  it('once the service is stopped, every "now" panel reads nothing and the freshness panel shows the last data aging', async () => {
+    const live = panelQueries.filter((p) => p.expect.live);
+    expect(live.length).toBeGreaterThan(5);
+    const vars = { check: [PROBED, PLAIN], stream: ['card-auth'] };
+    const run = async (pq: (typeof live)[number]) => (await q(expandQuery(pq.query, { range: { relative: '5m' }, interval: '1s', vars }))).results[0]!.series;
+    // while it runs, they all have data
+    for (const pq of live) expect((await run(pq))?.length ?? 0, `running: ${pq.dashboard} / ${pq.panel}`).toBeGreaterThan(0);
+    await svc.close();
+    const stoppedAt = Date.now();
+    svc = undefined as unknown as Running; // closed: afterAll has nothing left to close
+    await new Promise((r) => setTimeout(r, Number.parseInt(LIVE_WINDOW, 10) * 1000 + 1_500));
+    for (const pq of live) expect(await run(pq), `stopped: ${pq.dashboard} / ${pq.panel} (Grafana shows "${NO_DATA}")`).toBeUndefined();
+    const last = panelQueries.find((p) => p.dashboard === 'office-screen.json' && p.panel === 'Last data from quietwatch')!;
+    const row = (await q(expandQuery(last.query, { range: { relative: '1h' }, interval: '10s' }))).results[0]!.series![0]!.values[0]!;
+    const lastAt = typeof row[0] === 'number' ? row[0] : Date.parse(String(row[0]));
+    expect(lastAt).toBeLessThanOrEqual(stoppedAt);
+    expect(Date.now() - lastAt).toBeGreaterThan(Number.parseInt(LIVE_WINDOW, 10) * 1000);
+  }, 90_000);
 });
 
 // ------------------------------------------------------------------------------------------------
