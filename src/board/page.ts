@@ -52,15 +52,19 @@ body[data-conn=reconnecting] .tile,body[data-conn=stale] .tile{filter:saturate(.
 .top{display:flex;align-items:baseline;gap:.6em;min-width:0;flex:0 0 auto}
 .name{flex:1 1 auto;min-width:0;font-size:max(20px,min(11cqh,7.5cqw));font-weight:800;line-height:1.1;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .state{flex:0 0 auto;font-size:max(16px,min(9cqh,6cqw));font-weight:900;letter-spacing:.06em;text-transform:uppercase;line-height:1.1;white-space:nowrap}
-.agerow{display:flex;align-items:baseline;gap:.5em;min-width:0;white-space:nowrap;overflow:hidden;flex:0 0 auto}
+.agerow .state{white-space:normal;width:min-content;text-align:right;line-height:1.15}
+.agerow{display:flex;flex-wrap:wrap;align-items:center;column-gap:.6em;min-width:0;flex:0 0 auto}
 .age{font-size:max(28px,min(22cqh,15cqw));font-weight:900;line-height:1.2;font-variant-numeric:tabular-nums;white-space:nowrap}
+.age[data-long]{font-size:max(24px,min(18cqh,12cqw))}
+.age .u{font-size:.5em;font-weight:800}
 .agelabel,.detail,.sparklabel{font-size:max(16px,min(8cqh,5.8cqw));line-height:1.2;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;flex:0 0 auto}
-.detail{white-space:normal;display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:2}
-.agelabel{opacity:.92;min-width:0;flex:1 1 auto}
+.detail{white-space:normal;display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:3}
+.agelabel{opacity:.92;flex:1 1 0;min-width:7em;white-space:normal;line-height:1.1;overflow:visible}
+.age[data-long]~.agelabel{order:1;flex-basis:100%}
 .agerow .state{margin-left:auto}
 .detail{opacity:.95}
 .hist{flex:1 1 0;min-height:0;display:flex;flex-direction:column;gap:.8cqh;margin:1cqh 0}
-.spark{flex:1 1 0;height:0;min-height:12px;width:100%;display:block;background:rgba(0,0,0,.28);border-radius:4px}
+.spark{flex:1 1 0;height:0;min-height:0;width:100%;display:block;background:rgba(0,0,0,.28);border-radius:4px}
 .spark[hidden],.sparklabel[hidden]{display:none}
 .spark .count{fill:rgba(255,255,255,.28);stroke:#fff;stroke-width:2;vector-effect:non-scaling-stroke}
 .spark .normal{fill:none;stroke:#fde68a;stroke-width:2;stroke-dasharray:6 4;vector-effect:non-scaling-stroke}
@@ -82,10 +86,11 @@ body[data-conn=reconnecting] .tile,body[data-conn=stale] .tile{filter:saturate(.
 #incidents{font-size:clamp(16px,1.8vw,80px);max-height:32vh;overflow:hidden}
 #incidents h2{font-size:1em;margin:0 0 .3em;color:var(--muted);font-weight:700}
 #inc-list{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:.25em}
-.inc{background:#1f2937;border-left:.4em solid var(--down);padding:.2em .6em;display:flex;gap:1em;align-items:baseline;white-space:nowrap;overflow:hidden}
+.inc{background:#1f2937;border-left:.4em solid var(--down);padding:.2em .6em;display:flex;gap:1em;align-items:baseline;line-height:1.25}
+.inc>*{flex:0 0 auto;white-space:nowrap}
 .inc[data-acked=true]{border-left-color:var(--quiet)}
 .inc .check{font-weight:800}
-.inc .summary{flex:1;overflow:hidden;text-overflow:ellipsis;color:#e5e7eb}
+.inc .summary{flex:1 1 0;min-width:0;white-space:normal;overflow-wrap:anywhere;color:#e5e7eb;display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:3;overflow:hidden}
 .inc .ago{font-variant-numeric:tabular-nums;color:#d1d5db}
 .inc .ack{font-weight:800;color:#fbbf24}
 #inc-none{margin:0;color:var(--muted)}
@@ -111,6 +116,12 @@ const SCRIPT = `
 
   function el(tag, cls, parent) { var e = document.createElement(tag); if (cls) e.className = cls; if (parent) parent.appendChild(e); return e; }
   function setText(e, t) { if (e.textContent !== t) e.textContent = t; }
+  /** The age with its units set small ("23 h 59 m": the numbers are what is read across the room). */
+  function setAge(e, t) {
+    if (e.textContent === t) return;
+    e.textContent = '';
+    t.split(/(\\d+)/).forEach(function (p, i) { if (p) (i % 2 ? e.appendChild(document.createTextNode(p)) : (el('span', 'u', e).textContent = p)); });
+  }
   function serverNow() { return Date.now() + offset; }
   function pad(n) { return n < 10 ? '0' + n : String(n); }
   function fmt(ms) {
@@ -313,17 +324,21 @@ const SCRIPT = `
       counts[st]++;
       if (t.root.getAttribute('data-state') !== st) t.root.setAttribute('data-state', st);
       var word = st.toUpperCase();
-      if (c.probe && st !== 'down') word += ' \\u00b7 PROBING';
-      if (c.held) word += ' \\u00b7 HELD';
+      // "QUIET ·" over "PROBING": the state word takes two short lines rather than one long one.
+      if (c.probe && st !== 'down') word += '\\u00a0\\u00b7 PROBING';
+      if (c.held) word += '\\u00a0\\u00b7 HELD';
       setText(t.state, word);
       if (c.lastEventAt === null || c.lastEventAt === undefined) {
         setText(t.age, '\\u2014');
         t.age.removeAttribute('data-age-s');
+        t.age.removeAttribute('data-long');
         setText(t.label, 'no event yet');
       } else {
         var age = Math.max(0, now - c.lastEventAt);
-        setText(t.age, fmt(age));
+        setAge(t.age, fmt(age));
         t.age.setAttribute('data-age-s', String(Math.floor(age / 1000)));
+        // Minutes and hours ("1 m 40 s", "23 h 59 m") are set a little smaller, to leave room on the row.
+        if (age >= 100000) t.age.setAttribute('data-long', ''); else t.age.removeAttribute('data-long');
         setText(t.label, 'since the last event');
       }
       var parts = [STATE_WORD[st] + ' for ' + fmt(now - c.since)];

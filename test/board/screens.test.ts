@@ -3,7 +3,8 @@
  * 1080p and a 4K screen. Each tile has a 6-hour state strip and an event-rate sparkline against the
  * learned normal; the text stays readable at 1080p and scales at 4K; nothing overflows its tile; and
  * an open board (`board.public: true`) shows no probe ids, charge references or amounts.
- * Screenshots: /tmp/board-1080p.png, /tmp/board-4k.png.
+ * Screenshots: /tmp/board-1080p.png, /tmp/board-4k.png, and with the longest texts a tile shows
+ * (an age of hours, QUIET · PROBING) /tmp/board-1080p-longest.png, /tmp/board-4k-longest.png.
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -100,9 +101,91 @@ afterAll(async () => {
   await s?.close();
 });
 
+/**
+ * Text cut anywhere in `root` (a tile, an incident row): every element with text of its own must
+ * show all of it. Cut horizontally (an ellipsis, or text wider than its box), cut vertically (a
+ * clamped line), or laid out past the edge of a box that clips it (a flex item pushed out of its
+ * row). Installed in the page as window.__textCuts by open() (the page's CSP allows no eval).
+ */
+const TEXT_CUTS = `(root) => {
+  const cuts = [];
+  const els = [root, ...root.querySelectorAll('*')].filter((e) => e instanceof HTMLElement);
+  for (const e of els) {
+    const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || e.getClientRects().length === 0) continue;
+    const what = (e.className || e.tagName.toLowerCase()) + ' "' + e.textContent.trim().slice(0, 40) + '"';
+    const cs = getComputedStyle(e);
+    const block = cs.display !== 'inline';
+    if (block && e.scrollWidth > e.clientWidth + 1) cuts.push(what + ': ' + e.scrollWidth + 'px wide in ' + e.clientWidth + 'px' + (cs.textOverflow === 'ellipsis' ? ' (ellipsis)' : ''));
+    if (block && e.scrollHeight > e.clientHeight + 1) cuts.push(what + ': ' + e.scrollHeight + 'px tall in ' + e.clientHeight + 'px');
+    const range = document.createRange();
+    range.selectNodeContents(e);
+    const t = range.getBoundingClientRect();
+    for (let a = e; a; a = a === root ? null : a.parentElement) {
+      const as = getComputedStyle(a);
+      if (as.overflowX === 'visible' && as.overflowY === 'visible') continue;
+      const r = a.getBoundingClientRect();
+      // (a line-height under ~1.2 lets the font's ascent and descent, not its glyphs, pass the line box a little)
+      const dy = Math.max(1, 0.1 * parseFloat(cs.fontSize));
+      if (t.left < r.left - 1 || t.right > r.right + 1 || t.top < r.top - dy || t.bottom > r.bottom + dy) {
+        cuts.push(what + ': outside ' + (a.className || a.tagName.toLowerCase()) + ' by ' + Math.round(Math.max(r.left - t.left, t.right - r.right, r.top - t.top, t.bottom - r.bottom)) + 'px');
+        break;
+      }
+    }
+  }
+  return cuts;
+}`;
+
+const CUTS_FN = '__textCuts';
+
+async function incidentCuts(page: Page) {
+  return page.$$eval(
+    '#inc-list .inc',
+    (rows, fn) => {
+      const cuts = (window as unknown as Record<string, (root: Element) => string[]>)[fn]!;
+      return rows.map((r) => ({ check: r.getAttribute('data-check'), text: (r as HTMLElement).innerText, h: r.getBoundingClientRect().height, cuts: cuts(r) }));
+    },
+    CUTS_FN,
+  );
+}
+
+/** The tiles with the longest texts they show: an age in hours, a state word with PROBING. */
+async function measureLongest(page: Page, screenshot: string) {
+  const m = await page.$$eval(
+    '.tile',
+    (tiles, fn) => {
+      const cuts = (window as unknown as Record<string, (root: Element) => string[]>)[fn]!;
+      // Synchronous, and the page's timers stopped (it is closed after this): its own tick (every
+      // 250 ms) does not put the real texts back before the measurement and the screenshot.
+      for (let id = window.setInterval(() => undefined, 1000); id > 0; id--) window.clearInterval(id);
+      for (const t of tiles) {
+        t.querySelector('.age')!.innerHTML = '23<span class="u"> h </span>59<span class="u"> m</span>'; // as the page sets it
+        t.querySelector('.age')!.setAttribute('data-long', '');
+        t.querySelector('.state')!.textContent = 'QUIET\u00a0\u00b7 PROBING';
+        t.querySelector('.detail')!.textContent = 'quiet for 23 h 59 m \u00b7 lag 2 m 05 s \u00b7 pages at 1 h 30 m silent \u00b7 incident open';
+      }
+      return tiles.map((t) => {
+        const rows = ['.top', '.agerow', '.spark', '.sparklabel', '.strip', '.stripaxis', '.detail'].map((sel) => [sel, t.querySelector(sel)!.getBoundingClientRect()] as const);
+        return {
+          name: t.getAttribute('data-check'),
+          agePx: parseFloat(getComputedStyle(t.querySelector('.age')!).fontSize),
+          cuts: cuts(t),
+          // no row drawn over the next (a squeezed history would put its strip under the detail text)
+          overlaps: rows.filter(([, r], i) => i > 0 && r.height > 0 && r.top < rows[i - 1]![1].bottom - 0.5).map(([sel]) => sel),
+          overflowY: rows.at(-1)![1].bottom - t.getBoundingClientRect().bottom,
+        };
+      });
+    },
+    CUTS_FN,
+  );
+  await page.screenshot({ path: screenshot });
+  return m;
+}
+
 async function measure(page: Page) {
-  return page.$$eval('.tile', (tiles) =>
+  return page.$$eval('.tile', (tiles, fn) =>
     tiles.map((el) => {
+      const textCuts = (window as unknown as Record<string, (root: Element) => string[]>)[fn]!;
       const q = (sel: string) => el.querySelector(sel) as HTMLElement | SVGElement | null;
       const px = (sel: string) => parseFloat(getComputedStyle(q(sel)!).fontSize);
       const box = (el as HTMLElement).getBoundingClientRect();
@@ -133,6 +216,8 @@ async function measure(page: Page) {
             return e.offsetParent !== null && e.scrollHeight > e.clientHeight + 1;
           }),
         nameCut: (q('.name') as HTMLElement).scrollWidth > (q('.name') as HTMLElement).clientWidth + 1,
+        // ...and no text cut at all, in any direction, on any element of the tile.
+        cuts: textCuts(el),
         rects: [...el.querySelectorAll('.strip rect')].map((r) => ({ s: r.getAttribute('data-s'), w: Number(r.getAttribute('width')) })),
         downMs: Number(el.querySelector('.strip')!.getAttribute('data-down-ms')),
         sparkD: el.querySelector('.spark .count')!.getAttribute('d') ?? '',
@@ -141,6 +226,7 @@ async function measure(page: Page) {
         detail: (q('.detail') as HTMLElement).innerText,
       };
     }),
+    CUTS_FN,
   );
 }
 
@@ -155,6 +241,7 @@ async function open(width: number, height: number): Promise<Page> {
   await page.waitForSelector('#inc-list .inc[data-check="refunds"]', { timeout: 5000 });
   await page.waitForFunction(() => document.querySelectorAll('.tile[data-check="card-auth-visa"] .strip rect').length > 3, undefined, { timeout: 5000 });
   await sleep(600);
+  await page.evaluate(`window.${CUTS_FN} = ${TEXT_CUTS}`);
   expect(problems).toEqual([]);
   return page;
 }
@@ -179,7 +266,22 @@ describe('the board on office screens', () => {
       expect(t.overlaps, why).toBe(0);
       expect(t.clipped, why).toEqual([]);
       expect(t.nameCut, why).toBe(false);
+      expect(t.cuts, why).toEqual([]);
       expect(t.rects.length, why).toBeGreaterThanOrEqual(1);
+    }
+    // The label under the age reads whole on every tile (it was "since the last …" on red and amber tiles).
+    expect(await page.$$eval('.tile .agelabel', (ls) => [...new Set(ls.map((l) => (l as HTMLElement).innerText.replace(/\s+/g, ' ')))])).toEqual(['since the last event']);
+    // The incident row shows its whole summary (it ended "…; sile…").
+    const incs = await incidentCuts(page);
+    expect(incs).toHaveLength(1);
+    expect(incs[0]!.cuts, JSON.stringify(incs[0])).toEqual([]);
+    expect(incs[0]!.text).toContain('no event within 15s; silent 30s');
+    // The longest texts a tile shows still fit: a day-long age, QUIET · PROBING.
+    for (const t of await measureLongest(page, '/tmp/board-1080p-longest.png')) {
+      expect(t.cuts, JSON.stringify(t)).toEqual([]);
+      expect(t.overlaps, JSON.stringify(t)).toEqual([]);
+      expect(t.overflowY, JSON.stringify(t)).toBeLessThanOrEqual(1);
+      expect(t.agePx, JSON.stringify(t)).toBeGreaterThanOrEqual(36);
     }
     const visa = m1080.find((t) => t.name === 'card-auth-visa')!;
     // ok, a short quiet blip, 30 min down, ok, and the restart's unknown -> ok just now.
@@ -206,6 +308,15 @@ describe('the board on office screens', () => {
     const page = await open(3840, 2160);
     const m = await measure(page);
     await page.screenshot({ path: '/tmp/board-4k.png' });
+    const incs = await incidentCuts(page);
+    expect(incs).toHaveLength(1);
+    expect(incs[0]!.cuts, JSON.stringify(incs[0])).toEqual([]);
+    for (const t of await measureLongest(page, '/tmp/board-4k-longest.png')) {
+      expect(t.cuts, JSON.stringify(t)).toEqual([]);
+      expect(t.overlaps, JSON.stringify(t)).toEqual([]);
+      expect(t.overflowY, JSON.stringify(t)).toBeLessThanOrEqual(1);
+      expect(t.agePx, JSON.stringify(t)).toBeGreaterThanOrEqual(72);
+    }
     for (const t of m) {
       const small = m1080.find((x) => x.name === t.name)!;
       const why = `${t.name}: 4K ${t.detailPx}px vs 1080p ${small.detailPx}px`;
@@ -217,6 +328,7 @@ describe('the board on office screens', () => {
       expect(t.overlaps, why).toBe(0);
       expect(t.clipped, why).toEqual([]);
       expect(t.nameCut, why).toBe(false);
+      expect(t.cuts, why).toEqual([]);
       expect(t.sparkH, why).toBeGreaterThan(t.name === 'refunds' || t.name === 'chargebacks' ? -1 : 40);
     }
     await page.close();
