@@ -6,7 +6,8 @@
  * Rules, in one place:
  * - Silence is measured from `watchFrom` (newest event arrival, proof, creation, restart, resume).
  * - ok/unknown -> quiet at the quiet deadline; with probes, a probe fires there (at most
- *   `probe.quietPerDay` quiet-triggered ones in any rolling 24 h; beyond, the page limit decides).
+ *   `probe.quietPerDay` quiet-triggered ones in any rolling 24 h; beyond, none fires there and a
+ *   `confirm` probe fires at the page deadline instead of paging at once).
  * - -> down at the page deadline, unless a probe is in flight (then the probe decides: proven -> ok,
  *   lost -> down at the probe's deadline, refused/error/budget -> the page deadline applies again).
  * - A flip's time is the deadline that passed, not the time a loop noticed it.
@@ -82,7 +83,8 @@ export function nextDue(spec: CheckSpec, state: CheckState): Due | null {
   if (s === 'ok' || s === 'unknown') cands.push({ at: silenceDeadline(spec, state, 'quiet'), what: 'quiet' });
   // With fixed limits a probe in flight holds the page: it will tell quiet from broken. Learned
   // limits already put the page where a silence is unlikely enough (falsePages), so they page there.
-  if ((s === 'ok' || s === 'unknown' || s === 'quiet') && (!state.probe || spec.limits)) {
+  // (A `confirm` probe was fired at the page limit itself: it decides, whatever the limits.)
+  if ((s === 'ok' || s === 'unknown' || s === 'quiet') && (!state.probe || (spec.limits && state.probe.reason !== 'confirm'))) {
     cands.push({ at: silenceDeadline(spec, state, 'page'), what: 'page' });
   }
   if (s === 'down' && state.held && state.heldUntil !== null) cands.push({ at: state.heldUntil, what: 'release' });
@@ -239,6 +241,9 @@ class Step {
         return;
       }
       case 'page':
+        // The cap withheld this spell's quiet probe: one probe confirms before anyone is woken
+        // (proven -> ok; lost -> down at its deadline; refused/budget -> down now, below).
+        if (this.spec.probe?.quietPerDay !== undefined && s.status === 'quiet' && !(s.lastProbe && s.lastProbe.firedAt >= s.since) && this.fireProbe(at, 'confirm')) return;
         this.flip('down', at, `no events: ${describeSilence(this.spec, s, at)}`);
         return;
       case 'probe': {

@@ -88,7 +88,11 @@ export interface ProbeInFlight {
   reference?: string;
 }
 
-export type ProbeReason = 'quiet' | 'schedule' | 'manual' | 'rate-drop';
+/**
+ * Why a probe fired. `confirm`: at the page deadline of a quiet spell whose quiet probe the
+ * `probe.quietPerDay` cap withheld — one probe before waking someone (the probe budgets still apply).
+ */
+export type ProbeReason = 'quiet' | 'schedule' | 'manual' | 'rate-drop' | 'confirm';
 
 /** The newest probe attempt and how it ended, for pages ("probe pr_1 refused 30 s before"). */
 export interface ProbeAttempt {

@@ -1,6 +1,10 @@
 /** What is stored about each probe, and the small async interface the ProbeManager uses. */
 
-export type ProbeReason = 'quiet' | 'schedule' | 'manual' | 'rate-drop';
+/**
+ * Why a probe fired. `confirm`: at the page deadline of a quiet spell whose quiet probe the
+ * `probe.quietPerDay` cap withheld — one probe before waking someone (the probe budgets still apply).
+ */
+export type ProbeReason = 'quiet' | 'schedule' | 'manual' | 'rate-drop' | 'confirm';
 export type ProbeResult = 'pending' | 'accepted' | 'proven' | 'lost' | 'refused' | 'error' | 'skipped-budget';
 
 export interface ProbeRecord {

@@ -50,6 +50,41 @@ describe('quiet-triggered probes never exceed their share of the budget in a rol
     expect(warnings.every((w) => w.type === 'alert' && w.warning === 'budget')).toBe(true);
   });
 
+  it('beyond the cap a spell that reaches the page limit is confirmed by one probe before paging: proven -> ok, lost -> down at its deadline', () => {
+    const capped: CheckSpec = { ...spec, pageAfterMs: 2 * H, probe: { ...spec.probe!, quietPerDay: 1 } };
+    let k = 0;
+    const go = (s: CheckState, now: number, input: Parameters<typeof step>[2]) => step(capped, s, input, { now, newProbeId: () => `c${++k}` });
+    const ev = (s: CheckState, at: number, probeId?: string) => go(s, at, { kind: 'event', at, time: at, ...(probeId ? { probeId } : {}) }).state;
+    // spell 1: its quiet probe (the day's one), proven
+    let s = ev(initialState(T0), T0);
+    let r = go(s, T0 + Q, { kind: 'tick' });
+    const first = r.effects.find((e) => e.type === 'fire-probe') as Extract<Effect, { type: 'fire-probe' }>;
+    expect(first.reason).toBe('quiet');
+    s = ev(r.state, T0 + Q + 10_000, first.probeId);
+    // spell 2, same day: no quiet probe; at the page limit a confirm probe instead of a page
+    const t2 = T0 + 3 * H;
+    s = ev(s, t2);
+    r = go(s, t2 + Q, { kind: 'tick' });
+    expect(r.effects.filter((e) => e.type === 'fire-probe')).toEqual([]);
+    r = go(r.state, t2 + 2 * H, { kind: 'tick' });
+    const confirm = r.effects.find((e) => e.type === 'fire-probe') as Extract<Effect, { type: 'fire-probe' }>;
+    expect(confirm).toMatchObject({ reason: 'confirm', at: t2 + 2 * H });
+    expect(r.effects.filter((e) => e.type === 'flip' && e.to === 'down')).toEqual([]);
+    // proven: ok, never down
+    const proven = go(r.state, t2 + 2 * H + 5_000, { kind: 'event', at: t2 + 2 * H + 5_000, time: t2 + 2 * H + 5_000, probeId: confirm.probeId });
+    expect(proven.state.status).toBe('ok');
+    // lost (accepted, nothing comes): down at the probe deadline, its reason naming the probe
+    let lost = go(r.state, t2 + 2 * H + 1_000, { kind: 'probe-result', probeId: confirm.probeId, result: 'accepted' });
+    lost = go(lost.state, t2 + 2 * H + 30_000, { kind: 'tick' });
+    const down = lost.effects.find((e) => e.type === 'flip' && e.to === 'down') as Extract<Effect, { type: 'flip' }>;
+    expect(down).toMatchObject({ at: t2 + 2 * H + 30_000 });
+    expect(down.reason).toMatch(/^probe c\d+ lost/);
+    // refused (budget): down at once, no second confirm
+    const refused = go(r.state, t2 + 2 * H + 1_000, { kind: 'probe-result', probeId: confirm.probeId, result: 'budget' });
+    expect(refused.effects.filter((e) => e.type === 'fire-probe')).toEqual([]);
+    expect(refused.effects.some((e) => e.type === 'flip' && e.to === 'down')).toBe(true);
+  });
+
   it('the service sets it from learn.probeShare x probe.budget.perDay for a learned quiet limit only', () => {
     const cfg = parseConfig(`
 probes: { drivers: { acq: { type: sandbox } } }
@@ -78,6 +113,8 @@ checks:
       });
       if (cap) expect(r.probes.quietMaxRollingDay).toBe(24);
       else expect(r.probes.quietMaxRollingDay).toBeGreaterThan(24);
+      // the cap costs no false page: a capped spell is confirmed by a probe before paging
+      expect(r.falsePages).toBe(0);
       expect(r.outages[0]!.delayMs).not.toBeNull();
     }
   }, 120_000);
