@@ -20,7 +20,6 @@ import { isSchedule } from './schedule.ts';
 
 /** At most this many runs in flight per check (the oldest are forgotten beyond). */
 const MAX_RUNS = 20;
-const DAY_MS = 86_400_000;
 import type {
   AlertDetails,
   CheckInput,
@@ -34,6 +33,8 @@ import type {
   StepResult,
   WarningKind,
 } from './types.ts';
+
+const DAY_MS = 86_400_000;
 
 export function initialState(now: number): CheckState {
   return {
@@ -231,11 +232,11 @@ class Step {
         this.flip('quiet', at, `no events: ${why}`);
         if (!this.spec.probe) this.alert('warning', at, `stream ${this.spec.stream} is quiet: ${why}`, 'quiet');
         else if (this.quietCapped(at)) {
-          // The quiet-triggered share of the budget is spent for this rolling day: no probe, the
-          // page limit decides. Said once a day, not at every quiet spell.
+          // The quiet-triggered share of the budget is spent for this rolling day: no probe now; a
+          // confirm probe decides at the page limit (case 'page'). Said once a day, not every spell.
           if (s.quietCapWarnedAt === undefined || s.quietCapWarnedAt <= at - DAY_MS) {
             s.quietCapWarnedAt = at;
-            this.alert('warning', at, `quiet-triggered probes reached their share of the budget (${this.spec.probe.quietPerDay} in 24 h): no probe for this quiet spell, the page limit decides; stream ${this.spec.stream} is quiet: ${why}`, 'budget');
+            this.alert('warning', at, `quiet-triggered probes reached their share of the budget (${this.spec.probe.quietPerDay} in 24 h): no probe for this quiet spell, one confirms at the page limit; stream ${this.spec.stream} is quiet: ${why}`, 'budget');
           }
         } else if (this.fireProbe(at, 'quiet') && this.spec.probe.quietPerDay !== undefined) s.quietProbes = [...(s.quietProbes ?? []), at];
         return;

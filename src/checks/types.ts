@@ -48,8 +48,9 @@ export interface ProbeBehaviour {
   backoffMaxMs: number;
   /**
    * At most this many quiet-triggered probes in any rolling 24 h (learned limits spending
-   * `learn.probeShare` of `probe.budget.perDay`); beyond it a quiet spell fires no probe and the
-   * page limit decides. Absent: no cap of its own (the probe budgets still apply).
+   * `learn.probeShare` of `probe.budget.perDay`); beyond it a quiet spell fires no probe and one
+   * `confirm` probe fires at the page limit instead. Absent: no cap of its own (the probe budgets
+   * still apply).
    */
   quietPerDay?: number;
 }

@@ -158,10 +158,10 @@ export class ArrivalModel {
   private perWeek = 0;
   /** Events behind each bucket's estimate (the Gamma posterior's shape). */
   private support!: Float64Array;
-  /** x* per time-of-week bucket, for quiet and page (null = recompute). */
   /**
-   * Per-bucket thresholds, computed on demand (NaN: not yet) from the parameters shared by every
-   * bucket: a lookup touches the current bucket and the few a silence crosses, not all of them.
+   * x* per time-of-week bucket, for quiet and page: the parameters shared by every bucket (null =
+   * recompute); each bucket's value is computed on demand into `thrCache`, since a lookup touches the
+   * current bucket and the few a silence crosses, not all of them.
    */
   private thresholds: { qq: number; qp: number; extra: number; quietExtra: number; gen: number } | null = null;
   /** The per-bucket cache behind `thresholds`: a value is current when its stamp is the parameters' `gen`. */

@@ -1,10 +1,9 @@
 /** What is stored about each probe, and the small async interface the ProbeManager uses. */
 
-/**
- * Why a probe fired. `confirm`: at the page deadline of a quiet spell whose quiet probe the
- * `probe.quietPerDay` cap withheld — one probe before waking someone (the probe budgets still apply).
- */
-export type ProbeReason = 'quiet' | 'schedule' | 'manual' | 'rate-drop' | 'confirm';
+import type { ProbeReason } from '../checks/types.ts';
+
+/** Why a probe fired: the engine's own type (one list of reasons). */
+export type { ProbeReason };
 export type ProbeResult = 'pending' | 'accepted' | 'proven' | 'lost' | 'refused' | 'error' | 'skipped-budget';
 
 export interface ProbeRecord {

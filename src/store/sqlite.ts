@@ -1,6 +1,6 @@
 import { accessSync, closeSync, constants, mkdirSync, openSync, readSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import BetterSqlite3, { type Database } from 'better-sqlite3';
+import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { CheckState, Flip } from '../checks/types.ts';
 import { PermanentError } from '../lib/errors.ts';
 import type { Store, StoredFlip } from './types.ts';
@@ -131,6 +131,22 @@ CREATE INDEX IF NOT EXISTS flips_by_time ON flips (at);
 /** Rows per multi-row INSERT in a commit (SQLite's default limit is 32,766 parameters). */
 const ROWS_PER_STATEMENT = 50;
 
+/**
+ * Run the rows `each` pushes (`width` values a row): ROWS_PER_STATEMENT at a time through `many`,
+ * the rest one by one through `one`.
+ */
+function runChunked(many: Statement, one: Statement, width: number, each: (push: (...row: unknown[]) => void) => void): void {
+  const args: unknown[] = [];
+  each((...row) => {
+    args.push(...row);
+    if (args.length === width * ROWS_PER_STATEMENT) {
+      many.run(args);
+      args.length = 0;
+    }
+  });
+  for (let i = 0; i < args.length; i += width) one.run(args.slice(i, i + width));
+}
+
 export class SqliteStore implements Store {
   readonly db: Database;
   private readonly upsertState;
@@ -163,28 +179,12 @@ export class SqliteStore implements Store {
     const insertFlips = this.db.prepare(`INSERT INTO flips (check_name, from_status, to_status, at, reason) VALUES ${Array(ROWS_PER_STATEMENT).fill('(?, ?, ?, ?, ?)').join(', ')}`);
     this.tx = this.db.transaction((states: Iterable<[string, CheckState]>, flips: readonly Flip[]) => {
       const now = Date.now();
-      const args: unknown[] = [];
-      for (const [name, st] of states) {
-        args.push(name, JSON.stringify(st), now);
-        if (args.length === 3 * ROWS_PER_STATEMENT) {
-          upsertMany.run(args);
-          args.length = 0;
-        }
-      }
-      for (let i = 0; i < args.length; i += 3) this.upsertState.run(args[i], args[i + 1], args[i + 2]);
-      let i = 0;
-      for (; i + ROWS_PER_STATEMENT <= flips.length; i += ROWS_PER_STATEMENT) {
-        const a: unknown[] = [];
-        for (let k = i; k < i + ROWS_PER_STATEMENT; k++) {
-          const f = flips[k]!;
-          a.push(f.check, f.from, f.to, f.at, f.reason);
-        }
-        insertFlips.run(a);
-      }
-      for (; i < flips.length; i++) {
-        const f = flips[i]!;
-        this.insertFlip.run(f.check, f.from, f.to, f.at, f.reason);
-      }
+      runChunked(upsertMany, this.upsertState, 3, (push) => {
+        for (const [name, st] of states) push(name, JSON.stringify(st), now);
+      });
+      runChunked(insertFlips, this.insertFlip, 5, (push) => {
+        for (const f of flips) push(f.check, f.from, f.to, f.at, f.reason);
+      });
     });
   }
 

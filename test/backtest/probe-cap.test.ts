@@ -1,7 +1,7 @@
 /**
  * The hard cap on quiet-triggered probes (engine `probe.quietPerDay`, set by the service from
  * `learn.probeShare x probe.budget.perDay`): never more in any rolling 24 h, in the service's
- * engine and so in the backtest. A quiet spell beyond it fires no probe (the page limit decides)
+ * engine and so in the backtest. A quiet spell beyond it fires no probe (a confirm probe decides at the page limit)
  * and says so once a day.
  */
 import { describe, expect, it } from 'vitest';
