@@ -17,6 +17,7 @@ export default defineConfig({
     pool: 'forks',
     isolate: false,
     setupFiles: ['test/helpers/between-files.ts'],
+    globalSetup: ['test/helpers/cli-bundle.ts'],
     maxWorkers: workers,
     sequence: { sequencer: SlowFirstSequencer },
   },

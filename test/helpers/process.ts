@@ -3,16 +3,40 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-export const BIN = fileURLToPath(new URL('../../bin/quietwatch.js', import.meta.url));
+/** The real entry point (tsx). */
+export const TSX_BIN = fileURLToPath(new URL('../../bin/quietwatch.js', import.meta.url));
+/** What tests spawn: the run's prebuilt bundle (test/helpers/cli-bundle.ts) when there is one, else the entry point. */
+export const BIN = process.env.QW_TEST_BIN && !process.env.QW_TEST_TSX ? process.env.QW_TEST_BIN : TSX_BIN;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A free TCP port on 127.0.0.1 for a server a test starts (and may restart on the same port).
+ * Picked below the kernel's ephemeral range (32768–60999 here): a port from listen(0) sits in that
+ * range, so between a replica's SIGKILL and its restart any outgoing connection or another test's
+ * listen(0) could take it — the replica then exits with EADDRINUSE, and events "accepted" on that
+ * port went to another test's server. Below the range only another freePort can collide, and each
+ * worker draws from its own slice of 20000–32767.
+ */
+const taken = new Set<number>();
+export async function freePort(): Promise<number> {
+  const worker = Number(process.env.VITEST_POOL_ID ?? process.pid) % 16;
+  const slice = Math.floor((32768 - 20000) / 16);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + worker * slice + Math.floor(Math.random() * slice);
+    if (taken.has(port)) continue;
+    if (await canListen(port)) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error('freePort: no free port below the ephemeral range after 200 tries');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 

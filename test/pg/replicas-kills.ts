@@ -68,11 +68,13 @@ checks:
     r.proc = proc;
     void proc.exited.then((code) => {
       if (!supervising || r.proc !== proc || proc.child.signalCode === 'SIGKILL') return;
-      selfExits.push({ replica: r.name, code });
+      // why it exited (a replica that cannot start says so in its last lines)
+      const last = proc.lines().slice(-3).map((l) => String(l.msg ?? l.text ?? JSON.stringify(l)).slice(0, 160));
+      selfExits.push({ replica: r.name, code, last });
       start(r, cfg);
     });
   }
-  const selfExits: Array<{ replica: string; code: number | null }> = [];
+  const selfExits: Array<{ replica: string; code: number | null; last: string[] }> = [];
 
   beforeAll(async () => {
     env = await startEnv('qw-replicas-');
