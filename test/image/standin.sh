@@ -28,6 +28,11 @@ CA=/etc/ssl/certs/ca-certificates.crt
 case "$("$NODE_BIN" --version)" in v20.*) ;; *) echo "standin: need Node 20, found $("$NODE_BIN" --version)" >&2; exit 1 ;; esac
 [ -f "$HEADERS/node.h" ] || { echo "standin: no Node headers at $HEADERS" >&2; exit 1; }
 
+# One build at a time: scripts/test.sh starts this in the background on a fresh machine (while npm ci
+# runs) and the image test calls it again; the second waits here, then finds the image cached.
+exec 9>/var/tmp/qw-standin.lock
+flock 9
+
 key=$( { sha256sum "$0" "$NODE_BIN" | cut -d' ' -f1; "$NODE_BIN" "$NPM_DIR/bin/npm-cli.js" --version; [ -f "$CA" ] && sha256sum "$CA" | cut -d' ' -f1; echo "$MIRROR"; } | sha256sum | cut -c1-16)
 have=$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "io.quietwatch.standin-key"}}' "localhost/$NAME" 2>/dev/null || true)
 if [ "$have" = "$key" ]; then echo "standin $key cached"; exit 0; fi
