@@ -10,11 +10,11 @@
  *   same `dedup_key` (a new log entry on the open alert, with the member list in `custom_details`),
  *   an edit of the Slack message — and updates are coalesced: the first one once the burst has
  *   settled (no member for `settle`), no sooner than `firstUpdateAfter` after the trigger and no
- *   later than `firstUpdateBy` (1.5 s); two more quick ones likewise, each no later than
- *   `quickUpdateBy` (2 s) after the previous message, so every member of a storm that takes up to
- *   ~5 s to work through is in the page within 2 s of going down; then at most one every
- *   `updateEvery` (30 s). The worst first minute is 5 PagerDuty requests (0, 1.5, 3.5, 5.5, 35.5 s);
- *   a storm of 5,000 checks in one second is 2;
+ *   later than `firstUpdateBy` (1.25 s); three more quick ones likewise, each no later than
+ *   `quickUpdateBy` (1.25 s) after the previous message, so every member of a storm that takes up to
+ *   5 s to work through is in the page within about 1.25 s of its flip; then at most one every
+ *   `updateEvery` (30 s), and never a sixth message in the incident's first minute. The worst first
+ *   minute is 5 PagerDuty requests (0, 1.25, 2.5, 3.75, 5 s); a storm of 5,000 checks in one second is 2;
  * - a member that recovers is shown as recovered; the incident resolves when its last member does.
  */
 import type { AlertRoutes } from './config.ts';
@@ -47,9 +47,9 @@ export const DEFAULT_GROUP_POLICY: GroupPolicy = {
   windowMs: 30_000,
   firstUpdateAfterMs: 500,
   settleMs: 250,
-  firstUpdateByMs: 1_500,
-  quickUpdates: 3,
-  quickUpdateByMs: 2_000,
+  firstUpdateByMs: 1_250,
+  quickUpdates: 4,
+  quickUpdateByMs: 1_250,
   updateEveryMs: 30_000,
   maxListed: 50,
 };
@@ -117,6 +117,9 @@ export function canJoin(policy: GroupPolicy, g: GroupInfo, at: number): boolean 
 /** When the next coalesced update is due, or undefined when the page already shows every member. */
 export function updateDueAt(policy: GroupPolicy, g: GroupInfo, releasedAt: number | undefined): number | undefined {
   if (releasedAt === undefined || g.version === g.notifiedVersion) return undefined;
+  // PagerDuty takes about 120 events a minute per routing key, shared by every incident: an
+  // incident sends at most FIRST_MINUTE_MESSAGES (its trigger and four updates) in its first minute.
+  const floor = g.updates + 1 >= FIRST_MINUTE_MESSAGES ? releasedAt + 60_000 : -Infinity;
   if (g.updates < policy.quickUpdates) {
     // A storm still being worked through: follow it closely at first (each quick update once the
     // burst settles, between firstUpdateAfter and firstUpdateBy after the previous message).
@@ -124,10 +127,13 @@ export function updateDueAt(policy: GroupPolicy, g: GroupInfo, releasedAt: numbe
     const settled = (g.lastChangeAt ?? base) + policy.settleMs;
     // The first waits at most firstUpdateBy, the later quick ones at most quickUpdateBy.
     const by = g.updates === 0 ? policy.firstUpdateByMs : policy.quickUpdateByMs;
-    return Math.min(Math.max(base + policy.firstUpdateAfterMs, settled), base + Math.max(by, policy.firstUpdateAfterMs));
+    return Math.max(floor, Math.min(Math.max(base + policy.firstUpdateAfterMs, settled), base + Math.max(by, policy.firstUpdateAfterMs)));
   }
-  return (g.lastUpdateAt ?? releasedAt) + policy.updateEveryMs;
+  return Math.max(floor, (g.lastUpdateAt ?? releasedAt) + policy.updateEveryMs);
 }
+
+/** Messages (trigger + updates) an incident may send in its first minute. */
+export const FIRST_MINUTE_MESSAGES = 5;
 
 export interface MemberCounts {
   down: number;

@@ -69,11 +69,11 @@ describe('AlertManager end to end', () => {
   it('a down -> ack -> ok cycle: one PagerDuty trigger and one resolve with the same dedup key, one Slack message edited twice', async () => {
     const m = await manager();
     const inc = await m.checkDown({ check: 'card-auth', labels: { team: 'payments' }, at: Date.now(), reason: 'no events for 4m', details });
-    await waitFor(() => pd.events.length === 1 && slack.topLevel().length === 1, 5000, 'trigger delivered');
+    await waitFor(() => pd.events.length === 1 && slack.topLevel().length === 1, 15_000, 'trigger delivered');
     await m.ack(inc.id, 'ana');
-    await waitFor(() => pd.events.length === 2 && slack.replies(slack.topLevel()[0]!.ts).length === 1, 5000, 'ack delivered');
+    await waitFor(() => pd.events.length === 2 && slack.replies(slack.topLevel()[0]!.ts).length === 1, 15_000, 'ack delivered');
     await m.checkRecovered({ check: 'card-auth', at: Date.now(), reason: 'events are back' });
-    await waitFor(() => pd.events.length === 3 && slack.replies(slack.topLevel()[0]!.ts).length === 2, 5000, 'resolve delivered');
+    await waitFor(() => pd.events.length === 3 && slack.replies(slack.topLevel()[0]!.ts).length === 2, 15_000, 'resolve delivered');
 
     expect(pd.events.map((e) => e.event_action)).toEqual(['trigger', 'acknowledge', 'resolve']);
     expect(new Set(pd.events.map((e) => e.dedup_key))).toEqual(new Set([inc.dedupKey]));
@@ -95,7 +95,7 @@ describe('AlertManager end to end', () => {
     const m = await manager();
     pd.script({ status: 429, retryAfter: '0.4' });
     await m.checkDown({ check: 'card-auth', at: Date.now(), reason: 'x' });
-    await waitFor(() => pd.events.length === 1, 5000, 'trigger after 429');
+    await waitFor(() => pd.events.length === 1, 15_000, 'trigger after 429');
     expect(pd.requestTimes).toHaveLength(2);
     expect(pd.requestTimes[1]! - pd.requestTimes[0]!).toBeGreaterThanOrEqual(380);
   });
@@ -109,11 +109,11 @@ describe('AlertManager end to end', () => {
     await waitFor(async () => {
       got.push(...(await sns.drain()));
       return got.length > 0;
-    }, 5000, 'SNS fallback');
+    }, 15_000, 'SNS fallback');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(480);
     expect(got[0]!.Subject).toContain('[DOWN (escalated)] card-auth');
     expect(got[0]!.MessageAttributes?.dedup_key?.Value).toBe(inc.dedupKey);
-    await waitFor(() => slack.topLevel()[0]?.text.includes('escalated') ?? false, 5000, 'Slack message says escalated');
+    await waitFor(() => slack.topLevel()[0]?.text.includes('escalated') ?? false, 15_000, 'Slack message says escalated');
     expect(slack.replies(slack.topLevel()[0]!.ts).map((r) => r.text)).toEqual([
       'Escalated: the page could not be delivered in time and was sent through the fallback route.',
     ]);
@@ -122,15 +122,15 @@ describe('AlertManager end to end', () => {
     expect((await m.health()).pendingPages).toBe(1);
 
     pd.setDown(undefined);
-    await waitFor(() => pd.events.length === 1, 5000, 'PagerDuty trigger after recovery');
+    await waitFor(() => pd.events.length === 1, 15_000, 'PagerDuty trigger after recovery');
     await waitFor(async () => (await m.health()).pendingPages === 0, 2000, 'outbox drained');
     await m.checkRecovered({ check: 'card-auth', at: Date.now(), reason: 'events are back' });
-    await waitFor(() => pd.events.length === 2, 5000, 'resolve');
+    await waitFor(() => pd.events.length === 2, 15_000, 'resolve');
     const more: typeof got = [];
     await waitFor(async () => {
       more.push(...(await sns.drain()));
       return more.length > 0;
-    }, 5000, 'SNS resolve');
+    }, 15_000, 'SNS resolve');
     expect(more[0]!.Subject).toContain('[RESOLVED]');
     expect(pd.events.map((e) => [e.event_action, e.dedup_key])).toEqual([
       ['trigger', inc.dedupKey],
@@ -145,7 +145,7 @@ describe('AlertManager end to end', () => {
   it('permanent errors (invalid routing key, Slack invalid_auth): no retry storm, surfaced in health()', async () => {
     const m = await manager(config({ pdKey: 'X'.repeat(32), slackToken: 'xoxb-revoked' }));
     await m.checkDown({ check: 'card-auth', at: Date.now(), reason: 'x' });
-    await waitFor(async () => (await m.health()).permanentFailures.length === 2, 5000, 'failures in health');
+    await waitFor(async () => (await m.health()).permanentFailures.length === 2, 15_000, 'failures in health');
     await sleep(300);
     expect(pd.requests).toHaveLength(1);
     // one attempt per notification: the page, and the escalation notice (the pager failed for good)
@@ -165,10 +165,10 @@ describe('AlertManager end to end', () => {
   it('reminds in the Slack thread (broadcast) while unacknowledged, never in PagerDuty', async () => {
     const m = await manager(config({ reminderEvery: '150ms' }));
     const inc = await m.checkDown({ check: 'card-auth', at: Date.now(), reason: 'x' });
-    await waitFor(() => slack.topLevel().length === 1 && slack.replies(slack.topLevel()[0]!.ts).length >= 2, 5000, 'two reminders');
+    await waitFor(() => slack.topLevel().length === 1 && slack.replies(slack.topLevel()[0]!.ts).length >= 2, 15_000, 'two reminders');
     await m.ack(inc.id, 'ana');
     const root = slack.topLevel()[0]!;
-    await waitFor(() => slack.replies(root.ts).some((r) => r.text === 'Acknowledged by ana.'), 5000, 'ack reply');
+    await waitFor(() => slack.replies(root.ts).some((r) => r.text === 'Acknowledged by ana.'), 15_000, 'ack reply');
     const count = slack.replies(root.ts).length;
     await sleep(400);
     expect(slack.replies(root.ts)).toHaveLength(count); // no reminders after the ack
@@ -181,7 +181,7 @@ describe('AlertManager end to end', () => {
   it('a warning goes to Slack only', async () => {
     const m = await manager();
     await m.warning({ check: 'card-auth', at: Date.now(), kind: 'probe-refused', summary: 'acquirer refused the probe charge' });
-    await waitFor(() => slack.topLevel().length === 1, 5000, 'warning in Slack');
+    await waitFor(() => slack.topLevel().length === 1, 15_000, 'warning in Slack');
     await sleep(100);
     expect(pd.requests).toHaveLength(0);
     expect(slack.topLevel()[0]!.text).toContain('[WARNING (probe-refused)]');
