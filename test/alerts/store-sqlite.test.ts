@@ -34,6 +34,20 @@ const note = (id: string, action: Notification['action']): Notification => ({
 });
 
 describe('SqliteAlertStore', () => {
+  it('writes a storm of members 50 rows per statement: every one stored, a member written twice keeps its later version', async () => {
+    const s = new SqliteAlertStore(new Database(':memory:'));
+    await s.init();
+    const member = (i: number, status: 'down' | 'recovered') => ({ incidentId: 'i1', member: { check: `c${i}`, labels: { n: String(i) }, status, downAt: 1000 + i, reason: 'r', ...(status === 'recovered' ? { recoveredAt: 5000 } : {}) } });
+    // 123 rows: two full statements and 23 single ones; c7 appears in the first statement and again in the second
+    const rows = [...Array.from({ length: 60 }, (_, i) => member(i, 'down')), member(7, 'recovered'), ...Array.from({ length: 62 }, (_, i) => member(60 + i, 'down'))];
+    await s.commit({ incident: inc, members: rows });
+    const got = await s.listMembers(['i1']);
+    expect(got).toHaveLength(122);
+    expect(new Set(got.map((g) => g.member.check)).size).toBe(122);
+    expect(got.find((g) => g.member.check === 'c7')!.member).toMatchObject({ status: 'recovered', recoveredAt: 5000 });
+    expect(got.find((g) => g.member.check === 'c121')!.member).toMatchObject({ status: 'down', downAt: 1121, labels: { n: '121' } });
+  });
+
   it('creates its tables idempotently and round-trips incidents, outbox rows, receipts and silences', async () => {
     const db = new Database(':memory:');
     const s = new SqliteAlertStore(db);
