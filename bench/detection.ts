@@ -16,6 +16,10 @@
  *   service judges it (src/learn/rate-windows.ts).
  * Everything streams the arrivals (never one array of them): the largest natural silences are kept
  * in a small heap (src/backtest/baseline.ts).
+ *
+ * BENCH_FALSE_PAGES=0.2/year replays the learned rows at another page tolerance (default 1/year, the
+ * service's default); BENCH_SHOW_FALSE=1 prints every false page of the learned/nb row (when, the
+ * silence, its cause).
  */
 import { join } from 'node:path';
 import type { CheckSpec } from '../src/checks/types.ts';
@@ -48,7 +52,7 @@ const CHECK_BUDGET_PER_DAY = 48;
 const PROBE_SHARE = 0.5;
 const RATE_DROP = { window: 300_000, minDrop: 0.8, falseAlarms: 1 / (365.25 * DAY) };
 
-export const LEARN: LearnConfigInput = { min: '2s', max: '12h', falseProbes: '1/week', falsePages: '1/year' };
+export const LEARN: LearnConfigInput = { min: '2s', max: '12h', falseProbes: '1/week', falsePages: process.env.BENCH_FALSE_PAGES ?? '1/year' };
 
 export interface TraceCase {
   /** A file of ../shared/traces/ (shared traces) … */
@@ -268,6 +272,7 @@ export function benchTrace(c: TraceCase): TraceResult {
   floors = nb[0]!.outages.map((o) => o.floorMs ?? null);
   probeFloors = nb[0]!.outages.map((o) => (o.budgetFloorMs === undefined ? null : o.budgetFloorMs + PROBE_LATENCY_MS));
   rows.push(row('learned/nb', 'min 2s, max 12h', nb, false));
+  if (process.env.BENCH_SHOW_FALSE) nb.forEach((r, i) => r.pages.filter((p) => !p.true).forEach((p) => console.log(`false page seed ${SEEDS[i]}: ${new Date(p.at).toISOString()} (${new Date(p.at).toLocaleDateString('en-GB', { weekday: 'short', timeZone: 'UTC' })}) silence from ${new Date(p.silenceFrom).toISOString()} ${Math.round(p.silenceMs / 1000)} s, ${p.cause}${p.warmup ? ', warm-up' : ''}: ${p.reason ?? ''}`)));
   rows.push(row('learned/nb+probe', 'falseProbes 1/week', SEEDS.map((seed) => run(spec('learned', 0, 0, true, learned(c, 'fixed')), seed)), true));
   rows.push(row('learned/nb+probe budget', `${PROBE_SHARE} of ${CHECK_BUDGET_PER_DAY}/day, cap ${QUIET_CAP}`, SEEDS.map((seed) => run(spec('learned', 0, 0, true, learned(c, 'budget'), QUIET_CAP), seed)), true));
   if (c.busy) {
