@@ -113,10 +113,14 @@ describe('a takeover', () => {
       await waitFor(async () => ((await board(b))?.role === 'leader' ? true : undefined), 5_000, 100);
       expect(await board(b)).toEqual({ self: boardB.self, role: 'leader', leader: boardB.self });
 
-      // the silent check's new incident: not an update of an earlier incident (a repeated trigger, same
-      // dedup_key), nor another check's page (on a slow start the restart rule pages checks that never had an event)
-      const earlierKeys = new Set(pd.events.slice(0, pagesBefore).map((e) => e.dedup_key));
-      const trigger = await waitFor(() => pd.events.slice(pagesBefore).find((e) => e.event_action === 'trigger' && !earlierKeys.has(e.dedup_key) && String(e.payload?.summary).startsWith('silent')), 30_000, 25);
+      // the silent check's incident opened after the posting: on a slow start the restart rule pages
+      // checks that never had an event before the posting, and that incident's page, its repeated
+      // triggers (updates, same dedup_key) and its late delivery are not this one
+      const earlier = () => new Set(cluster.psql(`SELECT id FROM alert_incidents WHERE opened_at < ${firstPost}`, 'quietwatch').split('\n').filter(Boolean));
+      const trigger = await waitFor(() => {
+        const old = earlier();
+        return pd.events.slice(before).find((e) => e.event_action === 'trigger' && String(e.payload?.summary).startsWith('silent') && ![...old].some((id) => String(e.dedup_key).includes(id)));
+      }, 30_000, 100);
       const pagedAt = Date.now();
       stopAcq();
       const st = JSON.parse(cluster.psql(`SELECT state::text FROM check_state WHERE name = 'silent'`, 'quietwatch')) as { lastEventAt: number };
