@@ -114,6 +114,9 @@ export function canJoin(policy: GroupPolicy, g: GroupInfo, at: number): boolean 
   return policy.by !== 'none' && at - g.lastJoinAt <= policy.windowMs;
 }
 
+/** Messages (trigger + updates) an incident may send in its first minute. */
+export const FIRST_MINUTE_MESSAGES = 5;
+
 /** When the next coalesced update is due, or undefined when the page already shows every member. */
 export function updateDueAt(policy: GroupPolicy, g: GroupInfo, releasedAt: number | undefined): number | undefined {
   if (releasedAt === undefined || g.version === g.notifiedVersion) return undefined;
@@ -131,9 +134,6 @@ export function updateDueAt(policy: GroupPolicy, g: GroupInfo, releasedAt: numbe
   }
   return Math.max(floor, (g.lastUpdateAt ?? releasedAt) + policy.updateEveryMs);
 }
-
-/** Messages (trigger + updates) an incident may send in its first minute. */
-export const FIRST_MINUTE_MESSAGES = 5;
 
 export interface MemberCounts {
   down: number;

@@ -1,5 +1,6 @@
 /** The AlertStore on the shared better-sqlite3 handle. Owns the `alert_*` tables. */
 import type { Database, Statement } from 'better-sqlite3';
+import { placeholders, runChunked } from '../store/sqlite-chunked.ts';
 import type { Member } from './grouping.ts';
 import type { AlertCommit, AlertStore, NewOutboxRow, NotifierOutcome, OutboxRow, OutboxStatus, OutboxUpdate } from './outbox.ts';
 import type { Incident, Receipt, Silence } from './types.ts';
@@ -54,9 +55,11 @@ CREATE TABLE IF NOT EXISTS alert_silences (
 );
 `;
 
-const MEMBER_ROWS = 50;
-const UPSERT_MEMBER_HEAD = 'INSERT INTO alert_members (incident_id, check_name, status, data) VALUES';
-const UPSERT_MEMBER_TAIL = 'ON CONFLICT (incident_id, check_name) DO UPDATE SET status = excluded.status, data = excluded.data';
+const UPSERT_MEMBERS = (rows?: number) =>
+  `INSERT INTO alert_members (incident_id, check_name, status, data) VALUES ${placeholders(4, rows)}
+   ON CONFLICT (incident_id, check_name) DO UPDATE SET status = excluded.status, data = excluded.data`;
+const UPSERT_MEMBERS_MANY = UPSERT_MEMBERS();
+const UPSERT_MEMBER = UPSERT_MEMBERS(1);
 
 interface OutboxDbRow {
   seq: number;
@@ -143,27 +146,12 @@ export class SqliteAlertStore implements AlertStore {
     if (c.incident) this.#upsertIncident(c.incident);
     for (const i of c.incidents ?? []) this.#upsertIncident(i);
     for (const m of c.removeMembers ?? []) this.#stmt('DELETE FROM alert_members WHERE incident_id = ? AND check_name = ?').run(m.incidentId, m.check);
-    // A storm's members: MEMBER_ROWS rows per statement (one statement per member cost 3 µs each,
-    // a tenth of a 100,000-check storm's alerting); the rest one by one. Rows apply in order, so a
-    // member written twice in one commit ends with its later version.
-    const ms = c.members ?? [];
-    let i = 0;
-    if (ms.length >= MEMBER_ROWS) {
-      const many = this.#stmt(`${UPSERT_MEMBER_HEAD} ${Array(MEMBER_ROWS).fill('(?, ?, ?, ?)').join(', ')} ${UPSERT_MEMBER_TAIL}`);
-      const args: unknown[] = [];
-      for (; i + MEMBER_ROWS <= ms.length; i += MEMBER_ROWS) {
-        args.length = 0;
-        for (let k = i; k < i + MEMBER_ROWS; k++) {
-          const m = ms[k]!;
-          args.push(m.incidentId, m.member.check, m.member.status, JSON.stringify(m.member));
-        }
-        many.run(args);
-      }
-    }
-    const one = this.#stmt(`${UPSERT_MEMBER_HEAD} (?, ?, ?, ?) ${UPSERT_MEMBER_TAIL}`);
-    for (; i < ms.length; i++) {
-      const m = ms[i]!;
-      one.run(m.incidentId, m.member.check, m.member.status, JSON.stringify(m.member));
+    // A storm's members, many rows to a statement (one statement per member was a tenth of a
+    // 100,000-check storm's alerting); a member written twice in one commit ends with its later version.
+    if (c.members?.length) {
+      runChunked(this.#stmt(UPSERT_MEMBERS_MANY), this.#stmt(UPSERT_MEMBER), 4, (push) => {
+        for (const m of c.members!) push(m.incidentId, m.member.check, m.member.status, JSON.stringify(m.member));
+      });
     }
     for (const r of c.insert ?? []) this.#insertRow(r);
     for (const u of c.update ?? []) for (const id of u.ids) this.#update(id, u.set);

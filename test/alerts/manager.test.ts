@@ -31,11 +31,13 @@ afterEach(async () => {
   await slack.close();
 });
 
+// PagerDuty timeout 2 s: at 300 ms a loaded machine timed out a request the contract had already
+// recorded, the retry recorded it again, and the event counts below were off by one.
 function config(over: { pdKey?: string; slackToken?: string; escalateAfter?: string; reminderEvery?: string } = {}) {
   return alertsConfigSchema.parse({
     reminderEvery: over.reminderEvery,
     notifiers: {
-      pagerduty: { type: 'pagerduty', routingKey: over.pdKey ?? PD_KEY, eventsUrl: pd.url, timeoutMs: 300, source: 'quietwatch-test' },
+      pagerduty: { type: 'pagerduty', routingKey: over.pdKey ?? PD_KEY, eventsUrl: pd.url, timeoutMs: 2000, source: 'quietwatch-test' },
       slack: { type: 'slack', token: over.slackToken ?? SLACK_TOKEN, channel: 'C0ALERTS', apiUrl: slack.apiUrl, timeoutMs: 1000 },
       sms: { type: 'sns', topicArn: sns.topicArn, endpoint: sns.endpoint, region: 'us-east-1', ...AWS_TEST_CREDS, timeoutMs: 2000 },
     },

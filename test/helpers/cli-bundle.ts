@@ -1,5 +1,5 @@
 /**
- * vitest globalSetup: the CLI bundled once per run (esbuild, which tsx already brings), so the ~150
+ * vitest globalSetup: the CLI bundled once per run (esbuild, which tsx already brings), so the
  * service and CLI processes the suite spawns do not each run tsx's loader and transform: a `serve`
  * reaches /healthz on 0.6 CPU-s instead of 1.0–1.3 (measured 2026-12-03). Packages stay external
  * (loaded from node_modules as in production); only src/ is bundled.
@@ -7,12 +7,12 @@
  * The real entry point is still exercised: test/pg/migrate.test.ts, test/alerts/pages-checklist.test.ts
  * and the image test run `node bin/quietwatch.js` (tsx), and QW_TEST_TSX=1 makes every spawn use it.
  */
-import { renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
-export const BUNDLE_DIR = join(import.meta.dirname, '..', '..', 'node_modules', '.cache', 'quietwatch');
-export const BUNDLE_BIN = join(BUNDLE_DIR, 'bin.mjs');
+const BUNDLE_DIR = join(import.meta.dirname, '..', '..', 'node_modules', '.cache', 'quietwatch');
+const BUNDLE_BIN = join(BUNDLE_DIR, 'bin.mjs');
 
 export async function setup(): Promise<void> {
   if (process.env.QW_TEST_TSX) return;

@@ -13,11 +13,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { freePort } from '../helpers/process.ts';
-
-export { freePort };
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../helpers/process.ts';
 
 export const INFLUXD = '/usr/bin/influxd';
 

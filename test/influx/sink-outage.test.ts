@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InfluxSink } from '../../src/metrics/influx.ts';
 import { PrometheusSink } from '../../src/metrics/prometheus.ts';
 import { FanoutSink, type MetricsSink } from '../../src/metrics/sink.ts';
-import { freePort, startGateway, startInfluxd, type Gateway, type InfluxServer } from './server.ts';
+import { freePort } from '../helpers/process.ts';
+import { startGateway, startInfluxd, type Gateway, type InfluxServer } from './server.ts';
 
 const DB = 'outage';
 let influx: InfluxServer;

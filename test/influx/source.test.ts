@@ -8,7 +8,8 @@ import { ManualClock } from '../../src/lib/clock.ts';
 import { PermanentError, RetryableError, type QuietwatchError } from '../../src/lib/errors.ts';
 import { Secret } from '../../src/lib/secret.ts';
 import { InfluxSource, influxSourceSchema, type InfluxFedCheck } from '../../src/sources/influx.ts';
-import { freePort, startInfluxd, type InfluxServer } from './server.ts';
+import { freePort } from '../helpers/process.ts';
+import { startInfluxd, type InfluxServer } from './server.ts';
 
 const DB = 'pipeline';
 let influx: InfluxServer;

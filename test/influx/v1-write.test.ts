@@ -13,7 +13,8 @@ import { influxConfigSchema, InfluxSink, NO_V2_API } from '../../src/metrics/inf
 import { MEASUREMENTS } from '../../src/metrics/measurements.ts';
 import type { CheckRef } from '../../src/metrics/sink.ts';
 import { expandQuery } from './grafana.ts';
-import { freePort, startInfluxd, type InfluxServer, type Series } from './server.ts';
+import { freePort } from '../helpers/process.ts';
+import { startInfluxd, type InfluxServer, type Series } from './server.ts';
 
 const DB = 'quietwatch';
 const CHECKS: CheckRef[] = [

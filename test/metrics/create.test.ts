@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMetrics, metricsConfigSchema } from '../../src/metrics/index.ts';
-import { freePort } from '../influx/server.ts';
+import { freePort } from '../helpers/process.ts';
 
 describe('createMetrics', () => {
   it('without InfluxDB: Prometheus only, always ready', async () => {

@@ -116,10 +116,11 @@ describe('a takeover', () => {
       // the silent check's incident opened after the posting: on a slow start the restart rule pages
       // checks that never had an event before the posting, and that incident's page, its repeated
       // triggers (updates, same dedup_key) and its late delivery are not this one
-      const earlier = () => new Set(cluster.psql(`SELECT id FROM alert_incidents WHERE opened_at < ${firstPost}`, 'quietwatch').split('\n').filter(Boolean));
       const trigger = await waitFor(() => {
-        const old = earlier();
-        return pd.events.slice(before).find((e) => e.event_action === 'trigger' && String(e.payload?.summary).startsWith('silent') && ![...old].some((id) => String(e.dedup_key).includes(id)));
+        const silent = pd.events.slice(before).filter((e) => e.event_action === 'trigger' && String(e.payload?.summary).startsWith('silent'));
+        if (!silent.length) return undefined; // psql only once there is a candidate
+        const earlier = cluster.psql(`SELECT id FROM alert_incidents WHERE opened_at < ${firstPost}`, 'quietwatch').split('\n').filter(Boolean);
+        return silent.find((e) => !earlier.some((id) => String(e.dedup_key).includes(id)));
       }, 30_000, 100);
       const pagedAt = Date.now();
       stopAcq();
