@@ -11,10 +11,12 @@
  *   an edit of the Slack message — and updates are coalesced: the first one once the burst has
  *   settled (no member for `settle`), no sooner than `firstUpdateAfter` after the trigger and no
  *   later than `firstUpdateBy` (1.25 s); three more quick ones likewise, each no later than
- *   `quickUpdateBy` (1.25 s) after the previous message, so every member of a storm that takes up to
- *   5 s to work through is in the page within about 1.25 s of its flip; then at most one every
- *   `updateEvery` (30 s), and never a sixth message in the incident's first minute. The worst first
- *   minute is 5 PagerDuty requests (0, 1.25, 2.5, 3.75, 5 s); a storm of 5,000 checks in one second is 2;
+ *   `quickUpdateBy` (1.25 s) after the previous message — except the fifth, the last the first minute
+ *   allows, which waits for the storm to settle (up to the minute's end), so every member of a
+ *   storm, however long it takes to work through, is in the page within about 1.25 s of its flip or
+ *   within `settle` of the storm's end; then at most one every `updateEvery` (30 s), and never a
+ *   sixth message in the incident's first minute. The worst first minute is 5 PagerDuty requests
+ *   (0, 1.25, 2.5, 3.75 s, and once settled); a storm of 5,000 checks in one second is 2;
  * - a member that recovers is shown as recovered; the incident resolves when its last member does.
  */
 import type { AlertRoutes } from './config.ts';
@@ -130,7 +132,11 @@ export function updateDueAt(policy: GroupPolicy, g: GroupInfo, releasedAt: numbe
     const settled = (g.lastChangeAt ?? base) + policy.settleMs;
     // The first waits at most firstUpdateBy, the later quick ones at most quickUpdateBy.
     const by = g.updates === 0 ? policy.firstUpdateByMs : policy.quickUpdateByMs;
-    return Math.max(floor, Math.min(Math.max(base + policy.firstUpdateAfterMs, settled), base + Math.max(by, policy.firstUpdateAfterMs)));
+    const due = Math.max(base + policy.firstUpdateAfterMs, settled);
+    // The last message the first minute allows waits for the storm to settle (up to the minute's
+    // end): sent on the clock, it would leave a storm that outlasts it unlisted for a minute.
+    if (g.updates + 2 === FIRST_MINUTE_MESSAGES) return Math.min(due, Math.max(releasedAt + 60_000, base + policy.firstUpdateAfterMs));
+    return Math.max(floor, Math.min(due, base + Math.max(by, policy.firstUpdateAfterMs)));
   }
   return Math.max(floor, (g.lastUpdateAt ?? releasedAt) + policy.updateEveryMs);
 }

@@ -207,7 +207,7 @@ const PD_DEDUP_MAX = 255;
 /** Duties handled per slice before yielding to the event loop. */
 const SLICE = 500;
 /** Journal entries per transaction. */
-const FLUSH_BATCH = 2_000;
+const FLUSH_BATCH = 1_000;
 const STORE_RETRY_MIN_MS = 500;
 const STORE_RETRY_MAX_MS = 30_000;
 

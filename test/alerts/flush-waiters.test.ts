@@ -38,7 +38,7 @@ describe('the alert journal under a long storm', () => {
       await m.stop();
       db.close();
     });
-    // A storm: 3,000 members join in the first turn (two transactions), then more every turn.
+    // A storm: 3,000 members join in the first turn (three transactions of 1,000), then more every turn.
     let first = false;
     const firstDown = Array.from({ length: 3000 }, (_, i) => m.checkDown({ check: `c${i}`, at: T0, reason: 'silent' }));
     void Promise.all(firstDown).then(() => (first = true));
@@ -50,7 +50,7 @@ describe('the alert journal under a long storm', () => {
       turns++;
     }
     expect(first).toBe(true);
-    expect(turns).toBeLessThan(10);
+    expect(turns).toBeLessThan(15); // waiting for every later write too, it would take all 50
     expect(commits.length).toBeGreaterThan(1); // the journal went in several transactions, turns apart
     expect((await m.listIncidents({ open: true }))).toHaveLength(1);
   });
