@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { unknownKeys } from './strict.ts';
+import { OFF_THREAD_BYTES, parseYamlOffThread } from './yaml-off-thread.ts';
 
 import { DEFAULT_CONFIG_PATH } from './paths.ts';
 
@@ -76,6 +77,11 @@ export function parseConfig(text: string, source = '<config>', env: NodeJS.Proce
     } catch {
       raw = undefined; // not JSON after all: YAML says why
     }
+  }
+  if (raw === undefined && text.length >= OFF_THREAD_BYTES) {
+    const r = parseYamlOffThread(text);
+    if (r.errors) throw new ConfigError(source, r.errors.map((e) => `YAML: ${e}`));
+    raw = r.value as Record<string, unknown>;
   }
   if (raw === undefined) {
     const doc = parseDocument(text, { prettyErrors: true });
