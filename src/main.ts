@@ -151,7 +151,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   // Every replica watches its store and pages through the fallback route when it is lost (not a leader duty: then there is none).
   const fallback = config.alerts.escalation?.fallback.length ? config.alerts.escalation.fallback : config.alerts.routes.default.page;
   const storeWatch = new StoreWatch({ where: stores.where, ping: () => store.ping(), writeFailure: () => runtime!.storeWriteFailure(), retryWrites: () => runtime!.retryWrites(), notifiers: fallback.map((n) => notifiers[n]!).filter(Boolean), afterMs: config.store.lostAfter, everyMs: Math.min(5_000, config.store.lostAfter), clock, timers, logger: logger.child({ component: 'store-watch' }) });
-  // Only the /readyz lines are kept: the full list (a message per check) was ~200 bytes a check at rest.
+  // Only the /readyz lines are kept: the full list (a message per check) was ~170 bytes a check at rest.
   const routingLines = (() => {
     const unrouted = unroutedChecks(config);
     logUnrouted(unrouted, logger);

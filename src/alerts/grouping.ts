@@ -130,13 +130,11 @@ export function updateDueAt(policy: GroupPolicy, g: GroupInfo, releasedAt: numbe
     // burst settles, between firstUpdateAfter and firstUpdateBy after the previous message).
     const base = g.lastUpdateAt ?? releasedAt;
     const settled = (g.lastChangeAt ?? base) + policy.settleMs;
-    // The first waits at most firstUpdateBy, the later quick ones at most quickUpdateBy.
-    const by = g.updates === 0 ? policy.firstUpdateByMs : policy.quickUpdateByMs;
-    const due = Math.max(base + policy.firstUpdateAfterMs, settled);
-    // The last message the first minute allows waits for the storm to settle (up to the minute's
-    // end): sent on the clock, it would leave a storm that outlasts it unlisted for a minute.
-    if (g.updates + 2 === FIRST_MINUTE_MESSAGES) return Math.min(due, Math.max(releasedAt + 60_000, base + policy.firstUpdateAfterMs));
-    return Math.max(floor, Math.min(due, base + Math.max(by, policy.firstUpdateAfterMs)));
+    // The first waits at most firstUpdateBy, the later quick ones at most quickUpdateBy — but the last
+    // message the first minute allows waits for the storm to settle, up to the minute's end (sent on
+    // the clock, it would leave a storm that outlasts it unlisted for a minute).
+    const by = g.updates + 2 === FIRST_MINUTE_MESSAGES ? releasedAt + 60_000 - base : g.updates === 0 ? policy.firstUpdateByMs : policy.quickUpdateByMs;
+    return Math.max(floor, Math.min(Math.max(base + policy.firstUpdateAfterMs, settled), base + Math.max(by, policy.firstUpdateAfterMs)));
   }
   return Math.max(floor, (g.lastUpdateAt ?? releasedAt) + policy.updateEveryMs);
 }

@@ -68,6 +68,9 @@ export function tokensFromEnv(env: NodeJS.ProcessEnv): Array<{ name: string; tok
     });
 }
 
+/** A YAML parser message as a config problem: its first line (the rest is a picture of the spot). */
+const yamlProblem = (message: string) => `YAML: ${message.split('\n')[0]}`;
+
 export function parseConfig(text: string, source = '<config>', env: NodeJS.ProcessEnv = process.env): Config {
   // JSON is YAML: a generated config (thousands of checks) skips the much slower YAML parser.
   let raw: Record<string, unknown> | undefined;
@@ -80,13 +83,13 @@ export function parseConfig(text: string, source = '<config>', env: NodeJS.Proce
   }
   if (raw === undefined && text.length >= OFF_THREAD_BYTES) {
     const r = parseYamlOffThread(text);
-    if (r.errors) throw new ConfigError(source, r.errors.map((e) => `YAML: ${e}`));
+    if (r.errors) throw new ConfigError(source, r.errors.map(yamlProblem));
     raw = r.value as Record<string, unknown>;
   }
   if (raw === undefined) {
     const doc = parseDocument(text, { prettyErrors: true });
     if (doc.errors.length > 0) {
-      throw new ConfigError(source, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+      throw new ConfigError(source, doc.errors.map((e) => yamlProblem(e.message)));
     }
     raw = (doc.toJS() ?? {}) as Record<string, unknown>;
   }
