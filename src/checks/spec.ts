@@ -13,11 +13,14 @@ import { ScheduleLimits } from './schedule.ts';
 import type { CheckSpec } from './types.ts';
 
 const asList = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : [String(v)]);
+/** The match of every check without one: shared (an empty object is 56 bytes, 100,000 times), frozen. */
+const MATCH_ANY: Record<string, string[]> = Object.freeze({}) as Record<string, string[]>;
 
 /** Turn a validated check config into the engine's spec (learned limits are attached by the caller). */
 export function toSpec(c: CheckConfig): CheckSpec {
-  const match: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(c.match)) match[k] = asList(v);
+  const entries = Object.entries(c.match);
+  const match: Record<string, string[]> = entries.length ? {} : MATCH_ANY;
+  for (const [k, v] of entries) match[k] = asList(v);
   const quiet = typeof c.quietAfter === 'number' ? c.quietAfter : (c.learn?.min ?? 30_000);
   const page = typeof c.pageAfter === 'number' ? c.pageAfter : (c.learn?.max ?? 600_000);
   const spec: CheckSpec = {
