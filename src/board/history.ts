@@ -8,7 +8,7 @@
  * Nothing here reads the clock by itself: `now` comes from the injected clock at each call.
  */
 import { attributePath, type AttrValue, type CheckRuntime } from '../checks/runtime.ts';
-import type { CheckStatus, Flip } from '../checks/types.ts';
+import { CHECK_STATUSES, type CheckStatus, type Flip } from '../checks/types.ts';
 import type { Clock } from '../lib/clock.ts';
 
 export const HISTORY_WINDOW_MS = 6 * 3600_000;
@@ -55,14 +55,44 @@ export interface HistoryOptions {
   isSynthetic?: (attributes: Record<string, AttrValue>) => boolean;
 }
 
-interface Track {
-  /** Transitions, oldest first: [at, status]. The first entry is where knowledge starts. */
-  points: Array<[number, CheckStatus]>;
+/**
+ * One check's memory, kept small (100,000 of them): flat number arrays sized exactly (`concat`,
+ * not `push`: a pushed array of two keeps room for nineteen), the counts array only once counted.
+ */
+class Track {
+  /** Transitions, oldest first, flat: [at, status code, at, status code, …]. The first is where knowledge starts. */
+  p: number[];
   /**
    * Counts by absolute bucket index (floor(t / bucket)), flat and in bucket order:
-   * [bucket, count, bucket, count, …] (a Map per check cost 600 bytes at 100,000 checks).
+   * [bucket, count, bucket, count, …] (a Map per check cost 600 bytes at 100,000 checks); null until counted.
    */
-  counts: number[];
+  c: number[] | null = null;
+  constructor(p: number[]) {
+    this.p = p;
+  }
+}
+
+/** Below this length a flat array grows by an exact copy; above, by push (amortised). */
+const EXACT_BELOW = 64;
+const code = (s: CheckStatus): number => CHECK_STATUSES.indexOf(s);
+const statusOf = (c: number): CheckStatus => CHECK_STATUSES[c]!;
+function unpack(p: readonly number[]): Array<[number, CheckStatus]> {
+  const out: Array<[number, CheckStatus]> = [];
+  for (let i = 0; i < p.length; i += 2) out.push([p[i]!, statusOf(p[i + 1]!)]);
+  return out;
+}
+function pack(pts: ReadonlyArray<readonly [number, CheckStatus]>): number[] {
+  const out: number[] = [];
+  for (const [at, st] of pts) out.push(at, code(st));
+  return out.slice();
+}
+/** `a` with `b` inserted at `i` (the same array when it is large enough to grow by itself). */
+function insertAt(a: number[], i: number, ...b: number[]): number[] {
+  if (a.length >= EXACT_BELOW) {
+    a.splice(i, 0, ...b);
+    return a;
+  }
+  return i >= a.length ? a.concat(b) : a.slice(0, i).concat(b, a.slice(i));
 }
 
 function matches(match: Record<string, string[]>, attrs: Record<string, AttrValue>): boolean {
@@ -83,7 +113,7 @@ export class BoardHistory {
   constructor(o: HistoryOptions) {
     this.#o = o;
     const now = o.clock.now();
-    for (const s of o.runtime.snapshots()) this.#tracks.set(s.name, { points: [[Math.max(s.since, now - HISTORY_WINDOW_MS), s.status]], counts: [] });
+    for (const s of o.runtime.snapshots()) this.#tracks.set(s.name, new Track([Math.max(s.since, now - HISTORY_WINDOW_MS), code(s.status)]));
     o.runtime.on('flip', this.#onFlip);
   }
 
@@ -107,7 +137,7 @@ export class BoardHistory {
     const now = this.#o.clock.now();
     const start = now - HISTORY_WINDOW_MS;
     const sorted = [...flips].sort((a, b) => a.at - b.at);
-    const known = t.points;
+    const known = unpack(t.p);
     const firstKnown = known[0]![0];
     const pts: Array<[number, CheckStatus]> = [];
     for (const f of sorted) {
@@ -120,7 +150,7 @@ export class BoardHistory {
         pts.push([f.at, f.to]);
       }
     }
-    if (pts.length) t.points = [...pts, ...known.filter(([at]) => at >= firstKnown)];
+    if (pts.length) t.p = pack([...pts, ...known.filter(([at]) => at >= firstKnown)]);
   }
 
   /**
@@ -143,7 +173,7 @@ export class BoardHistory {
       }
     }
     const newest = pts.at(-1)![0];
-    t.points = [...pts, ...t.points.filter(([at]) => at > newest)];
+    t.p = pack([...pts, ...unpack(t.p).filter(([at]) => at > newest)]);
     this.#trim(t);
   }
 
@@ -159,12 +189,14 @@ export class BoardHistory {
   recordFlip(f: Pick<Flip, 'check' | 'at' | 'to'>): void {
     const t = this.#tracks.get(f.check);
     if (!t) return;
-    const last = t.points.at(-1)!;
-    if (f.at < last[0]) {
+    const p = t.p;
+    const lastAt = p[p.length - 2]!;
+    if (f.at < lastAt) {
       // An out-of-order flip: insert it where it belongs.
-      const i = t.points.findIndex(([at]) => at > f.at);
-      t.points.splice(i, 0, [f.at, f.to]);
-    } else if (last[1] !== f.to) t.points.push([f.at, f.to]);
+      let i = 0;
+      while (p[i]! <= f.at) i += 2;
+      t.p = insertAt(p, i, f.at, code(f.to));
+    } else if (p[p.length - 1] !== code(f.to)) t.p = insertAt(p, p.length, f.at, code(f.to));
     this.#trim(t);
   }
 
@@ -193,18 +225,19 @@ export class BoardHistory {
     if (!t || !(n > 0)) return;
     this.#fed = true;
     const b = Math.floor(at / RATE_BUCKET_MS);
-    const c = t.counts;
+    let c = t.c ?? [];
     // Mostly the newest bucket; an older one is found (or inserted) in order.
     let i = c.length - 2;
     while (i >= 0 && c[i]! > b) i -= 2;
     if (i >= 0 && c[i] === b) c[i + 1]! += n;
-    else c.splice(i + 2, 0, b, n);
+    else c = insertAt(c, i + 2, b, n);
     if (c.length > 2 * (BUCKETS + 5)) {
       const oldest = Math.floor((this.#o.clock.now() - HISTORY_WINDOW_MS) / RATE_BUCKET_MS);
       let drop = 0;
       while (drop < c.length && c[drop]! < oldest) drop += 2;
       c.splice(0, drop);
     }
+    t.c = c;
   }
 
   /** The last 6 hours of one check. */
@@ -216,19 +249,17 @@ export class BoardHistory {
     // A state the runtime did not announce as a flip (a check that stays down across a restart) is
     // taken from its snapshot, from when it entered that state.
     const snap = this.#o.runtime.snapshot(check);
-    const last = t.points.at(-1)!;
-    if (snap && last[1] !== snap.status) {
-      if (snap.since <= last[0] && t.points.length === 1) t.points[0] = [Math.max(snap.since, start), snap.status];
-      else t.points.push([Math.max(snap.since, last[0]), snap.status]);
+    const p = t.p;
+    if (snap && p[p.length - 1] !== code(snap.status)) {
+      const lastAt = p[p.length - 2]!;
+      if (snap.since <= lastAt && p.length === 2) t.p = [Math.max(snap.since, start), code(snap.status)];
+      else t.p = insertAt(p, p.length, Math.max(snap.since, lastAt), code(snap.status));
     }
     this.#trim(t);
     const bands: Band[] = [];
-    const first = t.points[0]!;
-    if (first[0] > start) bands.push({ from: start, to: first[0], status: 'none' });
-    t.points.forEach(([at, status], i) => {
-      const next = t.points[i + 1];
-      bands.push({ from: Math.max(at, start), to: next ? next[0] : null, status });
-    });
+    const q = t.p;
+    if (q[0]! > start) bands.push({ from: start, to: q[0]!, status: 'none' });
+    for (let i = 0; i < q.length; i += 2) bands.push({ from: Math.max(q[i]!, start), to: i + 2 < q.length ? q[i + 2]! : null, status: statusOf(q[i + 1]!) });
     const out: CheckHistory = { bands: bands.filter((b) => b.to === null || b.to > b.from) };
     if (this.#fed) {
       const b0 = Math.floor(start / RATE_BUCKET_MS) + 1;
@@ -236,7 +267,7 @@ export class BoardHistory {
       const limits = this.#o.runtime.spec(check)?.limits;
       const counts: number[] = [];
       const expected: Array<number | null> = [];
-      const c = t.counts;
+      const c = t.c ?? [];
       let j = 0;
       while (j < c.length && c[j]! < b0) j += 2;
       for (let b = b0; b <= bNow; b++) {
@@ -255,8 +286,9 @@ export class BoardHistory {
   #trim(t: Track): void {
     const start = this.#o.clock.now() - HISTORY_WINDOW_MS;
     // Keep the last point at or before the window's start: it is the state the window opens with.
+    const p = t.p;
     let drop = 0;
-    while (drop + 1 < t.points.length && t.points[drop + 1]![0] <= start) drop++;
-    if (drop) t.points.splice(0, drop);
+    while (drop + 2 < p.length && p[drop + 2]! <= start) drop += 2;
+    if (drop) t.p = p.slice(drop);
   }
 }
