@@ -212,6 +212,20 @@ const STORE_RETRY_MIN_MS = 500;
 const STORE_RETRY_MAX_MS = 30_000;
 
 
+/**
+ * The members of a storm go down for the same reason text ("no events: silent 1m30s; limits: …"):
+ * each member keeps one shared copy instead of its own (88 bytes a member at 100,000). Bounded.
+ */
+const reasonTexts = new Map<string, string>();
+function sharedReason(reason: string): string {
+  let r = reasonTexts.get(reason);
+  if (r === undefined) {
+    if (reasonTexts.size >= 1024) reasonTexts.clear();
+    reasonTexts.set(reason, (r = reason));
+  }
+  return r;
+}
+
 interface Open {
   inc: GroupedIncident;
   members: Map<string, Member>;
@@ -438,10 +452,10 @@ export class AlertManager {
       if (m.status !== 'recovered') return open.inc;
       // Down again while its incident is still open: the same outage, no new page.
       const upstream = downUpstream(this.#deps, input.check, (c) => this.#isDown(c));
-      this.#setMember(open, { ...m, status: upstream ? 'held' : 'down', downAt: input.at, reason: input.reason, heldBy: upstream, recoveredAt: undefined }, now);
+      this.#setMember(open, { ...m, status: upstream ? 'held' : 'down', downAt: input.at, reason: sharedReason(input.reason), heldBy: upstream, recoveredAt: undefined }, now);
       return open.inc;
     }
-    const member: Member = { check: input.check, labels, status: 'down', downAt: input.at, reason: input.reason };
+    const member: Member = { check: input.check, labels, status: 'down', downAt: input.at, reason: sharedReason(input.reason) };
 
     // Held behind an upstream that is down: recorded in the upstream's incident, never paged on its own.
     const upstream = downUpstream(this.#deps, input.check, (c) => this.#isDown(c));
