@@ -34,10 +34,11 @@ export class AlertEffects {
     name: 'alerts',
     handle: (effect, { spec }) => {
       const kind = effect.kind === 'down' ? 'PAGE' : effect.kind === 'recovered' ? 'RESOLVED' : 'WARNING';
-      const msg = `${kind} ${spec.name}: ${effect.reason}`;
-      // In a storm the first lines of each kind are logged, the rest summarised (src/lib/logger.ts BurstLog).
-      if (effect.kind === 'down') this.burst.line('error', kind, spec.name, { alert: effect.kind, at: new Date(effect.at).toISOString(), details: effect.details }, msg);
-      else this.burst.line('warn', kind, spec.name, { alert: effect.kind, warning: effect.warning, at: new Date(effect.at).toISOString() }, msg);
+      const msg = () => `${kind} ${spec.name}: ${effect.reason}`;
+      // In a storm the first lines of each kind are logged, the rest summarised (src/lib/logger.ts
+      // BurstLog): their fields are built only for the lines written.
+      if (effect.kind === 'down') this.burst.line('error', kind, spec.name, () => ({ alert: effect.kind, at: new Date(effect.at).toISOString(), details: effect.details }), msg);
+      else this.burst.line('warn', kind, spec.name, () => ({ alert: effect.kind, warning: effect.warning, at: new Date(effect.at).toISOString() }), msg);
       const details = { ...effect.details, ...this.links.get(spec.name) };
       const { alerts } = this.d;
       const run: Promise<unknown> =

@@ -21,7 +21,21 @@ export function parseDuration(input: string | number): number | undefined {
   return consumed === s.length && Number.isFinite(total) ? total : undefined;
 }
 
+/** The last durations formatted (a storm formats the same few limits 100,000 times). */
+const FORMATTED = new Map<number, string>();
+const FORMATTED_MAX = 512;
+
 export function formatDuration(ms: number): string {
+  let s = FORMATTED.get(ms);
+  if (s === undefined) {
+    s = format(ms);
+    if (FORMATTED.size >= FORMATTED_MAX) FORMATTED.clear();
+    FORMATTED.set(ms, s);
+  }
+  return s;
+}
+
+function format(ms: number): string {
   if (!Number.isFinite(ms)) return String(ms);
   if (ms < 1000) return `${Math.round(ms)}ms`;
   const s = ms / 1000;

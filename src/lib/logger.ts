@@ -60,6 +60,9 @@ type Level = 'fatal' | 'error' | 'warn' | 'info';
  * `{ burst: 'PAGE', count: 980, checks: [...] }` "PAGE 980 more checks (storm: one line for the
  * rest of this batch; each at debug)". Outside storms nothing changes.
  */
+type Lazy<T> = T | (() => T);
+const lazy = <T>(x: Lazy<T>): T => (typeof x === 'function' ? (x as () => T)() : x);
+
 export class BurstLog {
   readonly #log: Logger;
   readonly #limit: number;
@@ -71,8 +74,12 @@ export class BurstLog {
     this.#limit = opts.limit ?? BURST_LOG_LIMIT;
   }
 
-  /** `kind` groups the lines summarised together (e.g. `PAGE`); `fields` of the first one are kept in the summary. */
-  line(level: Level, kind: string, check: string, obj: Record<string, unknown>, msg: string): void {
+  /**
+   * `kind` groups the lines summarised together (e.g. `PAGE`); `fields` of the first one are kept in
+   * the summary. Fields and message may be functions: a storm's 100,000 lines are mostly summarised,
+   * and building each one's fields (dates as ISO strings, the message) cost more than the summary.
+   */
+  line(level: Level, kind: string, check: string, fields: Lazy<Record<string, unknown>>, message: Lazy<string>): void {
     let k = this.#kinds.get(kind);
     if (!k) {
       this.#kinds.set(kind, (k = { level, seen: 0, checks: [], fields: {} }));
@@ -83,12 +90,12 @@ export class BurstLog {
     }
     k.seen++;
     if (k.seen <= this.#limit) {
-      this.#log[level]({ check, ...obj }, msg);
+      this.#log[level]({ check, ...lazy(fields) }, lazy(message));
       return;
     }
-    if (k.checks.length === 0) k.fields = obj;
+    if (k.checks.length === 0) k.fields = lazy(fields);
     k.checks.push(check);
-    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ check, ...obj }, msg);
+    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ check, ...lazy(fields) }, lazy(message));
   }
 
   /** Write the summary lines of this turn (called at its end; tests may call it). */
