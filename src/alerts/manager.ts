@@ -436,11 +436,13 @@ export class AlertManager {
    * or — while an upstream it depends on is down — be held in the upstream's incident. Returns the
    * incident the check is in. Resolves once the change is stored (or kept in memory, store failing).
    */
-  async checkDown(input: CheckDownInput): Promise<Incident> {
-    await this.#whenLoaded();
-    const inc = this.#down(input, this.#o.clock.now());
-    await this.#stored();
-    return inc;
+  checkDown(input: CheckDownInput): Promise<Incident> {
+    // Not an async function: its frame would keep the input (and its details) until the write is
+    // stored, and a storm has 100,000 of them waiting. Applied in the same turn as before.
+    return this.#whenLoaded().then(() => {
+      const inc = this.#down(input, this.#o.clock.now());
+      return this.#stored().then(() => inc);
+    });
   }
 
   #down(input: CheckDownInput, now: number): Incident {
@@ -526,11 +528,12 @@ export class AlertManager {
   }
 
   /** A check is ok again: mark it recovered; the incident resolves (same dedup key) when its last member does. */
-  async checkRecovered(input: CheckRecoveredInput): Promise<Incident | undefined> {
-    await this.#whenLoaded();
-    const r = this.#recovered(input, this.#o.clock.now());
-    await this.#stored();
-    return r;
+  checkRecovered(input: CheckRecoveredInput): Promise<Incident | undefined> {
+    // As checkDown: the input is not kept while the write is stored.
+    return this.#whenLoaded().then(() => {
+      const r = this.#recovered(input, this.#o.clock.now());
+      return this.#stored().then(() => r);
+    });
   }
 
   #recovered(input: CheckRecoveredInput, now: number): Incident | undefined {

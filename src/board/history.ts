@@ -86,13 +86,17 @@ function pack(pts: ReadonlyArray<readonly [number, CheckStatus]>): number[] {
   for (const [at, st] of pts) out.push(at, code(st));
   return out.slice();
 }
-/** `a` with `b` inserted at `i` (the same array when it is large enough to grow by itself). */
-function insertAt(a: number[], i: number, ...b: number[]): number[] {
+/**
+ * `a` with the pair `x, y` inserted at `i` (the same array when it is large enough to grow by itself).
+ * Two numbers, not a rest parameter: a rest array holds boxed numbers, and concat would box the
+ * whole result (16 bytes more a number).
+ */
+function insertAt(a: number[], i: number, x: number, y: number): number[] {
   if (a.length >= EXACT_BELOW) {
-    a.splice(i, 0, ...b);
+    a.splice(i, 0, x, y);
     return a;
   }
-  return i >= a.length ? a.concat(b) : a.slice(0, i).concat(b, a.slice(i));
+  return i >= a.length ? a.concat([x, y]) : a.slice(0, i).concat([x, y], a.slice(i));
 }
 
 function matches(match: Record<string, string[]>, attrs: Record<string, AttrValue>): boolean {

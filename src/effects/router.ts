@@ -69,7 +69,12 @@ export class EffectRouter {
       try {
         const r = h.handle(effect as never, ctx);
         if (r && typeof (r as Promise<void>).then === 'function') {
-          const p = (r as Promise<void>).catch((err) => this.fail(effect, h.name, ctx, err));
+          // The closure keeps what a failure reports, not the effect and its context (a storm has
+          // 100,000 handlers waiting for their alert writes: each kept its effect's details).
+          const type = effect.type;
+          const name = h.name;
+          const check = ctx.spec.name;
+          const p = (r as Promise<void>).catch((err) => this.failed(type, name, check, err));
           this.pending.add(p);
           void p.finally(() => this.pending.delete(p));
         }
@@ -90,9 +95,13 @@ export class EffectRouter {
   }
 
   private fail(effect: Effect, handler: string, ctx: EffectContext, err: unknown): void {
-    const f: EffectFailure = { effect: effect.type, handler, check: ctx.spec.name, message: err instanceof Error ? err.message : String(err), at: this.opts.now() };
+    this.failed(effect.type, handler, ctx.spec.name, err);
+  }
+
+  private failed(type: Effect['type'], handler: string, check: string, err: unknown): void {
+    const f: EffectFailure = { effect: type, handler, check, message: err instanceof Error ? err.message : String(err), at: this.opts.now() };
     this.failures++;
-    const key = `${effect.type}/${handler}`;
+    const key = `${type}/${handler}`;
     this.byHandler[key] = (this.byHandler[key] ?? 0) + 1;
     this.last = f;
     try {
