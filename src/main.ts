@@ -13,8 +13,9 @@ import { logUnrouted, routingDetail, unroutedChecks } from './alerts/unrouted.ts
 import { Auth, isLoopback } from './api/auth.ts';
 import { buildServer, type ApiPlugin, type ComponentHealth } from './api/server.ts';
 import { BoardHistory, boardPlugin } from './board/index.ts';
-import { CheckRuntime } from './checks/runtime.ts';
+import { CheckRuntime, type RuntimeCheck } from './checks/runtime.ts';
 import { correlateFor, syntheticDetector } from './checks/spec.ts';
+import type { CheckSpec } from './checks/types.ts';
 import type { Config } from './config/schema.ts';
 import { EffectRouter } from './effects/router.ts';
 import { Leadership } from './ha/leadership.ts';
@@ -40,6 +41,15 @@ export { correlateFor, specFor, toSpec } from './checks/spec.ts';
 export { StartupError, type Service, type ServiceOptions } from './service-types.ts';
 
 const degradedUnless = (ok: boolean, detail: unknown): ComponentHealth => ({ ok: true, ...(ok ? {} : { degraded: true }), detail });
+
+/**
+ * The runtime's check list. Out of createService: a closure there over `specs` would keep the map
+ * (3.7 MB at 100,000 checks) for the life of the service (every closure of a function shares its
+ * variables), and the runtime holds the specs already.
+ */
+function runtimeChecks(checks: Config['checks'], specs: ReadonlyMap<string, CheckSpec>, learning: LearningService): RuntimeCheck[] {
+  return checks.map((c) => ({ spec: specs.get(c.name)!, correlate: correlateFor(c), observe: learning.observer(c.name) }));
+}
 
 export async function createService(config: Config, opts: ServiceOptions = {}): Promise<Service> {
   const clock = opts.clock ?? systemClock;
@@ -72,7 +82,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   });
   const isSynthetic = syntheticDetector(config.checks);
   runtime = new CheckRuntime({
-    checks: config.checks.map((c) => ({ spec: specs.get(c.name)!, correlate: correlateFor(c), observe: learning.observer(c.name) })),
+    checks: runtimeChecks(config.checks, specs, learning),
     store, clock, timers, logger, isSynthetic,
     // A replica that lost the lease acts on nothing (sends and charges are fenced in the store too).
     onEffect: (effect, spec, state) => {
@@ -131,7 +141,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   // limits and the board learn from the points counted per poll.
   const fed = config.checks.filter((c) => c.source).map((c) => ({ name: c.name, source: c.source! }));
   const influxSource = fed.length
-    ? new InfluxSource(fed, (check, t) => void accept([{ stream: specs.get(check)!.stream, check, arrivedAt: t, time: t, attributes: {} }], 'an InfluxDB point'), {
+    ? new InfluxSource(fed, (check, t) => void accept([{ stream: runtime!.spec(check)!.stream, check, arrivedAt: t, time: t, attributes: {} }], 'an InfluxDB point'), {
         clock,
         logger: logger.child({ component: 'influx-source' }),
         onCounts: (check, from, to, n) => (learning.feedCounts(check, from, to, n), boardHistory.recordCount(check, to - 1, n)),

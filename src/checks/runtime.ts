@@ -101,7 +101,8 @@ const WAKE_SLICE = 1000;
 
 export class CheckRuntime extends EventEmitter {
   private readonly entries = new Map<string, Entry>();
-  private readonly byStream = new Map<string, Entry[]>();
+  /** A stream's checks: the entry itself while it is the only one (an array of one was 56 bytes a stream). */
+  private readonly byStream = new Map<string, Entry | Entry[]>();
   /** Due checks: the entry, tagged with its version when pushed (no object per item: 100,000 checks). */
   private readonly heap = new MinHeap<Entry>();
   private timer: unknown = null;
@@ -132,10 +133,10 @@ export class CheckRuntime extends EventEmitter {
     for (const c of checks) {
       const e: Entry = { spec: c.spec, correlate: c.correlate, observe: c.observe, state: initialState(now), version: 0 };
       this.entries.set(c.spec.name, e);
-      // A literal for the first: a pushed empty array keeps room for 17 (152 bytes a stream at 100,000).
-      const list = this.byStream.get(c.spec.stream);
-      if (list) list.push(e);
-      else this.byStream.set(c.spec.stream, [e]);
+      const got = this.byStream.get(c.spec.stream);
+      if (got === undefined) this.byStream.set(c.spec.stream, e);
+      else if (Array.isArray(got)) got.push(e);
+      else this.byStream.set(c.spec.stream, [got, e]);
     }
   }
 
@@ -265,7 +266,12 @@ export class CheckRuntime extends EventEmitter {
 
   /** The checks listening to a stream (empty when none): O(checks of that stream), never O(all checks). */
   specsFor(stream: string): CheckSpec[] {
-    return this.byStream.get(stream)?.map((e) => e.spec) ?? [];
+    return this.streamEntries(stream)?.map((e) => e.spec) ?? [];
+  }
+
+  private streamEntries(stream: string): readonly Entry[] | undefined {
+    const got = this.byStream.get(stream);
+    return got === undefined || Array.isArray(got) ? got : [got];
   }
 
   /** Streams some check listens to (ingest counts the rest as unrouted). */
@@ -285,7 +291,7 @@ export class CheckRuntime extends EventEmitter {
     const learned: Array<[Entry, number]> = [];
     let updates = 0;
     for (const ev of events) {
-      const list = ev.check !== undefined ? this.addressed(ev) : this.byStream.get(ev.stream);
+      const list = ev.check !== undefined ? this.addressed(ev) : this.streamEntries(ev.stream);
       if (!list) continue;
       let synthetic: boolean | undefined; // computed once per event, only if a learning check needs it
       for (const e of list) {
