@@ -16,10 +16,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import BetterSqlite3 from 'better-sqlite3';
 import { parse as parseYaml } from 'yaml';
 import { startPagerDutyContract, type PagerDutyContract } from '../test/contract/pagerduty.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../test/contract/webhook-receiver.ts';
@@ -432,6 +433,37 @@ async function emptyRss(): Promise<{ rss: number; startupMs: number }> {
   }
 }
 
+/**
+ * A fixed piece of the storm's own work, timed in this process: 100,000 JSON check states upserted
+ * into a SQLite file in 1,000-row transactions. This shared 2-core machine's speed varies by ±40%
+ * from hour to hour; printed before and after the runs (with the load average) so that figures
+ * of different runs can be compared.
+ */
+function machineSpeed(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'qw-speed-'));
+  try {
+    const db = new BetterSqlite3(join(dir, 'speed.sqlite'));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec('CREATE TABLE check_state (name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL)');
+    const up = db.prepare('INSERT INTO check_state (name, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at');
+    const tx = db.transaction((k: number) => {
+      for (let i = k * 1000; i < k * 1000 + 1000; i++) {
+        const at = 1_796_320_000_000 + i;
+        up.run(`c${i}`, JSON.stringify({ status: 'down', since: at, lastEventAt: at, lastEventTime: at, lastProofAt: null, watchFrom: at, probe: null, quietStreak: 0, downs: [at], heldUntil: null, held: false }), at);
+      }
+    });
+    const t0 = performance.now();
+    for (let k = 0; k < 100; k++) tx(k);
+    const ms = performance.now() - t0;
+    db.close();
+    return `machine: ${Math.round(ms)} ms for the reference work (100,000 JSON states upserted into SQLite; lower is faster), load average ${loadavg()[0]!.toFixed(2)}`;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(machineSpeed());
 const empty = await emptyRss();
 const base = empty.rss;
 console.log(`empty service: RSS ${(base / 1e6).toFixed(0)} MB, start-up ${fmtMs(empty.startupMs)}; grouping: ${grouped ? 'by route (default)' : 'none'}`);
@@ -445,5 +477,6 @@ for (const n of sizes) {
   console.log(row);
   rows.push(row);
 }
+console.log(machineSpeed());
 console.log('\n' + rows.join('\n'));
 await agent.destroy();
