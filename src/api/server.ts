@@ -96,8 +96,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
   });
   // A client that half-closes after its request (HTTP/1.0 tools, `nc`) still gets the answer: by
-  // default Node ends such a socket at once, and a route that awaits the store (the SQLite thread,
-  // PostgreSQL) answered into a closed socket — no response at all.
+  // default Node ends such a socket at once, and a route that awaits a store that really is asynchronous
+  // (PostgreSQL) answered into a closed socket — no response at all.
   (app.server as typeof app.server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
 
   // Auth runs on the headers, before any body is read: a request without a valid token is

@@ -52,6 +52,9 @@ export const silentLogger = (): Logger => pino({ level: 'silent' });
 
 type Level = 'fatal' | 'error' | 'warn' | 'info';
 
+type Lazy<T> = T | (() => T);
+const lazy = <T>(x: Lazy<T>): T => (typeof x === 'function' ? (x as () => T)() : x);
+
 /**
  * Lines that come one per check (a page decided, a warning): in an outage storm 100,000 of them in
  * a few seconds cost more than the alerting itself and bury the story. Per kind of line and per turn
@@ -60,9 +63,6 @@ type Level = 'fatal' | 'error' | 'warn' | 'info';
  * `{ burst: 'PAGE', count: 980, checks: [...] }` "PAGE 980 more checks (storm: one line for the
  * rest of this batch; each at debug)". Outside storms nothing changes.
  */
-type Lazy<T> = T | (() => T);
-const lazy = <T>(x: Lazy<T>): T => (typeof x === 'function' ? (x as () => T)() : x);
-
 export class BurstLog {
   readonly #log: Logger;
   readonly #limit: number;
@@ -93,9 +93,11 @@ export class BurstLog {
       this.#log[level]({ check, ...lazy(fields) }, lazy(message));
       return;
     }
-    if (k.checks.length === 0) k.fields = lazy(fields);
+    const debug = this.#log.isLevelEnabled('debug');
+    const f = k.checks.length === 0 || debug ? lazy(fields) : undefined;
+    if (k.checks.length === 0) k.fields = f!;
     k.checks.push(check);
-    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ check, ...lazy(fields) }, lazy(message));
+    if (debug) this.#log.debug({ check, ...f }, lazy(message));
   }
 
   /** Write the summary lines of this turn (called at its end; tests may call it). */

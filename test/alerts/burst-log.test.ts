@@ -28,6 +28,20 @@ describe('BurstLog', () => {
     expect(lines.map((l) => l.msg)).toEqual(['PAGE c10']);
   });
 
+  it('builds lazy fields and messages only for the lines it writes (and the summary\'s first)', async () => {
+    const { logger, lines } = capture();
+    const b = new BurstLog(logger, { limit: 2 });
+    const built: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      b.line('error', 'PAGE', `c${i}`, () => (built.push(`f${i}`), { n: i }), () => (built.push(`m${i}`), `PAGE c${i}`));
+    }
+    await turn();
+    expect(built).toEqual(['f0', 'm0', 'f1', 'm1', 'f2']);
+    expect(lines.map((l) => l.msg)).toEqual(['PAGE c0', 'PAGE c1', 'PAGE 48 more checks (storm: one line for the rest of this batch; each at debug)']);
+    expect(lines[0]).toMatchObject({ check: 'c0', n: 0 });
+    expect(lines[2]).toMatchObject({ count: 48, first: { n: 2 } });
+  });
+
   it('keeps every line at debug level', async () => {
     const { logger, lines } = capture('debug');
     const b = new BurstLog(logger, { limit: 1 });
