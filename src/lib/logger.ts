@@ -69,9 +69,12 @@ export class BurstLog {
   readonly #kinds = new Map<string, { level: Level; seen: number; checks: string[]; fields: Record<string, unknown> }>();
   #queued = false;
 
-  constructor(logger: Logger, opts: { limit?: number } = {}) {
+  readonly #listMax: number;
+
+  constructor(logger: Logger, opts: { limit?: number; listMax?: number } = {}) {
     this.#log = logger;
     this.#limit = opts.limit ?? BURST_LOG_LIMIT;
+    this.#listMax = opts.listMax ?? BURST_LIST_MAX;
   }
 
   /**
@@ -107,8 +110,11 @@ export class BurstLog {
     this.#kinds.clear();
     for (const [kind, k] of kinds) {
       if (!k.checks.length) continue;
+      // A summary names at most listMax checks: 100,000 names were one 0.9 MB line at start-up,
+      // past what log shippers take (CloudWatch and Loki refuse or cut lines of 256 KB).
+      const over = k.checks.length - this.#listMax;
       this.#log[k.level](
-        { burst: kind, count: k.checks.length, total: k.seen, first: k.fields, checks: k.checks },
+        { burst: kind, count: k.checks.length, total: k.seen, first: k.fields, checks: over > 0 ? k.checks.slice(0, this.#listMax) : k.checks, ...(over > 0 ? { checksNotListed: over } : {}) },
         `${kind} ${k.checks.length.toLocaleString('en')} more checks (storm: one line for the rest of this batch; each at debug)`,
       );
     }
@@ -117,3 +123,5 @@ export class BurstLog {
 
 /** Lines of one kind logged one by one per turn of the event loop before a storm is summarised. */
 export const BURST_LOG_LIMIT = 20;
+/** A summary line names at most this many checks (the rest are counted). */
+export const BURST_LIST_MAX = 1000;

@@ -42,6 +42,19 @@ describe('BurstLog', () => {
     expect(lines[2]).toMatchObject({ count: 48, first: { n: 2 } });
   });
 
+  it('a summary names at most listMax checks and counts the rest (100,000 names were a 0.9 MB line)', async () => {
+    const { logger, lines } = capture();
+    const b = new BurstLog(logger, { limit: 1, listMax: 5 });
+    for (let i = 0; i < 12; i++) b.line('warn', 'unrouted', `c${i}`, {}, `unrouted c${i}`);
+    await turn();
+    expect(lines.at(-1)).toMatchObject({ burst: 'unrouted', count: 11, total: 12, checks: ['c1', 'c2', 'c3', 'c4', 'c5'], checksNotListed: 6 });
+    lines.length = 0;
+    for (let i = 0; i < 6; i++) b.line('warn', 'unrouted', `d${i}`, {}, `unrouted d${i}`);
+    await turn();
+    expect(lines.at(-1)!.checks).toEqual(['d1', 'd2', 'd3', 'd4', 'd5']);
+    expect(lines.at(-1)).not.toHaveProperty('checksNotListed');
+  });
+
   it('keeps every line at debug level', async () => {
     const { logger, lines } = capture('debug');
     const b = new BurstLog(logger, { limit: 1 });
