@@ -19,6 +19,8 @@ export interface DependencyProblem {
 /** Every problem in `checks[].dependsOn`: unknown checks, a check depending on itself, cycles. */
 export function validateDependencies(checks: readonly { name: string; dependsOn?: readonly string[] }[]): DependencyProblem[] {
   const problems: DependencyProblem[] = [];
+  // Nothing to check without dependsOn (100,000 checks: four maps and an array a check, for nothing).
+  if (!checks.some((c) => c.dependsOn !== undefined)) return problems;
   const index = new Map(checks.map((c, i) => [c.name, i]));
   checks.forEach((c, i) =>
     c.dependsOn?.forEach((d, j) => {

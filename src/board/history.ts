@@ -117,7 +117,11 @@ export class BoardHistory {
   constructor(o: HistoryOptions) {
     this.#o = o;
     const now = o.clock.now();
-    for (const s of o.runtime.snapshots()) this.#tracks.set(s.name, new Track([Math.max(s.since, now - HISTORY_WINDOW_MS), code(s.status)]));
+    const rt = o.runtime;
+    const track = (name: string, s: { since: number; status: CheckStatus }) => this.#tracks.set(name, new Track([Math.max(s.since, now - HISTORY_WINDOW_MS), code(s.status)]));
+    // States, not snapshots: a full snapshot of each of 100,000 checks (deadlines, limits) was start-up garbage.
+    if (typeof rt.state === 'function' && typeof rt.names === 'function') for (const name of rt.names()) track(name, rt.state(name)!);
+    else for (const s of rt.snapshots()) track(s.name, s);
     o.runtime.on('flip', this.#onFlip);
   }
 
