@@ -97,7 +97,10 @@ export async function createStores(s: StoreSettings, o: CreateStoresOptions = {}
       },
     };
   }
-  const store = new SqliteStore(s.path);
+  // Checkpoints on a worker thread: a storm's transactions no longer copy the WAL back themselves.
+  const store = new SqliteStore(s.path, {
+    checkpointWorker: { onError: (message, fatal) => logger.warn({ store: s.path, fatal }, `WAL checkpoint worker: ${message}`) },
+  });
   const db = store.sqlite();
   return {
     kind: 'sqlite',

@@ -5,6 +5,7 @@ import type { CheckState, Flip } from '../checks/types.ts';
 import { PermanentError } from '../lib/errors.ts';
 import { placeholders, runChunked } from './sqlite-chunked.ts';
 import type { Store, StoredFlip } from './types.ts';
+import { WalCheckpointer, type WalCheckpointerOptions } from './wal-checkpointer.ts';
 
 /**
  * The store file cannot be used: says which file and what is wrong, and nothing was changed on
@@ -135,8 +136,10 @@ export class SqliteStore implements Store {
   private readonly insertFlip;
   private readonly selectFlips;
   private readonly tx;
+  /** WAL checkpoints on a worker thread (the service's store; see wal-checkpointer.ts). */
+  readonly checkpointer?: WalCheckpointer;
 
-  constructor(path: string) {
+  constructor(path: string, opts: { checkpointWorker?: WalCheckpointerOptions } = {}) {
     this.db = openDatabase(path);
     // NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL); only an OS
     // crash or power loss can lose the last transactions.
@@ -158,6 +161,7 @@ export class SqliteStore implements Store {
       `INSERT INTO check_state (name, state, updated_at) VALUES ${placeholders(3)} ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
     );
     const insertFlips = this.db.prepare(`INSERT INTO flips (check_name, from_status, to_status, at, reason) VALUES ${placeholders(5)}`);
+    if (opts.checkpointWorker && path !== ':memory:') this.checkpointer = new WalCheckpointer(this.db, resolve(path), opts.checkpointWorker);
     this.tx = this.db.transaction((states: Iterable<[string, CheckState]>, flips: readonly Flip[]) => {
       const now = Date.now();
       runChunked(upsertMany, this.upsertState, 3, (push) => {
@@ -192,6 +196,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
 
