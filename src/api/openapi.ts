@@ -65,6 +65,11 @@ export function buildOpenApi(extraPaths: Record<string, unknown> = {}) {
             lagMs: { type: ['integer', 'null'] },
             silenceMs: { type: 'integer' },
             deadlines: { type: 'object', properties: { quietAt: { type: ['integer', 'null'] }, pageAt: { type: ['integer', 'null'] }, probeDeadline: { type: ['integer', 'null'] }, next: { type: ['integer', 'null'] } } },
+            probeWait: {
+              type: 'object',
+              description: 'Checks with a probe: how long a probe fired now waits for its transaction (learned from the last proofs with probe.learnTimeout, else probe.timeout), and how many proofs it was learned from',
+              properties: { ms: { type: 'integer' }, source: { type: 'string', enum: ['learned', 'configured'] }, proofs: { type: 'integer' } },
+            },
             limits: { type: 'object', properties: { quietAfterMs: { type: 'number' }, pageAfterMs: { type: 'number' }, expectedGapMs: { type: 'number' }, expectedPerMinute: { type: 'number' }, source: { type: 'string' } } },
             flips: { type: 'array', items: { $ref: '#/components/schemas/Flip' } },
           },

@@ -145,6 +145,28 @@ export function describeSilence(spec: CheckSpec, state: CheckState, at: number):
   return `silent ${formatDuration(at - state.watchFrom)}; ${describeNormal(spec, at)}`;
 }
 
+/**
+ * How long a probe fired now waits for its transaction: with `probe.learnTimeout`, `factor` x the
+ * slowest of the recent proofs (the pipeline's own latency, never probe.timeout's guess) once enough
+ * were proven; else probe.timeout.
+ */
+export function probeWait(spec: CheckSpec, state: CheckState): { ms: number; source: 'learned' | 'configured'; proofs: number } {
+  const p = spec.probe!;
+  const l = p.learnTimeout;
+  const lat = state.proofLatencies ?? [];
+  if (!l || lat.length < l.proofs) return { ms: p.timeoutMs, source: 'configured', proofs: lat.length };
+  let slowest = 0;
+  for (const x of lat) if (x > slowest) slowest = x;
+  const ms = Math.min(p.timeoutMs, Math.max(l.minMs, Math.ceil(l.factor * slowest)));
+  return { ms, source: ms < p.timeoutMs ? 'learned' : 'configured', proofs: lat.length };
+}
+
+/** "30s (learned: 3 x the slowest of the last 20 proofs)" for a probe's wait, in pages. */
+function describeWait(spec: CheckSpec, waitMs: number): string {
+  const l = spec.probe?.learnTimeout;
+  return l && waitMs < spec.probe!.timeoutMs ? `${formatDuration(waitMs)} (learned: ${l.factor} x the slowest of the last ${l.proofs} proofs)` : formatDuration(waitMs);
+}
+
 function details(spec: CheckSpec, state: CheckState, at: number): AlertDetails {
   const d: AlertDetails = {
     state: state.status,
@@ -234,7 +256,7 @@ class Step {
   fireProbe(at: number, reason: ProbeReason): boolean {
     if (!this.spec.probe || this.s.probe) return false; // never two in flight
     const id = this.ctx.newProbeId();
-    const deadline = at + this.spec.probe.timeoutMs;
+    const deadline = at + probeWait(this.spec, this.s).ms;
     this.s.probe = { id, reason, firedAt: at, deadline, accepted: false };
     this.s.lastProbe = { id, reason, firedAt: at, result: 'pending' };
     this.effects.push({ type: 'fire-probe', check: this.spec.name, probeId: id, reason, at, deadline });
@@ -283,7 +305,7 @@ class Step {
         this.effects.push({ type: 'probe-lost', check: this.spec.name, probeId: p.id, at, accepted: p.accepted, why: 'deadline' });
         this.settle(p.id, at, p.accepted ? 'lost' : 'error', {
           reference: p.reference,
-          message: p.accepted ? `charge accepted, no event within ${formatDuration(p.deadline - p.firedAt)}` : 'the acquirer did not accept the charge before the deadline',
+          message: p.accepted ? `charge accepted, no event within ${describeWait(this.spec, p.deadline - p.firedAt)}` : 'the acquirer did not accept the charge before the deadline',
         });
         if (!p.accepted) {
           // The acquirer never accepted the charge in time: the probe proves nothing, the silence
@@ -297,7 +319,7 @@ class Step {
           this.alert('warning', at, `probe ${p.id} lost while traffic flows`, 'probe-lost', 'lost');
           return;
         }
-        const reason = `probe ${p.id} lost: charge accepted${p.reference ? ` (ref ${p.reference})` : ''}, no event within ${formatDuration(p.deadline - p.firedAt)}; ${describeSilence(this.spec, s, at)}`;
+        const reason = `probe ${p.id} lost: charge accepted${p.reference ? ` (ref ${p.reference})` : ''}, no event within ${describeWait(this.spec, p.deadline - p.firedAt)}; ${describeSilence(this.spec, s, at)}`;
         if (s.status === 'down') return;
         this.flip('down', at, reason);
         return;
@@ -350,6 +372,14 @@ class Step {
       synthetic = true;
       const p = s.probe;
       const firedAt = p && p.id === probeId ? p.firedAt : undefined;
+      const learn = this.spec.probe?.learnTimeout;
+      if (learn) {
+        // The wait learns from every proof, and from a late copy of the newest probe (lost at a
+        // learned wait, then arriving): the next wait is long enough for it.
+        const lp = s.lastProbe;
+        const latency = firedAt !== undefined ? arrival - firedAt : lp && lp.id === probeId && lp.result === 'lost' ? arrival - lp.firedAt : undefined;
+        if (latency !== undefined && latency >= 0) s.proofLatencies = [...(s.proofLatencies ?? []), latency].slice(-learn.proofs);
+      }
       if (p && p.id === probeId) {
         s.probe = null;
         this.settle(p.id, arrival, 'proven', { latencyMs: arrival - p.firedAt });

@@ -10,7 +10,7 @@ import { systemTimers, type Clock, type Timers } from '../lib/clock.ts';
 import { MinHeap } from '../lib/heap.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Store } from '../store/types.ts';
-import { initialState, limitsAt, nextDeadline, silenceDeadline, step } from './engine.ts';
+import { initialState, limitsAt, nextDeadline, probeWait, silenceDeadline, step } from './engine.ts';
 import type { CheckInput, CheckSpec, CheckState, Effect, Flip, LimitDescription, ProbeReason } from './types.ts';
 
 import type { AttrValue, IngestEvent } from '../ingest/types.ts';
@@ -46,6 +46,8 @@ export interface CheckSnapshot {
   deadlines: { quietAt: number | null; pageAt: number | null; probeDeadline: number | null; next: number | null };
   limits: LimitDescription;
   probe: CheckState['probe'];
+  /** Checks with a probe: how long a probe fired now would wait (probe.learnTimeout), from how many proofs. */
+  probeWait?: { ms: number; source: 'learned' | 'configured'; proofs: number };
   held: boolean;
 }
 
@@ -389,6 +391,7 @@ export class CheckRuntime extends EventEmitter {
       deadlines: { quietAt, pageAt, probeDeadline: s.probe?.deadline ?? null, next: nextDeadline(spec, s) },
       limits: limitsAt(spec, now),
       probe: s.probe,
+      ...(spec.probe ? { probeWait: probeWait(spec, s) } : {}),
       held: s.held,
     };
   }

@@ -33,7 +33,11 @@ export function toSpec(c: CheckConfig): CheckSpec {
   };
   if (c.schedule) spec.limits = new ScheduleLimits({ cron: c.schedule.cron, timezone: c.schedule.timezone, graceMs: c.schedule.grace });
   if (c.maxRuntime !== undefined) spec.maxRuntimeMs = c.maxRuntime;
-  if (c.probe) spec.probe = { timeoutMs: c.probe.timeout, backoffFactor: c.probe.backoff.factor, backoffMaxMs: c.probe.backoff.max };
+  if (c.probe) {
+    spec.probe = { timeoutMs: c.probe.timeout, backoffFactor: c.probe.backoff.factor, backoffMaxMs: c.probe.backoff.max };
+    const l = c.probe.learnTimeout;
+    if (l) spec.probe.learnTimeout = { factor: l.factor, minMs: l.min, proofs: l.proofs };
+  }
   if (c.flap) spec.flap = { maxFlips: c.flap.maxFlips, windowMs: c.flap.window, stableForMs: c.flap.stableFor };
   return spec;
 }

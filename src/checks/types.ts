@@ -53,6 +53,11 @@ export interface ProbeBehaviour {
    * still apply).
    */
   quietPerDay?: number;
+  /**
+   * `probe.learnTimeout`: a probe waits `factor` x the slowest of the last `proofs` proven probes (at
+   * least `minMs`, never more than timeoutMs) once that many were proven; until then timeoutMs.
+   */
+  learnTimeout?: { factor: number; minMs: number; proofs: number };
 }
 
 export interface FlapControl {
@@ -142,6 +147,8 @@ export interface CheckState {
   quietProbes?: number[];
   /** With `probe.quietPerDay`: when the cap last stopped a quiet probe and said so (one warning a day). */
   quietCapWarnedAt?: number;
+  /** With `probe.learnTimeout`: the latencies (fire -> event, ms) of the newest proofs, oldest first. */
+  proofLatencies?: number[];
 }
 
 export interface RunInFlight {

@@ -172,6 +172,21 @@ export const checkProbeSchema = z.object({
     .transform((c) => c.toLowerCase()),
   /** How long to wait for the synthetic transaction to come out of the pipeline. */
   timeout: durationSchema.prefault('60s'),
+  /**
+   * Learn the wait from the pipeline's own proofs: `factor` x the slowest of the last `proofs` proven
+   * probes, at least `min`, never more than `timeout` (which applies until that many were proven).
+   * `true` for the defaults. A late copy of a probe lost at a learned wait lengthens the next wait.
+   */
+  learnTimeout: z
+    .union([
+      z.literal(true).transform(() => ({ factor: 3, min: 10_000, proofs: 20 })),
+      z.object({
+        factor: z.number().min(1.5).max(20).default(3),
+        min: durationSchema.prefault('10s'),
+        proofs: z.number().int().min(3).max(100).default(20),
+      }),
+    ])
+    .optional(),
   correlate: correlateSchema.prefault({ attribute: 'probe_id' }),
   /** During a quiet spell each proven probe multiplies the next wait by `factor`, up to `max`. */
   backoff: z.object({ factor: z.number().min(1).max(10).default(2), max: durationSchema.prefault('1h') }).prefault({}),

@@ -343,3 +343,77 @@ describe('engine: probes across pause, restart, rate drop and duplicates (review
     expect(r.effects.filter((e) => e.type === 'probe-proven').map((e) => (e as { latencyMs: number }).latencyMs)).toEqual([3 * S, -1, -1]);
   });
 });
+
+describe('engine: probe.learnTimeout (the wait learned from the pipeline\'s own proofs)', () => {
+  const learning: CheckSpec = { ...base, probe: { timeoutMs: 60 * S, backoffFactor: 2, backoffMaxMs: 3600 * S, learnTimeout: { factor: 3, minMs: 10 * S, proofs: 5 } } };
+  /** Quiet spells, each proven after its latency (a real event between them resets the backoff); then one more probe. */
+  function spells(spec: CheckSpec, latencies: number[]) {
+    seq = 0;
+    let state = initialState(T0);
+    const effects: Effect[] = [];
+    const feed = (t: number, input: CheckInput) => {
+      const r = step(spec, state, input, ctx(T0 + t));
+      state = r.state;
+      effects.push(...r.effects);
+    };
+    let t = 0;
+    feed(t, ev(t));
+    for (const [i, lat] of latencies.entries()) {
+      t += 30 * S;
+      feed(t, tick); // quiet: probe p{i+1} fires
+      feed(t, { kind: 'probe-result', probeId: `p${i + 1}`, result: 'accepted' });
+      feed(t + lat, { kind: 'event', at: T0 + t + lat, time: T0 + t + lat, probeId: `p${i + 1}` });
+      t += lat + S;
+      feed(t, ev(t));
+    }
+    t += 30 * S;
+    feed(t, tick); // the next probe fires
+    const fired = effects.filter((e) => e.type === 'fire-probe').at(-1) as Extract<Effect, { type: 'fire-probe' }>;
+    return { state, effects, fired, t, feed, get: () => state };
+  }
+
+  it('waits probe.timeout until `proofs` probes were proven, then factor x the slowest of them', () => {
+    const few = spells(learning, [4 * S, 6 * S, 5 * S, 3 * S]);
+    expect(few.fired.deadline - few.fired.at).toBe(60 * S);
+    const r = spells(learning, [4 * S, 6 * S, 5 * S, 3 * S, 7 * S]);
+    expect(r.state.proofLatencies).toEqual([4 * S, 6 * S, 5 * S, 3 * S, 7 * S]);
+    expect(r.fired.deadline - r.fired.at).toBe(21 * S);
+    // Lost at the learned wait: the page says how long it waited and why that long.
+    r.feed(r.t, { kind: 'probe-result', probeId: r.fired.probeId, result: 'accepted', reference: 'ch_9' });
+    r.feed(r.t + 21 * S, tick);
+    const flip = r.effects.filter((e) => e.type === 'flip').at(-1) as Extract<Effect, { type: 'flip' }>;
+    expect(flip).toMatchObject({ to: 'down', at: T0 + r.t + 21 * S });
+    expect(flip.reason).toMatch(/no event within 21s \(learned: 3 x the slowest of the last 5 proofs\)/);
+  });
+
+  it('keeps the last `proofs` latencies only; never waits less than min nor more than probe.timeout', () => {
+    const fast = spells(learning, [1 * S, 1 * S, 1 * S, 1 * S, 1 * S, 2 * S]);
+    expect(fast.state.proofLatencies).toHaveLength(5);
+    expect(fast.fired.deadline - fast.fired.at).toBe(10 * S); // 3 x 2 s = 6 s < min
+    const slow = spells(learning, [30 * S, 30 * S, 30 * S, 30 * S, 30 * S]);
+    expect(slow.fired.deadline - slow.fired.at).toBe(60 * S); // 90 s > timeout
+  });
+
+  it('a late copy of a probe lost at a learned wait resolves the page and lengthens the next wait', () => {
+    const r = spells(learning, [4 * S, 4 * S, 4 * S, 4 * S, 4 * S]);
+    expect(r.fired.deadline - r.fired.at).toBe(12 * S);
+    r.feed(r.t, { kind: 'probe-result', probeId: r.fired.probeId, result: 'accepted' });
+    r.feed(r.t + 12 * S, tick);
+    expect(r.get().status).toBe('down');
+    // The pipeline was only slow: its transaction comes out 19 s after the charge.
+    r.feed(r.t + 19 * S, { kind: 'event', at: T0 + r.t + 19 * S, time: T0 + r.t + 19 * S, probeId: r.fired.probeId });
+    expect(r.get().status).toBe('ok');
+    expect(r.get().proofLatencies!.at(-1)).toBe(19 * S);
+    r.feed(r.t + 60 * S, tick); // quiet again: the next probe waits for 3 x 19 s
+    const next = r.effects.filter((e) => e.type === 'fire-probe').at(-1) as Extract<Effect, { type: 'fire-probe' }>;
+    expect(next.probeId).not.toBe(r.fired.probeId);
+    expect(next.deadline - next.at).toBe(57 * S);
+  });
+
+  it('without learnTimeout nothing is recorded and every probe waits probe.timeout', () => {
+    const plain: CheckSpec = { ...learning, probe: { ...learning.probe!, learnTimeout: undefined } };
+    const r = spells(plain, [4 * S, 4 * S, 4 * S, 4 * S, 4 * S, 4 * S]);
+    expect(r.state.proofLatencies).toBeUndefined();
+    expect(r.fired.deadline - r.fired.at).toBe(60 * S);
+  });
+});

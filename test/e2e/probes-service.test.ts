@@ -30,7 +30,7 @@ afterEach(async () => {
   rigs = [];
 });
 
-async function rig(opts: { budget?: string; timeout?: string } = {}): Promise<Rig> {
+async function rig(opts: { budget?: string; timeout?: string; learnTimeout?: string } = {}): Promise<Rig> {
   const acq = await ContractAcquirer.start({ token: ACQ_TOKEN, stream: 'card-auth' });
   const hook = await startWebhookReceiver({ secret: HOOK_SECRET });
   const s = await startService(
@@ -59,7 +59,7 @@ checks:
       driver: acquirer
       amount: 150
       currency: eur
-      timeout: ${opts.timeout ?? '1500ms'}
+      timeout: ${opts.timeout ?? '1500ms'}${opts.learnTimeout ? `\n      learnTimeout: ${opts.learnTimeout}` : ''}
       backoff: { factor: 1, max: 1s }
       budget: ${opts.budget ?? '{ perHour: 10, perDay: 10 }'}
 `,
@@ -114,6 +114,35 @@ describe('probes through the real service and a contract acquirer', () => {
     const list = (await s.fetch('/v1/probes?check=cards')).body;
     expect(list.probes[0].id).toBe(p.id);
     expect(list.budget.check.perHour).toMatchObject({ used: acq.charges.length, limit: 10 });
+  });
+
+  it('probe.learnTimeout: after 3 proofs the wait is 3 x the slowest, shown in GET /v1/checks; a lost probe pages at it', async () => {
+    const { s, acq, hook, pipeline } = await rig({ timeout: '10s', learnTimeout: '{ factor: 3, min: 400ms, proofs: 3 }' });
+    await s.fetch('/v1/streams/card-auth/ping', { method: 'POST' });
+    expect((await check(s)).probeWait).toMatchObject({ ms: 10_000, source: 'configured' });
+    const learned = await waitFor(async () => {
+      const c = await check(s);
+      return c.probeWait?.source === 'learned' ? c : undefined;
+    }, 20_000);
+    const proofs = (await s.fetch('/v1/probes?check=cards')).body.probes.filter((p: { result: string }) => p.result === 'proven');
+    expect(proofs.length).toBeGreaterThanOrEqual(3);
+    // 3 x the slowest of the three newest proofs at that moment (one more may have come since): one of theirs.
+    expect(learned.probeWait).toMatchObject({ source: 'learned', proofs: 3 });
+    expect(proofs.map((p: { latencyMs: number }) => Math.max(400, Math.ceil(3 * p.latencyMs)))).toContain(learned.probeWait.ms);
+    expect(learned.probeWait.ms).toBeLessThan(10_000);
+    // Now the pipeline breaks: the next probe is lost at the learned wait, not after 10 s.
+    pipeline.mode = 'broken';
+    const down = await waitFor(async () => {
+      const c = await check(s);
+      return c.status === 'down' ? c : undefined;
+    }, 20_000);
+    const lost = (await s.fetch('/v1/probes?check=cards')).body.probes[0];
+    expect(lost.result).toBe('lost');
+    expect(lost.deadline - lost.firedAt).toBeLessThan(10_000);
+    expect(down.flips[0]).toMatchObject({ to: 'down', at: lost.deadline });
+    expect(down.flips[0].reason).toMatch(/no event within [\d.]+m?s \(learned: 3 x the slowest of the last 3 proofs\)/);
+    await waitFor(() => (notifications(hook).some((n) => n.action === 'trigger') ? true : undefined));
+    expect(acq.charges.length).toBeLessThanOrEqual(10);
   });
 
   it('broken -> the probe is lost -> down exactly at the probe deadline, paged once', async () => {

@@ -73,6 +73,17 @@ describe('checkProbeSchema', () => {
     expect(p).toMatchObject({ currency: 'eur', timeout: 90_000, backoff: { factor: 2, max: 1_800_000 } });
   });
 
+  it('learnTimeout: true takes the defaults (3 x the slowest of 20 proofs, at least 10 s); its fields are checked and named', () => {
+    expect(checkProbeSchema.parse({ driver: 'd' }).learnTimeout).toBeUndefined();
+    expect(checkProbeSchema.parse({ driver: 'd', learnTimeout: true }).learnTimeout).toEqual({ factor: 3, min: 10_000, proofs: 20 });
+    expect(checkProbeSchema.parse({ driver: 'd', learnTimeout: { factor: 4, min: '5s' } }).learnTimeout).toEqual({ factor: 4, min: 5_000, proofs: 20 });
+    const bad = checkProbeSchema.safeParse({ driver: 'd', learnTimeout: { factor: 1, proofs: 2 } });
+    expect(bad.success).toBe(false);
+    const paths = bad.error!.issues.flatMap((i) => ('errors' in i ? (i as unknown as { errors: { path: PropertyKey[] }[][] }).errors.flat().map((e) => [...i.path, ...e.path].join('.')) : [i.path.join('.')]));
+    expect(paths.join(' ')).toMatch(/learnTimeout/);
+    expect(checkProbeSchema.safeParse({ driver: 'd', learnTimeout: false }).success).toBe(false);
+  });
+
   it('card-token correlation names the attributes to read', () => {
     const p = checkProbeSchema.parse({ driver: 'd', correlate: { cardToken: 'tok_probe' } });
     expect(p.correlate).toEqual({ cardToken: 'tok_probe', cardTokenAttribute: 'card_token', amountAttribute: 'amount' });
