@@ -125,7 +125,7 @@ const spec = (name: string, quiet: number, page: number, probe: boolean | 'learn
 });
 
 /** Learned limits as the service builds them (src/learn/spec.ts: probe trigger, warm-up). */
-function learned(c: TraceCase, probe: 'none' | 'fixed' | 'budget', extra: Partial<LearnConfigInput> = {}): LearnedLimits {
+export function learned(c: TraceCase, probe: 'none' | 'fixed' | 'budget', extra: Partial<LearnConfigInput> = {}): LearnedLimits {
   const learn = parseLearnConfig({ ...LEARN, ...(c.learn ?? {}), holidays: c.holidays ?? [], ...extra });
   const opts = probe === 'budget' ? { probeBudgetPerDay: CHECK_BUDGET_PER_DAY } : probe === 'fixed' ? { probe: true } : {};
   return specLimits({ quietAfter: 'auto', pageAfter: 'auto', learn: { ...learn, probeShare: PROBE_SHARE } }, undefined, opts).limits!;

@@ -22,6 +22,13 @@ export interface LimitModel {
    * recovery). Absent: any event is.
    */
   trafficBack?(at: number, downSince: number): boolean;
+  /**
+   * A probe fired at `from` was lost at `at` while events still came: were they far below normal
+   * since it fired (a partial outage that swallowed the probe)? A description of the shortfall
+   * ("1 event in 30s where 10 are normal"), else undefined (normal, or too little expected to tell).
+   * Absent: a probe lost while traffic flows is a warning, never a page.
+   */
+  trafficDrop?(from: number, at: number): string | undefined;
 }
 
 export interface LimitDescription {

@@ -46,6 +46,7 @@ import { TimeOfWeek, type BucketRef } from './time-of-week.ts';
 import nbLogPmf from '@stdlib/stats-base-dists-negative-binomial-logpmf';
 import nbCdf from '@stdlib/stats-base-dists-negative-binomial-cdf';
 import { lowerTail } from './rate-drop.ts';
+import { formatDuration } from '../lib/duration.ts';
 
 const WEEK = 7 * 86_400_000;
 const DAY_MS = 86_400_000;
@@ -1074,6 +1075,11 @@ export interface LearnedLimitsOptions {
  */
 const RECOVERY_EVENTS = 30;
 const RECOVERY_WINDOW_MS = 5 * 60_000;
+/**
+ * `trafficDrop` judges a probe's wait only when the learned normal expected at least this many events
+ * in it: with 5 expected, no event at all is a 0.7% chance (Poisson), on top of a lost probe.
+ */
+const DROP_MIN_EXPECTED = 5;
 
 /** The engine's LimitModel on top of an ArrivalModel. Feed it events with `observe`. */
 export class LearnedLimits implements LimitModel {
@@ -1141,6 +1147,24 @@ export class LearnedLimits implements LimitModel {
     if (!(expected > 0)) return true;
     const share = 1 - (this.config.rateDrop?.minDrop ?? 0.8);
     return want - 1 >= share * expected;
+  }
+
+  trafficDrop(from: number, at: number): string | undefined {
+    const m = this.model;
+    if (!m.learned() || !(at > from)) return undefined;
+    const expected = m.expectedCount(from, at) * m.rateBaseline();
+    if (!(expected >= DROP_MIN_EXPECTED)) return undefined;
+    const held = Math.min(this.recentN, RECOVERY_EVENTS);
+    let n = 0;
+    for (let i = this.recentN - held; i < this.recentN; i++) {
+      const t = this.recent[i % RECOVERY_EVENTS]!;
+      if (t > from && t <= at) n++;
+    }
+    // Every remembered arrival is since the probe fired: more came than the ring holds.
+    if (n === RECOVERY_EVENTS) return undefined;
+    const share = 1 - (this.config.rateDrop?.minDrop ?? 0.8);
+    if (n >= share * expected) return undefined;
+    return `${n} event${n === 1 ? '' : 's'} in ${formatDuration(at - from)} where ${Math.round(expected)} are normal`;
   }
 
   seed(buckets: readonly SeedBucket[]): void {

@@ -417,3 +417,34 @@ describe('engine: probe.learnTimeout (the wait learned from the pipeline\'s own 
     expect(r.fired.deadline - r.fired.at).toBe(60 * S);
   });
 });
+
+describe('engine: a probe lost while a trickle flows', () => {
+  // A limit model as learned limits are (quiet 30 s, page 120 s), whose trafficDrop says what it is told.
+  const model = (drop: string | undefined) => ({
+    deadline: (since: number, which: 'quiet' | 'page') => since + (which === 'quiet' ? 30 * S : 120 * S),
+    describe: () => ({ quietAfterMs: 30 * S, pageAfterMs: 120 * S, source: 'learned' as const }),
+    trafficDrop: (from: number, at: number) => (from === T0 + 30 * S && at === T0 + 50 * S ? drop : undefined),
+  });
+  const lostWhileTrickling = (limits: CheckSpec['limits']) =>
+    run({ ...withProbe, limits }, [
+      [0, ev(0)],
+      [30 * S, tick], // quiet: p1 fires, waits 20 s
+      [30 * S, { kind: 'probe-result', probeId: 'p1', result: 'accepted', reference: 'ch_1' }],
+      [36 * S, ev(36 * S)], // one stray event: ok again
+      [50 * S, tick], // p1's deadline
+    ]);
+
+  it('traffic far below normal since it fired: the lost probe pages, saying so', () => {
+    const r = lostWhileTrickling(model('1 event in 20s where 10 are normal'));
+    expect(r.flips.map((f) => [f.to, f.at - T0])).toEqual([['ok', 0], ['quiet', 30 * S], ['ok', 36 * S], ['down', 50 * S]]);
+    expect(r.flips.at(-1)!.reason).toMatch(/probe p1 lost: charge accepted \(ref ch_1\), no event within 20s; traffic far below normal since it fired: 1 event in 20s where 10 are normal/);
+  });
+
+  it('normal traffic (or a model that cannot tell): a warning that the probe was lost, no page', () => {
+    for (const limits of [model(undefined), { ...model(undefined), trafficDrop: undefined }]) {
+      const r = lostWhileTrickling(limits);
+      expect(r.state.status).toBe('ok');
+      expect(r.effects.filter((e) => e.type === 'alert').map((e) => (e as Extract<Effect, { type: 'alert' }>).warning)).toEqual(['probe-lost']);
+    }
+  });
+});

@@ -183,6 +183,33 @@ describe('recovery needs traffic back near its normal', () => {
   });
 });
 
+describe('a probe lost while a trickle still flows (trafficDrop)', () => {
+  const l = new LearnedLimits(cfg({ bucket: '1h' }));
+  const end = T0 + 2 * WEEK;
+  poisson((t) => l.observe(t), T0, end, () => 0.5); // 1 event every 2 s
+  const from = end + 10 * MIN;
+
+  it('a 10% trickle over a 30-s wait is far below normal and says by how much; normal traffic is not', () => {
+    const trickle = new LearnedLimits(cfg({ bucket: '1h' }), {}, l.toJSON());
+    trickle.observe(from + 12 * S); // one event in the wait where ~15 are normal
+    expect(trickle.trafficDrop(from, from + 30 * S)).toMatch(/^1 event in 30s where 15 are normal$/);
+    const normal = new LearnedLimits(cfg({ bucket: '1h' }), {}, l.toJSON());
+    poisson((t) => normal.observe(t), from, from + 30 * S, () => 0.5, 21);
+    expect(normal.trafficDrop(from, from + 30 * S)).toBeUndefined();
+    // Busier than the ring of 30 remembered arrivals holds: plenty, never a drop.
+    const busy = new LearnedLimits(cfg({ bucket: '1h' }), {}, l.toJSON());
+    poisson((t) => busy.observe(t), from, from + 5 * MIN, () => 0.5, 22);
+    expect(busy.trafficDrop(from, from + 5 * MIN)).toBeUndefined();
+  });
+
+  it('too little expected to tell (fewer than 5 events in the wait), or not learned yet: no verdict', () => {
+    const m = new LearnedLimits(cfg({ bucket: '1h' }), {}, l.toJSON());
+    expect(m.trafficDrop(from, from + 8 * S)).toBeUndefined(); // 4 expected
+    expect(m.trafficDrop(from, from + 12 * S)).toMatch(/^0 events in 12s where 6 are normal$/);
+    expect(new LearnedLimits(cfg({ bucket: '1h' })).trafficDrop(from, from + H)).toBeUndefined();
+  });
+});
+
 describe('the quiet limit spends the tolerance it is given', () => {
   it('comes in when silences beyond it are rarer than falseProbes tolerates; the page limit does not move', () => {
     const make = (tailCalibration: boolean) => new LearnedLimits(cfg({ bucket: '1h', falseProbes: '24/day', tailCalibration }));
