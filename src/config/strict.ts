@@ -80,6 +80,12 @@ function walk(schema: unknown, input: unknown, path: Array<string | number>, out
         });
         if (byDisc.length) candidates = byDisc;
       }
+      // An object is judged only by the branches that accept it: a `true | {…}` union's literal
+      // branch has no keys to report, and would otherwise pass every misspelt key of the object.
+      if (isPlainObject(input) && candidates.length > 1) {
+        const accepting = candidates.filter((o) => (o as { safeParse?: (v: unknown) => { success: boolean } }).safeParse?.(input).success);
+        if (accepting.length) candidates = accepting;
+      }
       // The branch the input fits best: the fewest unknown keys (an exact fit reports nothing).
       let best: UnknownKey[] | undefined;
       for (const o of candidates) {

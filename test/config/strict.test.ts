@@ -49,6 +49,23 @@ checks:
     expect(p.some((m) => m.startsWith('alerts.notifiers.pd.timout is not a known key'))).toBe(true);
   });
 
+  it('looks inside a `true | {…}` union: the literal branch does not swallow a misspelt key of the object', () => {
+    const p = problemsOf(`
+probes: {drivers: {acq: {type: sandbox}}}
+checks:
+  - name: a
+    quietAfter: 30s
+    pageAfter: 60s
+    probe: {driver: acq, learnTimeout: {factr: 3}}
+`);
+    expect(p).toEqual(['checks[0].probe.learnTimeout.factr is not a known key: did you mean "factor"?']);
+    expect(problemsOf(`
+probes: {drivers: {acq: {type: sandbox}}}
+checks:
+  - {name: a, quietAfter: 30s, pageAfter: 60s, probe: {driver: acq, learnTimeout: true}}
+`)).toEqual([]);
+  });
+
   it('gives no suggestion when nothing is close', () => {
     expect(problemsOf('zzzzzz: 1\n')).toEqual(['zzzzzz is not a known key']);
   });
