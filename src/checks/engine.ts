@@ -10,6 +10,9 @@
  *   `confirm` probe fires at the page deadline instead of paging at once).
  * - -> down at the page deadline, unless a probe is in flight (then the probe decides: proven -> ok,
  *   lost -> down at the probe's deadline, refused/error/budget -> the page deadline applies again).
+ * - A probe waits `probe.timeout`, or with `probe.learnTimeout` a multiple of its recent proofs'
+ *   latency. Lost while events flow again: a warning, unless the learned model says they are far
+ *   below normal since it fired (`trafficDrop`: a partial outage), which pages.
  * - A flip's time is the deadline that passed, not the time a loop noticed it.
  * - Only meaningful transitions alert: down pages, down -> ok resolves, quiet warns (when no probe
  *   can decide), unknown -> ok and paused -> ok say nothing.
