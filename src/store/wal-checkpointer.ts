@@ -73,9 +73,14 @@ export class WalCheckpointer {
     this.#worker.unref();
     this.#worker.on('message', (m: { type: string; message?: string; fatal?: boolean }) => {
       if (m.type === 'ready') {
-        if (this.#closing) return;
-        this.#active = true;
-        db.pragma('wal_autocheckpoint = 0');
+        // The store's connection may have been closed meanwhile (a shutdown, a lost disk).
+        if (this.#closing || !db.open) return;
+        try {
+          db.pragma('wal_autocheckpoint = 0');
+          this.#active = true;
+        } catch (err) {
+          o.onError?.(`could not hand checkpoints to the worker: ${(err as Error).message}`, false);
+        }
       } else if (m.type === 'error') o.onError?.(m.message ?? 'unknown error', m.fatal ?? false);
     });
     this.#worker.on('error', (err) => o.onError?.(err.message, true));
@@ -95,7 +100,11 @@ export class WalCheckpointer {
 
   #restoreAuto(): void {
     this.#active = false;
-    if (this.#db.open) this.#db.pragma(`wal_autocheckpoint = ${AUTO_PAGES}`);
+    try {
+      if (this.#db.open) this.#db.pragma(`wal_autocheckpoint = ${AUTO_PAGES}`);
+    } catch {
+      // The connection is going away itself: nothing left to checkpoint through it.
+    }
   }
 
   /** Stop the worker (its connection closed) before the store's connection closes. */

@@ -81,6 +81,23 @@ describe('WAL checkpoints on a worker thread', () => {
     }
   });
 
+  it('the connection closed before the worker is ready (a lost disk, a shutdown): no exception, the worker stops', async () => {
+    const errors: string[] = [];
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const store = new SqliteStore(join(dir, 'closed.sqlite'), { checkpointWorker: { everyMs: 20, onError: (m) => errors.push(m) } });
+      store.sqlite().close(); // before the worker's 'ready' arrives
+      await new Promise((r) => setTimeout(r, 300));
+      expect(store.checkpointer!.active).toBe(false);
+      await store.close();
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
+
   it('an in-memory store has no worker', async () => {
     const store = new SqliteStore(':memory:', { checkpointWorker: {} });
     try {
