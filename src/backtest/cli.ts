@@ -1,6 +1,6 @@
 /**
  * `quietwatch backtest --config FILE --trace FILE [--outages FILE] [--check NAME] [--seeds 1-5]
- *  [--count-column NAME] [--probe-latency DURATION] [--json]`
+ *  [--count-column NAME] [--probe-latency DURATION] [--probe-latency-sigma S] [--json]`
  *
  * Replays a trace through the real engine for each selected check of the config and prints a
  * report: a one-line summary of the input (bucket inferred, rows, duplicates, gaps), pages
@@ -117,7 +117,7 @@ interface Io {
 }
 
 const USAGE =
-  'usage: quietwatch backtest --config FILE --trace FILE [--outages FILE] [--check NAME] [--seeds 1-5 | --seed N] [--count-column NAME] [--probe-latency 10s] [--no-baseline] [--json]';
+  'usage: quietwatch backtest --config FILE --trace FILE [--outages FILE] [--check NAME] [--seeds 1-5 | --seed N] [--count-column NAME] [--probe-latency 10s] [--probe-latency-sigma 0.3] [--no-baseline] [--json]';
 
 /** Returns the exit code: 0 ok, 1 a false page or a missed outage, 2 usage or input error. */
 export async function backtestCommand(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
@@ -137,7 +137,7 @@ export async function backtestCommand(argv: string[], io: Io = { out: (s) => con
       return 2;
     }
   }
-  const known = new Set(['config', 'trace', 'outages', 'check', 'seed', 'seeds', 'count-column', 'probe-latency', 'no-baseline', 'json']);
+  const known = new Set(['config', 'trace', 'outages', 'check', 'seed', 'seeds', 'count-column', 'probe-latency', 'probe-latency-sigma', 'no-baseline', 'json']);
   const unknown = Object.keys(args).filter((k) => !known.has(k));
   if (unknown.length || typeof args.config !== 'string' || typeof args.trace !== 'string') {
     io.err(`${unknown.length ? `unknown option --${unknown[0]}\n` : ''}${USAGE}`);
@@ -149,6 +149,13 @@ export async function backtestCommand(argv: string[], io: Io = { out: (s) => con
   const latency = args['probe-latency'] === undefined ? 10_000 : durationSchema.safeParse(args['probe-latency']).data;
   if (!seeds || !seeds.every(Number.isInteger) || latency === undefined || (args.seeds !== undefined && args.seed !== undefined)) {
     io.err(`--seeds must be N, N-M or a list (one of --seed/--seeds), and --probe-latency a duration\n${USAGE}`);
+    return 2;
+  }
+  // The probe transactions' latency spread: log-normal around --probe-latency (its median).
+  const sigmaArg = args['probe-latency-sigma'];
+  const sigma = sigmaArg === undefined ? 0 : typeof sigmaArg === 'string' && /^\d+(\.\d+)?$/.test(sigmaArg) ? Number(sigmaArg) : NaN;
+  if (!(sigma >= 0 && sigma <= 2)) {
+    io.err(`--probe-latency-sigma must be a number from 0 to 2 (the spread of the latency's log; 0.3: p99 about twice the median)\n${USAGE}`);
     return 2;
   }
   let trace;
@@ -172,7 +179,7 @@ export async function backtestCommand(argv: string[], io: Io = { out: (s) => con
   const runs = new Map<string, Array<{ seed: number; report: BacktestReport; baseline?: Baseline }>>();
   seeds.forEach((seed, i) => {
     for (const spec of fresh(i)) {
-      const report = runBacktest({ spec, trace, outages, seed, probeLatencyMs: latency });
+      const report = runBacktest({ spec, trace, outages, seed, probeLatencyMs: latency, probeLatencySigma: sigma });
       const baseline = args['no-baseline'] ? undefined : baselineFor(spec, trace, outages, seed, latency);
       if (report.falsePages > 0 || report.outages.some((o) => o.delayMs === null)) bad = true;
       const list = runs.get(spec.name) ?? [];

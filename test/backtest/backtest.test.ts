@@ -60,6 +60,23 @@ describe('backtest: fixed limits, known outage', () => {
     expect(r.probes).toMatchObject({ fired: 1, lost: 1, proven: 0 });
   });
 
+  it('a latency spread (probeLatencySigma): transactions take different times, seeded; one slower than the wait comes out late and resolves', () => {
+    const gapFrom = T0 + DAY;
+    const t2 = steady(2, gapFrom, gapFrom + 3600 * S); // an hour of natural silence: many probes
+    const spec = base({ quietAfterMs: 10 * S, pageAfterMs: 7200 * S, probe: { timeoutMs: 8 * S, backoffFactor: 1, backoffMaxMs: H } });
+    const fixed = runBacktest({ spec, trace: t2, outages: [], probeLatencyMs: 5 * S, seed: 3 });
+    expect(fixed.probes.lost).toBe(0); // 5 s, every time, within the 8-s wait
+    const spread = runBacktest({ spec, trace: t2, outages: [], probeLatencyMs: 5 * S, probeLatencySigma: 0.5, seed: 3 });
+    // log-normal around 5 s with sigma 0.5: about one in six takes more than 8 s (lost at the wait)...
+    expect(spread.probes.fired).toBeGreaterThan(50);
+    expect(spread.probes.lost).toBeGreaterThan(0);
+    expect(spread.probes.lost).toBeLessThan(spread.probes.fired / 2);
+    // ...and comes out later: each such false page is resolved by its own late transaction.
+    expect(spread.falsePages).toBeGreaterThan(0);
+    expect(spread.pages.every((p) => p.resolvedAt !== undefined && p.resolvedAt - p.at < 60 * S)).toBe(true);
+    expect(runBacktest({ spec, trace: t2, outages: [], probeLatencyMs: 5 * S, probeLatencySigma: 0.5, seed: 3 }).probes).toEqual(spread.probes);
+  });
+
   it('with probes: a natural silence is proven and does not page', () => {
     const gapFrom = T0 + DAY;
     const t2 = steady(2, gapFrom, gapFrom + 120 * S); // 2 min of nothing, no outage declared
@@ -205,6 +222,13 @@ describe('backtest command', () => {
     expect(out.join('\n')).toMatch(/pages: 0 /);
     expect(out.join('\n')).toMatch(/#1 .* NOT DETECTED/);
     expect(code).toBe(1);
+  });
+
+  it('--probe-latency-sigma must be a number from 0 to 2', async () => {
+    const err: string[] = [];
+    const io = { out: () => {}, err: (s: string) => err.push(s) };
+    expect(await backtestCommand(['--config', join(dir, 'qw.yaml'), '--trace', join(dir, 'trace.txt'), '--probe-latency-sigma', 'wide'], io)).toBe(2);
+    expect(err.join('\n')).toMatch(/--probe-latency-sigma must be a number from 0 to 2/);
   });
 
   it('fails with a clear message on a bad config or missing options', async () => {
