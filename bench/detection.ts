@@ -51,6 +51,8 @@ const LEARNED_WAIT = { factor: 3, minMs: 10_000, proofs: 20 };
  * 0.3: p99 about twice the median), which the learned wait must allow for. Late transactions come out.
  */
 const LATENCY_SIGMA = 0.3;
+const SPREAD_ROW = '  … latency spread';
+const SPREAD_DEFAULT_ROW = '  … default wait, latency spread';
 /** 2% of the charges a probe every minute would cost. */
 const PROBE_BUDGET_PER_DAY = 0.02 * 1440;
 /** The check's probe budget (the default probe.budget.perDay) and the share quiet probes may spend. */
@@ -283,8 +285,8 @@ export function benchTrace(c: TraceCase): TraceResult {
   rows.push(row('learned/nb+probe budget', `${PROBE_SHARE} of ${CHECK_BUDGET_PER_DAY}/day, cap ${QUIET_CAP}`, SEEDS.map((seed) => run(spec('learned', 0, 0, true, learned(c, 'budget'), QUIET_CAP), seed)), true));
   if (c.busy) {
     rows.push(row('learned/nb+probe budget, learned wait', 'probe.learnTimeout: true', SEEDS.map((seed) => run(spec('learned', 0, 0, 'learned wait', learned(c, 'budget'), QUIET_CAP), seed)), true));
-    rows.push(row('  … latency spread', `log-normal, sigma ${LATENCY_SIGMA}`, SEEDS.map((seed) => run(spec('learned', 0, 0, 'learned wait', learned(c, 'budget'), QUIET_CAP), seed, { probeLatencySigma: LATENCY_SIGMA })), true));
-    rows.push(row('  … default wait, latency spread', `log-normal, sigma ${LATENCY_SIGMA}`, SEEDS.map((seed) => run(spec('learned', 0, 0, true, learned(c, 'budget'), QUIET_CAP), seed, { probeLatencySigma: LATENCY_SIGMA })), true));
+    rows.push(row(SPREAD_ROW, `log-normal, sigma ${LATENCY_SIGMA}`, SEEDS.map((seed) => run(spec('learned', 0, 0, 'learned wait', learned(c, 'budget'), QUIET_CAP), seed, { probeLatencySigma: LATENCY_SIGMA })), true));
+    rows.push(row(SPREAD_DEFAULT_ROW, `log-normal, sigma ${LATENCY_SIGMA}`, SEEDS.map((seed) => run(spec('learned', 0, 0, true, learned(c, 'budget'), QUIET_CAP), seed, { probeLatencySigma: LATENCY_SIGMA })), true));
   }
   const rd = run(spec('learned', 0, 0, false, learned(c, 'none')), 1, { rateDrop: RATE_DROP }).rateDrop;
   return { name: c.file, rows, floors, probeFloors, outages: c.outages, busy: c.busy, days, arrivals: ng.arrivals, rateDrop: rd };
@@ -394,8 +396,8 @@ export function targets(r: TraceResult): Targets {
       }
     });
     const worstOf = (ds: Array<number | null>) => (ds.some((d) => d === null) ? null : Math.max(...(ds as number[])));
-    const spread = r.rows.find((x) => x.method === '  … latency spread');
-    const spreadDefault = r.rows.find((x) => x.method === '  … default wait, latency spread');
+    const spread = r.rows.find((x) => x.method === SPREAD_ROW);
+    const spreadDefault = r.rows.find((x) => x.method === SPREAD_DEFAULT_ROW);
     if (spread && spreadDefault) {
       spreadVerdict = `false pages ${sum(spread.falsePages)} (default wait ${sum(spreadDefault.falsePages)}); ${r.outages.map((o, i) => (o.note.startsWith('unlisted') ? '' : `#${i + 1} ${fmt(worstOf(spread.delays[i]!))} (default ${fmt(worstOf(spreadDefault.delays[i]!))})`)).filter(Boolean).join(', ')}`;
       lines.push(`with a latency spread (log-normal, sigma ${LATENCY_SIGMA}), learned wait: ${spreadVerdict}`);

@@ -16,8 +16,7 @@
  *   storm, however long it takes to work through, is in the page within about 1 s of its flip or
  *   within `settle` of the storm's end; then at most one every `updateEvery` (30 s), and never a
  *   sixth message in the incident's first minute. The worst first minute is 5 PagerDuty requests
- *   (0, 1, 2, 3 s, and once settled; 1.25 s apart until 2026-12-04: page lag p99 at 100,000 checks
- *   2.52 / 2.64 s then, 2.21 / 2.45 s at 1 s, in alternating bench:storm runs); a storm of 5,000 checks in one second is 2;
+ *   (0, 1, 2, 3 s, and once settled; docs/alerts.md has the history); a storm of 5,000 checks in one second is 2;
  * - a member that recovers is shown as recovered; the incident resolves when its last member does.
  */
 import type { AlertRoutes } from './config.ts';

@@ -317,13 +317,15 @@ class Step {
           return;
         }
         const rateDrop = p.reason === 'rate-drop' || s.rateLow === true;
-        const flowing = s.status === 'ok' || s.status === 'unknown';
-        // Events came while it waited, but far fewer than normal: a partial outage swallowed it.
-        const drop = flowing && !rateDrop ? this.spec.limits?.trafficDrop?.(p.firedAt, at) : undefined;
-        if (flowing && !rateDrop && !drop) {
-          // Real traffic flows but our synthetic transaction vanished: worth a look, not a page.
-          this.alert('warning', at, `probe ${p.id} lost while traffic flows`, 'probe-lost', 'lost');
-          return;
+        let drop: string | undefined;
+        if ((s.status === 'ok' || s.status === 'unknown') && !rateDrop) {
+          // Events came while it waited, but far fewer than normal: a partial outage swallowed it.
+          drop = this.spec.limits?.trafficDrop?.(p.firedAt, at);
+          if (!drop) {
+            // Real traffic flows but our synthetic transaction vanished: worth a look, not a page.
+            this.alert('warning', at, `probe ${p.id} lost while traffic flows`, 'probe-lost', 'lost');
+            return;
+          }
         }
         const reason = `probe ${p.id} lost: charge accepted${p.reference ? ` (ref ${p.reference})` : ''}, no event within ${describeWait(this.spec, p.deadline - p.firedAt)}; ${drop ? `traffic far below normal since it fired: ${drop}` : describeSilence(this.spec, s, at)}`;
         if (s.status === 'down') return;

@@ -1145,8 +1145,12 @@ export class LearnedLimits implements LimitModel {
     const oldest = times[times.length - 1]!;
     const expected = m.expectedCount(oldest, at) * m.rateBaseline();
     if (!(expected > 0)) return true;
-    const share = 1 - (this.config.rateDrop?.minDrop ?? 0.8);
-    return want - 1 >= share * expected;
+    return want - 1 >= this.normalShare() * expected;
+  }
+
+  /** Traffic at no less than this share of the learned normal is "near normal" (1 - rateDrop.minDrop). */
+  private normalShare(): number {
+    return 1 - (this.config.rateDrop?.minDrop ?? 0.8);
   }
 
   trafficDrop(from: number, at: number): string | undefined {
@@ -1162,8 +1166,7 @@ export class LearnedLimits implements LimitModel {
     }
     // Every remembered arrival is since the probe fired: more came than the ring holds.
     if (n === RECOVERY_EVENTS) return undefined;
-    const share = 1 - (this.config.rateDrop?.minDrop ?? 0.8);
-    if (n >= share * expected) return undefined;
+    if (n >= this.normalShare() * expected) return undefined;
     return `${n} event${n === 1 ? '' : 's'} in ${formatDuration(at - from)} where ${Math.round(expected)} are normal`;
   }
 

@@ -74,9 +74,9 @@ export class WalCheckpointer {
     this.#worker.on('message', (m: { type: string; message?: string; fatal?: boolean }) => {
       if (m.type === 'ready') {
         // The store's connection may have been closed meanwhile (a shutdown, a lost disk).
-        if (this.#closing || !db.open) return;
+        if (this.#closing || !this.#db.open) return;
         try {
-          db.pragma('wal_autocheckpoint = 0');
+          this.#db.pragma('wal_autocheckpoint = 0');
           this.#active = true;
         } catch (err) {
           o.onError?.(`could not hand checkpoints to the worker: ${(err as Error).message}`, false);
