@@ -1,6 +1,11 @@
-/** The AlertStore on the shared better-sqlite3 handle. Owns the `alert_*` tables. */
+/**
+ * The AlertStore on the shared better-sqlite3 handle. Owns the `alert_*` tables. Reads run on the
+ * handle; writes are built as ops and run by `write` — the service's SQLite writer thread
+ * (src/store/sqlite-writer.ts), or by default one transaction on the handle itself.
+ */
 import type { Database, Statement } from 'better-sqlite3';
-import { placeholders, runChunked } from '../store/sqlite-chunked.ts';
+import { placeholders, rowsOp } from '../store/sqlite-chunked.ts';
+import { transactionOf, type WriteOp } from '../store/write-ops.cjs';
 import type { Member } from './grouping.ts';
 import type { AlertCommit, AlertStore, NewOutboxRow, NotifierOutcome, OutboxRow, OutboxStatus, OutboxUpdate } from './outbox.ts';
 import type { Incident, Receipt, Silence } from './types.ts';
@@ -106,10 +111,31 @@ const COLUMNS: Record<keyof OutboxUpdate, string> = {
   permanent: 'permanent',
 };
 
+const UPSERT_INCIDENT = `INSERT INTO alert_incidents (id, check_name, status, opened_at, data) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data`;
+const DELETE_MEMBER = 'DELETE FROM alert_members WHERE incident_id = ? AND check_name = ?';
+const INSERT_OUTBOX = `INSERT INTO alert_outbox (id, notifier, incident_id, notification, status, next_attempt_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`;
+const PUT_RECEIPT = `INSERT INTO alert_receipts (notifier, incident_id, receipt) VALUES (?, ?, ?)
+       ON CONFLICT (notifier, incident_id) DO UPDATE SET receipt = excluded.receipt`;
+
+export type WriteOps = (ops: readonly WriteOp[]) => Promise<void>;
+
 export class SqliteAlertStore implements AlertStore {
   #ready = false;
   readonly #stmts = new Map<string, Statement>();
-  constructor(private readonly db: Database) {}
+  readonly #write: WriteOps;
+
+  constructor(
+    private readonly db: Database,
+    write?: WriteOps,
+  ) {
+    if (write) this.#write = write;
+    else {
+      const tx = transactionOf(db);
+      this.#write = async (ops) => tx(ops);
+    }
+  }
 
   async init(): Promise<void> {
     this.#init();
@@ -136,40 +162,32 @@ export class SqliteAlertStore implements AlertStore {
 
   async commitAll(cs: readonly AlertCommit[]): Promise<void> {
     this.#init();
-    const tx = this.db.transaction(() => {
-      for (const c of cs) this.#apply(c);
-    });
-    tx();
+    const ops: WriteOp[] = [];
+    for (const c of cs) this.#apply(c, ops);
+    return this.#write(ops);
   }
 
-  #apply(c: AlertCommit): void {
-    if (c.incident) this.#upsertIncident(c.incident);
-    for (const i of c.incidents ?? []) this.#upsertIncident(i);
-    for (const m of c.removeMembers ?? []) this.#stmt('DELETE FROM alert_members WHERE incident_id = ? AND check_name = ?').run(m.incidentId, m.check);
+  #apply(c: AlertCommit, ops: WriteOp[]): void {
+    if (c.incident) ops.push(incidentOp(c.incident));
+    for (const i of c.incidents ?? []) ops.push(incidentOp(i));
+    for (const m of c.removeMembers ?? []) ops.push({ sql: DELETE_MEMBER, args: [m.incidentId, m.check] });
     // A storm's members, many rows to a statement (one statement per member was a tenth of a
-    // 100,000-check storm's alerting); a member written twice in one commit ends with its later version.
+    // 100,000-check storm's alerting); a member written twice ends with its later version. A storm
+    // comes as one commit per member: those in a row share one op (nothing else comes in between).
     if (c.members?.length) {
-      runChunked(this.#stmt(UPSERT_MEMBERS_MANY), this.#stmt(UPSERT_MEMBER), 4, (push) => {
-        for (const m of c.members!) push(m.incidentId, m.member.check, m.member.status, JSON.stringify(m.member));
-      });
+      const last = ops[ops.length - 1];
+      const op = last?.many === UPSERT_MEMBERS_MANY ? last : rowsOp(UPSERT_MEMBER, UPSERT_MEMBERS_MANY, 4);
+      if (op !== last) ops.push(op);
+      for (const m of c.members) op.args.push(m.incidentId, m.member.check, m.member.status, JSON.stringify(m.member));
     }
-    for (const r of c.insert ?? []) this.#insertRow(r);
-    for (const u of c.update ?? []) for (const id of u.ids) this.#update(id, u.set);
-    for (const r of c.receipts ?? []) this.#putReceipt(r.notifier, r.incidentId, r.receipt);
-  }
-
-  #upsertIncident(i: Incident): void {
-    this.#stmt(
-      `INSERT INTO alert_incidents (id, check_name, status, opened_at, data) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data`,
-    ).run(i.id, i.check, i.status, i.openedAt, JSON.stringify(i));
-  }
-
-  #insertRow(r: NewOutboxRow): void {
-    this.#stmt(
-      `INSERT INTO alert_outbox (id, notifier, incident_id, notification, status, next_attempt_at, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ).run(r.id, r.notifier, r.incidentId ?? null, JSON.stringify(r.notification), r.status, r.nextAttemptAt, r.createdAt);
+    for (const r of c.insert ?? []) {
+      ops.push({ sql: INSERT_OUTBOX, args: [r.id, r.notifier, r.incidentId ?? null, JSON.stringify(r.notification), r.status, r.nextAttemptAt, r.createdAt] });
+    }
+    for (const u of c.update ?? []) for (const id of u.ids) {
+      const op = updateOp(id, u.set);
+      if (op) ops.push(op);
+    }
+    for (const r of c.receipts ?? []) ops.push(receiptOp(r.notifier, r.incidentId, r.receipt));
   }
 
   async listOpenIncidents(): Promise<Incident[]> {
@@ -202,17 +220,6 @@ export class SqliteAlertStore implements AlertStore {
       ...(r.last_error !== null ? { message: r.last_error } : {}),
       at: r.delivered_at ?? r.next_attempt_at,
     }));
-  }
-
-  #update(id: string, set: OutboxUpdate): void {
-    const keys = (Object.keys(set) as (keyof OutboxUpdate)[]).filter((k) => set[k] !== undefined);
-    if (!keys.length) return;
-    const sql = `UPDATE alert_outbox SET ${keys.map((k) => `${COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`;
-    const vals = keys.map((k) => {
-      const v = set[k];
-      return typeof v === 'boolean' ? (v ? 1 : 0) : v;
-    });
-    this.#stmt(sql).run(...vals, id);
   }
 
   async getIncident(id: string): Promise<Incident | undefined> {
@@ -275,7 +282,8 @@ export class SqliteAlertStore implements AlertStore {
 
   async updateOutbox(id: string, set: OutboxUpdate): Promise<void> {
     this.#init();
-    this.#update(id, set);
+    const op = updateOp(id, set);
+    if (op) return this.#write([op]);
   }
 
   async getReceipt(notifier: string, incidentId: string): Promise<Receipt | undefined> {
@@ -288,14 +296,7 @@ export class SqliteAlertStore implements AlertStore {
 
   async putReceipt(notifier: string, incidentId: string, receipt: Receipt): Promise<void> {
     this.#init();
-    this.#putReceipt(notifier, incidentId, receipt);
-  }
-
-  #putReceipt(notifier: string, incidentId: string, receipt: Receipt): void {
-    this.#stmt(
-      `INSERT INTO alert_receipts (notifier, incident_id, receipt) VALUES (?, ?, ?)
-       ON CONFLICT (notifier, incident_id) DO UPDATE SET receipt = excluded.receipt`,
-    ).run(notifier, incidentId, JSON.stringify(receipt));
+    return this.#write([receiptOp(notifier, incidentId, receipt)]);
   }
 
   async insertSilence(s: Silence): Promise<void> {
@@ -316,4 +317,24 @@ export class SqliteAlertStore implements AlertStore {
     this.#init();
     return this.db.prepare('DELETE FROM alert_silences WHERE id = ?').run(id).changes > 0;
   }
+}
+
+function incidentOp(i: Incident): WriteOp {
+  return { sql: UPSERT_INCIDENT, args: [i.id, i.check, i.status, i.openedAt, JSON.stringify(i)] };
+}
+
+function receiptOp(notifier: string, incidentId: string, receipt: Receipt): WriteOp {
+  return { sql: PUT_RECEIPT, args: [notifier, incidentId, JSON.stringify(receipt)] };
+}
+
+/** An outbox row's changed columns (none set: no op). */
+function updateOp(id: string, set: OutboxUpdate): WriteOp | undefined {
+  const keys = (Object.keys(set) as (keyof OutboxUpdate)[]).filter((k) => set[k] !== undefined);
+  if (!keys.length) return undefined;
+  const sql = `UPDATE alert_outbox SET ${keys.map((k) => `${COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`;
+  const vals = keys.map((k) => {
+    const v = set[k];
+    return typeof v === 'boolean' ? (v ? 1 : 0) : v;
+  });
+  return { sql, args: [...vals, id] };
 }

@@ -557,10 +557,13 @@ export class CheckRuntime extends EventEmitter {
    * Apply every deadline that has passed, at most WAKE_SLICE checks at a time: each slice is stored
    * (one transaction) and its effects dispatched before the next, and the event loop gets a turn in
    * between — 100,000 checks going down in the same second never block the API, ingest or SIGTERM.
+   * Two slices are in flight: while one is being stored (on the writer thread) the one before it is
+   * dispatched; a slice's effects still go out only once it is stored, and in order.
    */
   private async wake(): Promise<void> {
     if (!this.started || this.waking) return;
     this.waking = true;
+    let previous: Promise<void> = Promise.resolve();
     try {
       for (;;) {
         if (!this.started) return;
@@ -579,14 +582,19 @@ export class CheckRuntime extends EventEmitter {
         if (due.length === 0) return;
         // A store failure is logged by persist(); alerting goes on regardless, and the states and
         // flips are kept to be written again (retryWrites) — the deadlines really passed.
-        await this.persist(due, effects).catch(() => this.keepUnsaved(due, effects));
-        for (const e of due) this.schedule(e);
-        this.dispatch(effects);
-        this.emit('events', due.map((e) => e.spec.name));
+        const stored = this.persist(due, effects).catch(() => this.keepUnsaved(due, effects));
+        const dispatched = Promise.all([previous, stored]).then(() => {
+          for (const e of due) this.schedule(e);
+          this.dispatch(effects);
+          this.emit('events', due.map((e) => e.spec.name));
+        });
+        await previous;
+        previous = dispatched;
         if (due.length < WAKE_SLICE) return;
         await new Promise<void>((r) => setImmediate(r));
       }
     } finally {
+      await previous;
       this.waking = false;
       this.arm();
     }

@@ -98,14 +98,16 @@ export async function createStores(s: StoreSettings, o: CreateStoresOptions = {}
     };
   }
   // Checkpoints on a worker thread: a storm's transactions no longer copy the WAL back themselves.
+  // Commits on a writer thread: a storm's transactions leave the event loop.
   const store = new SqliteStore(s.path, {
     checkpointWorker: { onError: (message, fatal) => logger.warn({ store: s.path, fatal }, `WAL checkpoint worker: ${message}`) },
+    writer: { onError: (message) => logger.error({ store: s.path }, `SQLite writer thread: ${message}`) },
   });
   const db = store.sqlite();
   return {
     kind: 'sqlite',
     store,
-    alertStore: new SqliteAlertStore(db),
+    alertStore: new SqliteAlertStore(db, (ops) => store.write(ops)),
     probeStore: new SqliteProbeStore(db),
     learnStore: new SqliteLearnStore(db),
     where: s.path,
@@ -117,5 +119,5 @@ export async function createStores(s: StoreSettings, o: CreateStoresOptions = {}
 export function storesOver(store: Store, where = 'test'): Stores {
   const db = store.sqlite();
   if (!db) throw new Error('a given store must be a SQLite store (PostgreSQL comes from store.url)');
-  return { kind: 'sqlite', store, alertStore: new SqliteAlertStore(db), probeStore: new SqliteProbeStore(db), learnStore: new SqliteLearnStore(db), where, close: () => store.close() };
+  return { kind: 'sqlite', store, alertStore: new SqliteAlertStore(db, store instanceof SqliteStore ? (ops) => store.write(ops) : undefined), probeStore: new SqliteProbeStore(db), learnStore: new SqliteLearnStore(db), where, close: () => store.close() };
 }

@@ -2,9 +2,10 @@
  * Many rows in few statements, for better-sqlite3: a storm writes 100,000 check states, flips and
  * group members at once, and one crossing into SQLite per ROWS_PER_STATEMENT rows instead of per
  * row took ~30% off the check-state commit (micro-benchmark, 2026-12-03). Used by the check store
- * (src/store/sqlite.ts) and the alert store (src/alerts/store-sqlite.ts).
+ * (src/store/sqlite.ts) and the alert store (src/alerts/store-sqlite.ts); the rows are run by
+ * write-ops.cjs, on the writer thread or the caller's connection.
  */
-import type { Statement } from 'better-sqlite3';
+import type { WriteOp } from './write-ops.cjs';
 
 /** Rows per multi-row statement (SQLite's default limit is 32,766 parameters). */
 export const ROWS_PER_STATEMENT = 50;
@@ -16,18 +17,11 @@ export function placeholders(width: number, rows = ROWS_PER_STATEMENT): string {
 }
 
 /**
- * Run the rows `each` pushes (`width` values a row): ROWS_PER_STATEMENT at a time through `many`
- * (prepared with `placeholders(width)`), the rest one by one through `one`. Rows apply in order, so
- * with an upsert a key written twice ends with its later row.
+ * Rows as one op, `width` values a row, flat: `fill` pushes them onto `args` (no array per row).
+ * `one` is the statement for a row, `many` the same prepared with `placeholders(width)`.
  */
-export function runChunked(many: Statement, one: Statement, width: number, each: (push: (...row: unknown[]) => void) => void): void {
+export function rowsOp(one: string, many: string, width: number, fill: (args: unknown[]) => void = () => {}): WriteOp & { many: string } {
   const args: unknown[] = [];
-  each((...row) => {
-    args.push(...row);
-    if (args.length === width * ROWS_PER_STATEMENT) {
-      many.run(args);
-      args.length = 0;
-    }
-  });
-  for (let i = 0; i < args.length; i += width) one.run(args.slice(i, i + width));
+  fill(args);
+  return { sql: one, many, width, perStatement: ROWS_PER_STATEMENT, args };
 }

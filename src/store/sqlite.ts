@@ -3,9 +3,11 @@ import { dirname, resolve } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import type { CheckState, Flip } from '../checks/types.ts';
 import { PermanentError } from '../lib/errors.ts';
-import { placeholders, runChunked } from './sqlite-chunked.ts';
+import { placeholders, rowsOp, ROWS_PER_STATEMENT } from './sqlite-chunked.ts';
+import { SqliteWriter, type SqliteWriterOptions } from './sqlite-writer.ts';
 import type { Store, StoredFlip } from './types.ts';
 import { WalCheckpointer, type WalCheckpointerOptions } from './wal-checkpointer.ts';
+import { transactionOf, type WriteOp } from './write-ops.cjs';
 
 /**
  * The store file cannot be used: says which file and what is wrong, and nothing was changed on
@@ -130,16 +132,33 @@ CREATE INDEX IF NOT EXISTS flips_by_check ON flips (check_name, id);
 CREATE INDEX IF NOT EXISTS flips_by_time ON flips (at);
 `;
 
+const UPSERT_STATES = (rows: number) =>
+  `INSERT INTO check_state (name, state, updated_at) VALUES ${placeholders(3, rows)} ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`;
+const INSERT_FLIPS = (rows: number) => `INSERT INTO flips (check_name, from_status, to_status, at, reason) VALUES ${placeholders(5, rows)}`;
+// Storms write 100,000 states and flips at once: many rows to a statement (sqlite-chunked.ts).
+const UPSERT_STATE = UPSERT_STATES(1);
+const UPSERT_STATES_MANY = UPSERT_STATES(ROWS_PER_STATEMENT);
+const INSERT_FLIP = INSERT_FLIPS(1);
+const INSERT_FLIPS_MANY = INSERT_FLIPS(ROWS_PER_STATEMENT);
+
+export interface SqliteStoreOptions {
+  /** WAL checkpoints on a worker thread (the service's store; see wal-checkpointer.ts). */
+  checkpointWorker?: WalCheckpointerOptions;
+  /** Commits on a writer thread (the service's store; see sqlite-writer.ts). A file, not `:memory:`. */
+  writer?: SqliteWriterOptions;
+}
+
 export class SqliteStore implements Store {
   readonly db: Database;
-  private readonly upsertState;
-  private readonly insertFlip;
   private readonly selectFlips;
+  /** Runs write ops in one transaction on this connection (no writer thread). */
   private readonly tx;
   /** WAL checkpoints on a worker thread (the service's store; see wal-checkpointer.ts). */
   readonly checkpointer?: WalCheckpointer;
+  /** Commits on a writer thread; the alert store sends its commits there too. */
+  readonly writer?: SqliteWriter;
 
-  constructor(path: string, opts: { checkpointWorker?: WalCheckpointerOptions } = {}) {
+  constructor(path: string, opts: SqliteStoreOptions = {}) {
     this.db = openDatabase(path);
     // NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL); only an OS
     // crash or power loss can lose the last transactions.
@@ -151,26 +170,18 @@ export class SqliteStore implements Store {
       this.db.close();
       throw new StoreOpenError(path, describeSqliteError(err, dirname(resolve(path))), { cause: err });
     }
-    this.upsertState = this.db.prepare(
-      'INSERT INTO check_state (name, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
-    );
-    this.insertFlip = this.db.prepare('INSERT INTO flips (check_name, from_status, to_status, at, reason) VALUES (?, ?, ?, ?, ?)');
     this.selectFlips = this.db.prepare('SELECT id, check_name, from_status, to_status, at, reason FROM flips WHERE check_name = ? ORDER BY id DESC LIMIT ?');
-    // Storms write 100,000 states and flips at once: many rows to a statement (sqlite-chunked.ts).
-    const upsertMany = this.db.prepare(
-      `INSERT INTO check_state (name, state, updated_at) VALUES ${placeholders(3)} ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
-    );
-    const insertFlips = this.db.prepare(`INSERT INTO flips (check_name, from_status, to_status, at, reason) VALUES ${placeholders(5)}`);
-    if (opts.checkpointWorker && path !== ':memory:') this.checkpointer = new WalCheckpointer(this.db, resolve(path), opts.checkpointWorker);
-    this.tx = this.db.transaction((states: Iterable<[string, CheckState]>, flips: readonly Flip[]) => {
-      const now = Date.now();
-      runChunked(upsertMany, this.upsertState, 3, (push) => {
-        for (const [name, st] of states) push(name, JSON.stringify(st), now);
-      });
-      runChunked(insertFlips, this.insertFlip, 5, (push) => {
-        for (const f of flips) push(f.check, f.from, f.to, f.at, f.reason);
-      });
-    });
+    this.tx = transactionOf(this.db);
+    if (path !== ':memory:') {
+      if (opts.checkpointWorker) this.checkpointer = new WalCheckpointer(this.db, resolve(path), opts.checkpointWorker);
+      if (opts.writer) this.writer = new SqliteWriter(resolve(path), opts.writer);
+    }
+  }
+
+  /** Run write ops in one transaction: on the writer thread when there is one, else here, now. */
+  async write(ops: readonly WriteOp[]): Promise<void> {
+    if (this.writer) return this.writer.run(ops);
+    this.tx(ops);
   }
 
   async loadCheckStates(): Promise<Map<string, CheckState>> {
@@ -179,7 +190,15 @@ export class SqliteStore implements Store {
   }
 
   async commit(states: Iterable<[string, CheckState]>, flips: readonly Flip[]): Promise<void> {
-    this.tx(states, flips);
+    const now = Date.now();
+    return this.write([
+      rowsOp(UPSERT_STATE, UPSERT_STATES_MANY, 3, (args) => {
+        for (const [name, st] of states) args.push(name, JSON.stringify(st), now);
+      }),
+      rowsOp(INSERT_FLIP, INSERT_FLIPS_MANY, 5, (args) => {
+        for (const f of flips) args.push(f.check, f.from, f.to, f.at, f.reason);
+      }),
+    ]);
   }
 
   async listFlips(check: string, limit: number): Promise<StoredFlip[]> {
@@ -196,6 +215,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.writer?.close();
     await this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
