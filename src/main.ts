@@ -63,7 +63,7 @@ export async function createService(config: Config, opts: ServiceOptions = {}): 
   // Unreachable server, wrong password, a newer schema: a clear message (host and port, never the password).
   const stores = opts.store
     ? storesOver(opts.store)
-    : await createStores(config.store, { logger: logger.child({ component: 'store' }), lease: opts.lease }).catch((err) => {
+    : await createStores(config.store, { logger: logger.child({ component: 'store' }), lease: opts.lease, sqliteWriter: opts.sqliteWriter }).catch((err) => {
         throw err instanceof QuietwatchError ? new StartupError(`store: ${err.message}`) : err;
       });
   const { store, lease } = stores;

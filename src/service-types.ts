@@ -31,6 +31,12 @@ export interface ServiceOptions {
   store?: Store;
   /** Wrap a module's store or the metrics sink (tests: make one fail and watch the service survive). */
   wrap?: { probeStore?: (s: ProbeStore) => ProbeStore; alertStore?: (s: AlertStore) => AlertStore; sink?: (s: MetricsSink) => MetricsSink };
+  /**
+   * SQLite: commit on the writer thread (default true; src/store/sqlite-writer.ts). False keeps the
+   * commits on the service's own connection: tests in virtual time, where a thread's real latency
+   * is not advanced with the fake clock.
+   */
+  sqliteWriter?: boolean;
   /** PostgreSQL: leader lease timing (tests). Default: store.leaseTtl, renewed every third of it. */
   lease?: { ttlMs?: number; everyMs?: number; marginMs?: number };
   /**

@@ -59,6 +59,8 @@ export interface CreateStoresOptions {
   logger?: Logger;
   /** Replace the lease as the fence (tests). */
   fence?: Fence;
+  /** SQLite: commits on a writer thread (default true). */
+  sqliteWriter?: boolean;
   /** Lease settings (PostgreSQL). */
   lease?: { ttlMs?: number; everyMs?: number; marginMs?: number; holder?: string };
 }
@@ -101,7 +103,7 @@ export async function createStores(s: StoreSettings, o: CreateStoresOptions = {}
   // Commits on a writer thread: a storm's transactions leave the event loop.
   const store = new SqliteStore(s.path, {
     checkpointWorker: { onError: (message, fatal) => logger.warn({ store: s.path, fatal }, `WAL checkpoint worker: ${message}`) },
-    writer: { onError: (message) => logger.error({ store: s.path }, `SQLite writer thread: ${message}`) },
+    ...(o.sqliteWriter !== false ? { writer: { onError: (message: string) => logger.error({ store: s.path }, `SQLite writer thread: ${message}`) } } : {}),
   });
   const db = store.sqlite();
   return {

@@ -7,7 +7,7 @@
  * The real entry point is still exercised: test/pg/migrate.test.ts, test/alerts/pages-checklist.test.ts
  * and the image test run `node bin/quietwatch.js` (tsx), and QW_TEST_TSX=1 makes every spawn use it.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -28,6 +28,9 @@ export async function setup(): Promise<void> {
     outfile: tmp,
     logLevel: 'warning',
   });
+  // The SQLite writer thread loads this module by its path next to the code (src/store/sqlite-writer.ts):
+  // next to the bundle, it is found the same way.
+  copyFileSync(join(import.meta.dirname, '..', '..', 'src', 'store', 'write-ops.cjs'), join(BUNDLE_DIR, 'write-ops.cjs'));
   renameSync(tmp, join(BUNDLE_DIR, 'cli.mjs'));
   writeFileSync(BUNDLE_BIN, "// written by test/helpers/cli-bundle.ts\nconst { program } = await import('./cli.mjs');\nawait program.parseAsync(process.argv);\n");
   process.env.QW_TEST_BIN = BUNDLE_BIN;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Clock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
+import { vi } from 'vitest';
 import { createService, type Service, type ServiceOptions } from '../../src/main.ts';
 import type { Logger } from '../../src/lib/logger.ts';
 
@@ -31,7 +32,10 @@ export async function startService(
   config.server.port = 0;
   config.server.host = '127.0.0.1';
   if (config.store.path === 'data/quietwatch.sqlite') config.store.path = join(dir, 'qw.sqlite');
-  const svc = await createService(config, { clock: opts.clock, logger: opts.logger ?? silentLogger(), ...(opts.wrap ? { wrap: opts.wrap } : {}) });
+  // In virtual time the writer thread's real latency would not advance with the fake clock: commits
+  // stay on the connection there (the spawned services of the e2e tests use the writer).
+  const sqliteWriter = !vi.isFakeTimers();
+  const svc = await createService(config, { clock: opts.clock, logger: opts.logger ?? silentLogger(), sqliteWriter, ...(opts.wrap ? { wrap: opts.wrap } : {}) });
   const url = await svc.listen();
   return {
     url,
