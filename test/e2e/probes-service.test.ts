@@ -128,7 +128,10 @@ describe('probes through the real service and a contract acquirer', () => {
     expect(proofs.length).toBeGreaterThanOrEqual(3);
     // 3 x the slowest of the three newest proofs at that moment (one more may have come since): one of theirs.
     expect(learned.probeWait).toMatchObject({ source: 'learned', proofs: 3 });
-    expect(proofs.map((p: { latencyMs: number }) => Math.max(400, Math.ceil(3 * p.latencyMs)))).toContain(learned.probeWait.ms);
+    // The engine times a proof from the probe's request, the probe record from the charge: the
+    // state's commit (on the writer thread) lies between, so the two differ by up to tens of ms.
+    const near = proofs.map((p: { latencyMs: number }) => Math.abs(Math.max(400, Math.ceil(3 * p.latencyMs)) - learned.probeWait.ms));
+    expect(Math.min(...near), JSON.stringify({ wait: learned.probeWait, proofs: proofs.map((p: { latencyMs: number }) => p.latencyMs) })).toBeLessThanOrEqual(150);
     expect(learned.probeWait.ms).toBeLessThan(10_000);
     // Now the pipeline breaks: the next probe is lost at the learned wait, not after 10 s.
     pipeline.mode = 'broken';
