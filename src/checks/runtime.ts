@@ -583,11 +583,14 @@ export class CheckRuntime extends EventEmitter {
         // A store failure is logged by persist(); alerting goes on regardless, and the states and
         // flips are kept to be written again (retryWrites) — the deadlines really passed.
         const stored = this.persist(due, effects).catch(() => this.keepUnsaved(due, effects));
-        const dispatched = Promise.all([previous, stored]).then(() => {
-          for (const e of due) this.schedule(e);
-          this.dispatch(effects);
-          this.emit('events', due.map((e) => e.spec.name));
-        });
+        // Never rejects: a failing 'events' listener is logged, and the next slices still go out.
+        const dispatched = Promise.all([previous, stored])
+          .then(() => {
+            for (const e of due) this.schedule(e);
+            this.dispatch(effects);
+            this.emit('events', due.map((e) => e.spec.name));
+          })
+          .catch((err) => this.opts.logger.error({ err }, 'check timer failed'));
         await previous;
         previous = dispatched;
         if (due.length < WAKE_SLICE) return;

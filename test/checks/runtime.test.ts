@@ -106,3 +106,62 @@ describe('runtime shell: a batch that cannot be stored (review finding)', () => 
     }
   });
 });
+
+describe('a storm through a slow store (the writer thread)', () => {
+  it('keeps two slices in flight; each flip goes out only after its own slice is stored', async () => {
+    const inner = new SqliteStore(':memory:');
+    const stored = new Set<string>();
+    /** Commits during which the runtime had already taken the next slice (its checks are quiet, not yet stored). */
+    let overlapped = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    // Each commit of the storm answers 5 ms later, as a writer thread would.
+    let slow = false;
+    const store = Object.assign(Object.create(inner) as SqliteStore, {
+      commit: async (states: Iterable<[string, unknown]>, flips: readonly unknown[]) => {
+        const names = [...states].map(([n]) => n);
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        if (slow) {
+          await new Promise((r) => setTimeout(r, 5));
+          const mine = new Set(names);
+          if (rt.names().some((n) => !mine.has(n) && !stored.has(n) && rt.state(n)!.status === 'quiet')) overlapped++;
+        }
+        await inner.commit([], flips as never);
+        for (const n of names) stored.add(n);
+        inFlight--;
+      },
+    });
+    const out: Array<{ check: string; at: number }> = [];
+    const early: string[] = [];
+    const rt = new CheckRuntime({
+      checks: Array.from({ length: 3500 }, (_, i) => ({ spec: spec(i, 300) })),
+      store,
+      clock: systemClock,
+      logger: silentLogger(),
+      onEffect: (e) => {
+        if (e.type !== 'flip' || e.to !== 'quiet') return;
+        if (!stored.has(e.check)) early.push(e.check);
+        out.push({ check: e.check, at: e.at });
+      },
+    });
+    await rt.start();
+    // Real time: the writer's answer comes from the event loop, as a message does, not from a fake clock.
+    const t0 = Date.now();
+    await rt.ingest(Array.from({ length: 10 }, (_, i) => ({ stream: `s${i}`, arrivedAt: t0, time: t0, attributes: {} })));
+    slow = true;
+    stored.clear(); // the ingest stored every check once: from here on, the storm's slices
+    const end = Date.now() + 5_000;
+    while (out.length < 3500 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(out).toHaveLength(3500);
+    // Each at its deadline (all due at once here).
+    expect(out.every((f) => f.at === t0 + 300)).toBe(true);
+    expect(early).toEqual([]);
+    // Four slices of <= 1,000: while one was being stored the next was already taken (0 without
+    // the two slices in flight; 2-3 of the 4 here, by timing); the store still sees one commit at a time.
+    expect(overlapped).toBeGreaterThanOrEqual(1);
+    expect(maxInFlight).toBe(1);
+    expect(new Set(out.map((f) => f.check)).size).toBe(3500);
+    rt.stop();
+  });
+});
