@@ -105,21 +105,16 @@ export async function createStores(s: StoreSettings, o: CreateStoresOptions = {}
     checkpointWorker: { onError: (message, fatal) => logger.warn({ store: s.path, fatal }, `WAL checkpoint worker: ${message}`) },
     ...(o.sqliteWriter !== false ? { writer: { onError: (message: string) => logger.error({ store: s.path }, `SQLite writer thread: ${message}`) } } : {}),
   });
-  const db = store.sqlite();
-  return {
-    kind: 'sqlite',
-    store,
-    alertStore: new SqliteAlertStore(db, (ops) => store.write(ops)),
-    probeStore: new SqliteProbeStore(db),
-    learnStore: new SqliteLearnStore(db),
-    where: s.path,
-    close: () => store.close(),
-  };
+  return storesOver(store, s.path);
 }
 
-/** The stores over a SQLite store the caller opened (tests pass their own). */
+/**
+ * The stores over a SQLite store (the service's own, or one tests pass): the alert store's writes go
+ * where the check store's go (its writer thread, when it has one).
+ */
 export function storesOver(store: Store, where = 'test'): Stores {
   const db = store.sqlite();
   if (!db) throw new Error('a given store must be a SQLite store (PostgreSQL comes from store.url)');
-  return { kind: 'sqlite', store, alertStore: new SqliteAlertStore(db, store instanceof SqliteStore ? (ops) => store.write(ops) : undefined), probeStore: new SqliteProbeStore(db), learnStore: new SqliteLearnStore(db), where, close: () => store.close() };
+  const write = store instanceof SqliteStore ? (ops: Parameters<SqliteStore['write']>[0]) => store.write(ops) : undefined;
+  return { kind: 'sqlite', store, alertStore: new SqliteAlertStore(db, write), probeStore: new SqliteProbeStore(db), learnStore: new SqliteLearnStore(db), where, close: () => store.close() };
 }
