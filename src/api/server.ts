@@ -334,6 +334,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const snap = runtime.snapshot(req.params.name);
     if (!snap) return reply.code(404).send(errorBody('not_found', `no check named ${JSON.stringify(req.params.name)}`, { field: 'name' }));
     const limit = Math.min(500, Math.max(1, Number(req.query.flips ?? 50) || 50));
+    // The snapshot is the state in memory; its flips are read from the store once every commit
+    // accepted so far is there (the writer thread commits a few ms after the state changed).
+    await runtime.flushed();
     const flips = await store.listFlips(snap.name, limit);
     const extra = (await deps.checkDetails?.(snap.name)) ?? {};
     return { ...snap, flips, ...extra };
