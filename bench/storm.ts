@@ -13,13 +13,14 @@
  * minute, and the time SIGTERM takes to end the process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { parse as parseYaml } from 'yaml';
 import { startPagerDutyContract, type PagerDutyContract } from '../test/contract/pagerduty.ts';
@@ -121,7 +122,12 @@ class Service {
     });
     this.child.on('exit', (c) => (this.exitCode = c ?? -1));
     this.child.stdout!.setEncoding('utf8');
-    this.child.stdout!.on('data', (d: string) => this.#lines(d));
+    // STORM_SERVICE_LOG=/tmp/storm.log keeps the service's stdout (e.g. with STORM_NODE_ARGS=--trace-gc).
+    const tee = process.env.STORM_SERVICE_LOG ? createWriteStream(process.env.STORM_SERVICE_LOG) : undefined;
+    this.child.stdout!.on('data', (d: string) => {
+      tee?.write(d);
+      this.#lines(d);
+    });
     for (;;) {
       if (this.exitCode !== null) throw new Error('service exited during start-up');
       try {
@@ -228,25 +234,39 @@ async function sendEvents(url: string, n: number): Promise<number[]> {
 }
 
 /** Poll /healthz back to back (one in flight) until stopped; latencies in ms (a timeout counts as 5 s). */
+/**
+ * Poll /healthz back to back (20 ms apart) from a worker thread: its own event loop, so the bench's
+ * own work (parsing the service's log, the contract servers, building request bodies) never delays
+ * a poll and inflates the service's figure.
+ */
 function pollHealth(url: string): { stop: () => Promise<number[]> } {
-  const lat: number[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const t0 = performance.now();
-      try {
-        await (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) })).text();
-      } catch {
-        /* counted by its latency */
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const lat = [];
+    let running = true;
+    parentPort.on('message', () => { running = false; });
+    (async () => {
+      while (running) {
+        const t0 = performance.now();
+        try {
+          await (await fetch(workerData + '/healthz', { signal: AbortSignal.timeout(5000) })).text();
+        } catch {}
+        lat.push(performance.now() - t0);
+        await new Promise((r) => setTimeout(r, 20));
       }
-      lat.push(performance.now() - t0);
-      await sleep(20);
-    }
-  })();
+      parentPort.postMessage(lat);
+    })();
+  `;
+  const w = new Worker(code, { eval: true, workerData: url });
+  const done = new Promise<number[]>((resolve, reject) => {
+    w.once('message', (lat: number[]) => resolve(lat));
+    w.once('error', reject);
+  });
   return {
     stop: async () => {
-      running = false;
-      await loop;
+      w.postMessage('stop');
+      const lat = await done;
+      await w.terminate();
       return lat;
     },
   };
