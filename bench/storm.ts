@@ -120,10 +120,13 @@ class Service {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, QUIETWATCH_LOG_LEVEL: 'info' },
     });
-    this.child.on('exit', (c) => (this.exitCode = c ?? -1));
-    this.child.stdout!.setEncoding('utf8');
     // STORM_SERVICE_LOG=/tmp/storm.log keeps the service's stdout (e.g. with STORM_NODE_ARGS=--trace-gc).
     const tee = process.env.STORM_SERVICE_LOG ? createWriteStream(process.env.STORM_SERVICE_LOG) : undefined;
+    this.child.on('exit', (c) => {
+      this.exitCode = c ?? -1;
+      tee?.end();
+    });
+    this.child.stdout!.setEncoding('utf8');
     this.child.stdout!.on('data', (d: string) => {
       tee?.write(d);
       this.#lines(d);
@@ -233,11 +236,10 @@ async function sendEvents(url: string, n: number): Promise<number[]> {
   return accepted;
 }
 
-/** Poll /healthz back to back (one in flight) until stopped; latencies in ms (a timeout counts as 5 s). */
 /**
- * Poll /healthz back to back (20 ms apart) from a worker thread: its own event loop, so the bench's
- * own work (parsing the service's log, the contract servers, building request bodies) never delays
- * a poll and inflates the service's figure.
+ * Poll /healthz back to back (one in flight, 20 ms apart) until stopped; latencies in ms (a timeout
+ * counts as 5 s). From a worker thread: its own event loop, so the bench's own work (parsing the
+ * service's log, the contract servers, building request bodies) never delays a poll.
  */
 function pollHealth(url: string): { stop: () => Promise<number[]> } {
   const code = `
