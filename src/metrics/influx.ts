@@ -98,6 +98,15 @@ export interface InfluxSinkDeps {
 
 type Precision = InfluxConfig['precision'];
 
+/** A line-protocol line's series key: measurement and tags, up to the first unescaped space. */
+export function seriesKey(line: string): string {
+  for (let i = 0; i < line.length; i++) {
+    if (line.charCodeAt(i) === 92) i++; // backslash: the next character is escaped
+    else if (line.charCodeAt(i) === 32) return line.slice(0, i);
+  }
+  return line;
+}
+
 /** Epoch ms -> the integer timestamp string of `precision` (string concatenation keeps ns exact). */
 export function toTimestamp(ms: number, precision: Precision): string {
   const whole = Math.floor(ms);
@@ -248,7 +257,7 @@ export class InfluxSink implements MetricsSink {
       .stringField('reason', reason)
       .intField('from_code', STATE_CODE[from])
       .intField('to_code', STATE_CODE[to]);
-    this.#push(p.timestamp(toTimestamp(at, this.#cfg.precision)));
+    this.#push(p.timestamp(toTimestamp(at, this.#cfg.precision)), true);
   }
 
   probe(f: ProbeFact): void {
@@ -260,13 +269,13 @@ export class InfluxSink implements MetricsSink {
       .intField('cost_minor', Math.round(f.costMinor))
       .stringField('probe_id', f.probeId);
     if (f.latencyMs !== undefined) p.floatField('latency_ms', f.latencyMs);
-    this.#push(p.timestamp(toTimestamp(f.at, this.#cfg.precision)));
+    this.#push(p.timestamp(toTimestamp(f.at, this.#cfg.precision)), true);
   }
 
   notification(f: NotificationFact): void {
     const p = new Point('qw_notification').tag('notifier', f.notifier).tag('kind', f.kind).tag('outcome', f.outcome).intField('count', 1);
     if (f.deliveryMs !== undefined) p.floatField('delivery_ms', f.deliveryMs);
-    this.#push(p.timestamp(toTimestamp(f.at, this.#cfg.precision)));
+    this.#push(p.timestamp(toTimestamp(f.at, this.#cfg.precision)), true);
   }
 
   incidents(openCount: number, at: number): void {
@@ -336,11 +345,40 @@ export class InfluxSink implements MetricsSink {
     return p.tag('check', check.name).tag('stream', check.stream);
   }
 
-  #push(p: Point): void {
+  /**
+   * `unique`: the point is one occurrence (a flip, a probe, a notification attempt), summed or counted
+   * by the dashboards. InfluxDB keeps one point per series and timestamp (a second write replaces the
+   * first), so two notifications of one kind delivered in the same millisecond would count once: such
+   * a point takes the next free timestamp of its series (one unit of the precision later).
+   */
+  #push(p: Point, unique = false): void {
     if (this.#closed) return;
-    const line = p.toLineProtocol(this.#convert as never);
+    let line = p.toLineProtocol(this.#convert as never);
     if (!line) return;
+    if (unique) line = this.#uniqueTimestamp(line);
     this.#pushLine(line);
+  }
+
+  /** Timestamps used per series key by occurrence points, kept for two flush intervals. */
+  readonly #usedTimestamps = new Map<string, { ts: Set<bigint>; lastAt: number }>();
+
+  #uniqueTimestamp(line: string): string {
+    const cut = line.lastIndexOf(' ');
+    const key = seriesKey(line);
+    let ts = BigInt(line.slice(cut + 1));
+    let used = this.#usedTimestamps.get(key);
+    if (!used) this.#usedTimestamps.set(key, (used = { ts: new Set(), lastAt: 0 }));
+    const original = ts;
+    while (used.ts.has(ts)) ts++;
+    used.ts.add(ts);
+    used.lastAt = this.#clock.now();
+    return ts === original ? line : `${line.slice(0, cut)} ${ts}`;
+  }
+
+  /** Forget the timestamps of series not written to for two flush intervals (called each tick). */
+  #pruneUsedTimestamps(now: number): void {
+    const horizon = now - 2 * this.#cfg.flushInterval;
+    for (const [key, used] of this.#usedTimestamps) if (used.lastAt < horizon) this.#usedTimestamps.delete(key);
   }
 
   #pushLine(line: string): void {
@@ -358,6 +396,7 @@ export class InfluxSink implements MetricsSink {
   }
 
   #tick(): void {
+    this.#pruneUsedTimestamps(this.#clock.now());
     this.#aggregate();
     this.#kickSoon();
   }

@@ -173,15 +173,20 @@ checks:
     await until('both resolves delivered', () => hooks.has('resolve', PROBED) && hooks.has('resolve', PLAIN));
 
     // wait for a flush: every delivered notification is in InfluxDB, and the state after recovery too
-    const delivered = hooks.all().length;
+    // (each delivery is its own point: two resolves delivered in the same millisecond once counted as one)
+    let seen = { delivered: 0, inInflux: 0 };
     await until(
-      `${delivered} delivered notifications in InfluxDB`,
+      'every delivered notification in InfluxDB',
       async () => {
         const r = await q(`SELECT count("count") FROM "qw_notification" WHERE "outcome" = 'delivered'`);
-        return Number(r.results[0]!.series?.[0]?.values[0]?.[1] ?? 0) === delivered;
+        seen = { delivered: hooks.all().length, inInflux: Number(r.results[0]!.series?.[0]?.values[0]?.[1] ?? 0) };
+        if (seen.inInflux > seen.delivered) throw new Error(`InfluxDB counts ${seen.inInflux} deliveries, the receiver got ${seen.delivered}`);
+        return seen.inInflux === seen.delivered;
       },
       10_000,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message} (last seen: ${JSON.stringify(seen)})`);
+    });
     const okAt = Date.now();
     await until(
       'a state point after recovery for each check',

@@ -62,6 +62,33 @@ describe('InfluxSink wire format', () => {
     ]);
   });
 
+  it('gives occurrences of one series in the same instant distinct timestamps (InfluxDB would keep only the last)', async () => {
+    requests.length = 0;
+    const clock = new ManualClock(1_700_000_000_000);
+    const sink = new InfluxSink({ url, bucket: 'qw' }, { clock });
+    const at = clock.now();
+    // two checks resolved by one batch: two deliveries of one kind through one notifier, same millisecond
+    sink.notification({ notifier: 'webhook', kind: 'resolve', outcome: 'delivered', at });
+    sink.notification({ notifier: 'webhook', kind: 'resolve', outcome: 'delivered', at });
+    sink.notification({ notifier: 'webhook', kind: 'resolve', outcome: 'delivered', at: at + 1 });
+    sink.notification({ notifier: 'slack', kind: 'resolve', outcome: 'delivered', at }); // another series: untouched
+    sink.flip({ name: 'a b', stream: 's' }, 'ok', 'quiet', at, 'x');
+    sink.flip({ name: 'a b', stream: 's' }, 'ok', 'quiet', at, 'y');
+    sink.checkState({ name: 'a', stream: 's' }, 'ok', 0, at); // a state sample: the last one in an instant is the state
+    sink.checkState({ name: 'a', stream: 's' }, 'ok', 0, at);
+    await sink.flush();
+    await sink.close();
+    const got = lines();
+    expect(got.filter((l) => l.startsWith('qw_notification,kind=resolve,notifier=webhook')).map((l) => l.split(' ').at(-1))).toEqual([
+      '1700000000000',
+      '1700000000001',
+      '1700000000002',
+    ]);
+    expect(got.filter((l) => l.startsWith('qw_notification,kind=resolve,notifier=slack')).map((l) => l.split(' ').at(-1))).toEqual(['1700000000000']);
+    expect(got.filter((l) => l.startsWith('qw_flip')).map((l) => l.split(' ').at(-1))).toEqual(['1700000000000', '1700000000001']);
+    expect(got.filter((l) => l.startsWith('qw_check')).map((l) => l.split(' ').at(-1))).toEqual(['1700000000000', '1700000000000']);
+  });
+
   it('aggregates events and lag per flush interval, O(1) per call, and reports known streams as 0 when silent', async () => {
     requests.length = 0;
     const clock = new ManualClock(1_700_000_000_000);
