@@ -257,7 +257,7 @@ export class InfluxSink implements MetricsSink {
       .stringField('reason', reason)
       .intField('from_code', STATE_CODE[from])
       .intField('to_code', STATE_CODE[to]);
-    this.#push(p.timestamp(toTimestamp(at, this.#cfg.precision)), true);
+    this.#push(p.timestamp(toTimestamp(at, this.#cfg.precision)));
   }
 
   probe(f: ProbeFact): void {
@@ -346,10 +346,12 @@ export class InfluxSink implements MetricsSink {
   }
 
   /**
-   * `unique`: the point is one occurrence (a flip, a probe, a notification attempt), summed or counted
-   * by the dashboards. InfluxDB keeps one point per series and timestamp (a second write replaces the
+   * `unique`: the point is one occurrence (a probe, a notification attempt), summed or counted by the
+   * dashboards. InfluxDB keeps one point per series and timestamp (a second write replaces the
    * first), so two notifications of one kind delivered in the same millisecond would count once: such
-   * a point takes the next free timestamp of its series (one unit of the precision later).
+   * a point takes the next free timestamp of its series (one unit of the precision later). Flips are
+   * not: one check cannot make the same flip twice in a millisecond, and a storm's flips would cost a
+   * map entry per check.
    */
   #push(p: Point, unique = false): void {
     if (this.#closed) return;

@@ -72,8 +72,8 @@ describe('InfluxSink wire format', () => {
     sink.notification({ notifier: 'webhook', kind: 'resolve', outcome: 'delivered', at });
     sink.notification({ notifier: 'webhook', kind: 'resolve', outcome: 'delivered', at: at + 1 });
     sink.notification({ notifier: 'slack', kind: 'resolve', outcome: 'delivered', at }); // another series: untouched
-    sink.flip({ name: 'a b', stream: 's' }, 'ok', 'quiet', at, 'x');
-    sink.flip({ name: 'a b', stream: 's' }, 'ok', 'quiet', at, 'y');
+    sink.probe({ check: 'a b', probeId: 'p-1', result: 'lost', costMinor: 1, currency: 'EUR', at });
+    sink.probe({ check: 'a b', probeId: 'p-2', result: 'lost', costMinor: 1, currency: 'EUR', at });
     sink.checkState({ name: 'a', stream: 's' }, 'ok', 0, at); // a state sample: the last one in an instant is the state
     sink.checkState({ name: 'a', stream: 's' }, 'ok', 0, at);
     await sink.flush();
@@ -85,7 +85,7 @@ describe('InfluxSink wire format', () => {
       '1700000000002',
     ]);
     expect(got.filter((l) => l.startsWith('qw_notification,kind=resolve,notifier=slack')).map((l) => l.split(' ').at(-1))).toEqual(['1700000000000']);
-    expect(got.filter((l) => l.startsWith('qw_flip')).map((l) => l.split(' ').at(-1))).toEqual(['1700000000000', '1700000000001']);
+    expect(got.filter((l) => l.startsWith('qw_probe')).map((l) => l.split(' ').at(-1))).toEqual(['1700000000000', '1700000000001']);
     expect(got.filter((l) => l.startsWith('qw_check')).map((l) => l.split(' ').at(-1))).toEqual(['1700000000000', '1700000000000']);
   });
 
