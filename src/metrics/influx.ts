@@ -99,7 +99,7 @@ export interface InfluxSinkDeps {
 type Precision = InfluxConfig['precision'];
 
 /** A line-protocol line's series key: measurement and tags, up to the first unescaped space. */
-export function seriesKey(line: string): string {
+function seriesKey(line: string): string {
   for (let i = 0; i < line.length; i++) {
     if (line.charCodeAt(i) === 92) i++; // backslash: the next character is escaped
     else if (line.charCodeAt(i) === 32) return line.slice(0, i);
@@ -361,26 +361,32 @@ export class InfluxSink implements MetricsSink {
     this.#pushLine(line);
   }
 
-  /** Timestamps used per series key by occurrence points, kept for two flush intervals. */
-  readonly #usedTimestamps = new Map<string, { ts: Set<bigint>; lastAt: number }>();
+  /**
+   * Timestamps (in `precision` units) taken by occurrence points, per series key, for the last two
+   * flush intervals: a point arriving later than that with the very timestamp of an earlier one is
+   * not moved (the set stays bounded by what was written recently, however busy the series).
+   */
+  readonly #usedTimestamps = new Map<string, Set<bigint>>();
 
   #uniqueTimestamp(line: string): string {
     const cut = line.lastIndexOf(' ');
     const key = seriesKey(line);
-    let ts = BigInt(line.slice(cut + 1));
+    const original = BigInt(line.slice(cut + 1));
     let used = this.#usedTimestamps.get(key);
-    if (!used) this.#usedTimestamps.set(key, (used = { ts: new Set(), lastAt: 0 }));
-    const original = ts;
-    while (used.ts.has(ts)) ts++;
-    used.ts.add(ts);
-    used.lastAt = this.#clock.now();
+    if (!used) this.#usedTimestamps.set(key, (used = new Set()));
+    let ts = original;
+    while (used.has(ts)) ts++;
+    used.add(ts);
     return ts === original ? line : `${line.slice(0, cut)} ${ts}`;
   }
 
-  /** Forget the timestamps of series not written to for two flush intervals (called each tick). */
+  /** Forget timestamps older than two flush intervals, and series left with none (each tick). */
   #pruneUsedTimestamps(now: number): void {
-    const horizon = now - 2 * this.#cfg.flushInterval;
-    for (const [key, used] of this.#usedTimestamps) if (used.lastAt < horizon) this.#usedTimestamps.delete(key);
+    const horizon = BigInt(toTimestamp(now - 2 * this.#cfg.flushInterval, this.#cfg.precision));
+    for (const [key, used] of this.#usedTimestamps) {
+      for (const ts of used) if (ts < horizon) used.delete(ts);
+      if (used.size === 0) this.#usedTimestamps.delete(key);
+    }
   }
 
   #pushLine(line: string): void {

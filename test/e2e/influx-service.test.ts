@@ -180,7 +180,6 @@ checks:
       async () => {
         const r = await q(`SELECT count("count") FROM "qw_notification" WHERE "outcome" = 'delivered'`);
         seen = { delivered: hooks.all().length, inInflux: Number(r.results[0]!.series?.[0]?.values[0]?.[1] ?? 0) };
-        if (seen.inInflux > seen.delivered) throw new Error(`InfluxDB counts ${seen.inInflux} deliveries, the receiver got ${seen.delivered}`);
         return seen.inInflux === seen.delivered;
       },
       10_000,
